@@ -1,4 +1,4 @@
-"""Fold a stream of IR events into one IR Response (non-stream answers reuse the stream decoders)."""
+"""Fold a stream of IR events into one IR Response (non-stream answers reuse the decoders)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ class SSEParser:
     """Feed bytes, get complete events. `\\r\\n` and `\\r` line ends are normalised; multi-line
     `data:` fields are joined with `\\n`; comments (`:`) and unknown fields are ignored."""
 
-    __slots__ = ("_buf", "_event", "_data")
+    __slots__ = ("_buf", "_data", "_event")
 
     def __init__(self) -> None:
         self._buf = b""
