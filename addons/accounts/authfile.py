@@ -1,0 +1,68 @@
+"""Reading and atomically writing auth files (CONTRACT.md §3).
+
+A write never leaves a half-written file: the JSON goes to a temp file in the same directory
+(mode 0600 from creation), is fsynced, then renamed over the old one. Callers pass the whole
+original mapping back, so keys this project does not know survive a refresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+class AuthFileError(Exception):
+    """An auth file that cannot be used; str() says why (never includes a token)."""
+
+
+def read_auth_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise AuthFileError(f"cannot be read ({e.strerror or e})") from None
+    except ValueError:
+        raise AuthFileError("is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise AuthFileError("is not a JSON object")
+    return data
+
+
+def write_auth_file(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RFC 3339 (Go writes 9-digit fractions and offsets; Python ≥ 3.12 parses both) or epoch."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value  # ms epochs (gemini-cli expiry_date)
+        return datetime.fromtimestamp(seconds, UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,101 @@
+"""A Gemini CLI (Code Assist) account backed by one auth file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from addons.accounts.authfile import AuthFileError
+from addons.accounts.authfile import format_time
+from addons.accounts.authfile import parse_time
+
+# The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
+GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
+GEMINI_CLI_CLIENT_SECRET = "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"
+# google-auth-library refreshes this long before expiry; so do we (CONTRACT.md §3).
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+@dataclass
+class GeminiAccount:
+    path: Path
+    raw: dict[str, Any]  # the whole file, so unknown keys survive a write-back
+    email: str
+    project_id: str
+    requests_served: int = 0
+    last_error: str | None = None
+    disabled: str | None = None  # why the account cannot be used until re-login
+    provider: str = field(default="gemini", init=False)
+
+    @classmethod
+    def from_raw(cls, path: Path, raw: dict[str, Any]) -> GeminiAccount:
+        token = raw.get("token")
+        if not isinstance(token, dict):
+            raise AuthFileError("has no token object")
+        if not isinstance(token.get("refresh_token"), str) and not isinstance(
+            token.get("access_token"), str
+        ):
+            raise AuthFileError("has neither an access_token nor a refresh_token")
+        project = raw.get("project_id")
+        if not isinstance(project, str) or not project:
+            raise AuthFileError("has no project_id (run: cliproxy login gemini)")
+        email = raw.get("email") if isinstance(raw.get("email"), str) else ""
+        return cls(path=path, raw=raw, email=email, project_id=project)
+
+    @property
+    def token(self) -> dict[str, Any]:
+        return self.raw["token"]
+
+    @property
+    def access_token(self) -> str:
+        value = self.token.get("access_token")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def refresh_token(self) -> str:
+        value = self.token.get("refresh_token")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def expiry(self) -> datetime | None:
+        return parse_time(self.token.get("expiry"))
+
+    @property
+    def label(self) -> str:
+        return f"gemini {self.email or self.path.name} ({self.project_id})"
+
+    def needs_refresh(self, now: datetime) -> bool:
+        if not self.access_token:
+            return True
+        expiry = self.expiry
+        return expiry is not None and expiry - now <= REFRESH_MARGIN
+
+    def refresh_form(self) -> dict[str, str]:
+        return {
+            "grant_type": "refresh_token",
+            "refresh_token": self.refresh_token,
+            "client_id": str(self.token.get("client_id") or GEMINI_CLI_CLIENT_ID),
+            "client_secret": str(self.token.get("client_secret") or GEMINI_CLI_CLIENT_SECRET),
+        }
+
+    def apply_refresh(self, reply: dict[str, Any], now: datetime) -> None:
+        """Take a token-endpoint reply; Google normally sends no new refresh_token: keep ours."""
+        access = reply.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ValueError("the token endpoint answered without an access_token")
+        token = self.token
+        token["access_token"] = access
+        expires_in = reply.get("expires_in")
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+            token["expiry"] = format_time(now + timedelta(seconds=expires_in))
+        for key in ("refresh_token", "token_type", "scope", "id_token"):
+            if isinstance(reply.get(key), str) and reply[key]:
+                token[key] = reply[key]
+        # CLIProxyAPI v7 mirrors the token at top level; keep the mirror true if it is there.
+        for key in ("access_token", "expiry"):
+            if key in self.raw and key in token:
+                self.raw[key] = token[key]

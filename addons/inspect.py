@@ -1,0 +1,40 @@
+"""mitmweb: keep memory bounded by pruning finished flows beyond `cliproxy_max_flows`.
+
+mitmweb's view keeps every flow forever (MITMPROXY.md §11); mitmdump has no view and is untouched.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from mitmproxy import ctx
+from mitmproxy import flow as mflow
+from mitmproxy import http
+
+
+class FlowLimit:
+    def __init__(self) -> None:
+        self.finished: deque[mflow.Flow] = deque()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._finished(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._finished(flow)
+
+    def _finished(self, flow: mflow.Flow) -> None:
+        view = ctx.master.addons.get("view")
+        if view is None:
+            return
+        self.finished.append(flow)
+        limit = max(1, ctx.options.cliproxy_max_flows)
+        if len(self.finished) <= limit:
+            return
+        old = []
+        while len(self.finished) > limit:
+            old.append(self.finished.popleft())
+        # never remove a live flow: view.remove kills it
+        removable = [f for f in old if not f.live]
+        self.finished.extendleft(reversed([f for f in old if f.live]))
+        if removable:
+            view.remove(removable)

@@ -1,0 +1,124 @@
+"""config.yaml -> a validated, immutable Settings model (CONTRACT.md §2).
+
+Keys are kebab-case on disk. Every key has its default here and nowhere else; an unknown key or a
+wrong type is reported as one line naming the key, so start-up can stop with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import ValidationError
+from pydantic import field_validator
+
+DEFAULT_CONFIG = "config.yaml"
+CONFIG_ENV = "CLIPROXY_CONFIG"
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=_kebab, populate_by_name=True
+    )
+
+
+class QuotaExceeded(_Section):
+    switch_project: bool = True
+    switch_preview_model: bool = True
+
+
+class Endpoints(_Section):
+    gemini_cli: str = "https://cloudcode-pa.googleapis.com"
+    codex: str = "https://chatgpt.com/backend-api/codex"
+    ai_studio: str = "https://generativelanguage.googleapis.com"
+    google_authorize: str = "https://accounts.google.com/o/oauth2/auth"
+    google_token: str = "https://oauth2.googleapis.com/token"
+    google_userinfo: str = "https://www.googleapis.com/oauth2/v1/userinfo"
+    openai_authorize: str = "https://auth.openai.com/oauth/authorize"
+    openai_token: str = "https://auth.openai.com/oauth/token"
+
+    @field_validator("*")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class Settings(_Section):
+    host: str = ""
+    port: int = Field(default=8317, ge=1, le=65535)
+    auth_dir: str = "~/.cli-proxy-api"
+    proxy_url: str = ""
+    debug: bool = False
+    request_log: bool = False
+    api_keys: list[str] = Field(default_factory=list)
+    generative_language_api_key: list[str] = Field(default_factory=list)
+    quota_exceeded: QuotaExceeded = Field(default_factory=QuotaExceeded)
+    request_retry: int = Field(default=3, ge=1, le=20)
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    endpoints: Endpoints = Field(default_factory=Endpoints)
+
+    @field_validator("proxy_url")
+    @classmethod
+    def _proxy_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://", "socks5://", "socks5h://")):
+            raise ValueError("must start with http://, https:// or socks5://")
+        return value
+
+    @field_validator("api_keys", "generative_language_api_key")
+    @classmethod
+    def _no_empty_keys(cls, value: list[str]) -> list[str]:
+        if any(not k.strip() for k in value):
+            raise ValueError("must not contain empty keys")
+        return value
+
+    @property
+    def auth_path(self) -> Path:
+        return Path(os.path.expanduser(self.auth_dir))
+
+
+class SettingsError(Exception):
+    """A config file that cannot be used; str() is one line naming the file, key and problem."""
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """The config file to read: an explicit path, else $CLIPROXY_CONFIG, else ./config.yaml."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def parse_settings(data: Any, source: str = DEFAULT_CONFIG) -> Settings:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{source}: the top level must be a mapping of keys")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise SettingsError(f"{source}: {key}: {msg}") from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate `path`; a missing file means all defaults."""
+    if not path.exists():
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SettingsError(f"{path}: cannot be read as YAML: {first}") from None
+    return parse_settings(data, str(path))

@@ -1,0 +1,144 @@
+"""Start-up: options, config loading, listen mode and port, quiet logs, JSON error pages.
+
+mitmproxy fixes its server list before a script's `load()` runs, so the reverse mode on the
+configured port is set in `running()` (MITMPROXY.md §2). While the default mode is still pending,
+the `errorcheck` addon is removed so that a busy :8080 cannot abort start-up; this addon then stops
+mitmproxy itself when the config is invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from mitmproxy import ctx
+from mitmproxy import http
+from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy.layers.http import _http1
+
+from addons.settings import SettingsError
+from addons.settings import config_path
+from addons.settings import load_settings
+from addons.state import State
+
+logger = logging.getLogger(__name__)
+
+# The reverse target is a placeholder: every flow is re-targeted by the gateway.
+PLACEHOLDER_TARGET = "reverse:http://127.0.0.1:9"
+
+
+def json_error_response(status_code: int, message: str = "") -> bytes:
+    """Replacement for mitmproxy's HTML error page (MITMPROXY.md §10): a body the openai,
+    anthropic and google-genai SDKs all parse as an error."""
+    body = {
+        "type": "error",
+        "error": {
+            "type": "api_error",
+            "message": f"proxy error: {message}" if message else "proxy error",
+            "code": status_code,
+            "status": "UNAVAILABLE" if status_code >= 500 else "INVALID_ARGUMENT",
+        },
+    }
+    resp = http.Response.make(
+        status_code,
+        json.dumps(body).encode(),
+        {"content-type": "application/json", "connection": "close"},
+    )
+    return _http1.assemble_response(resp)  # type: ignore[attr-defined]
+
+
+class Startup:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.fatal: str | None = None
+        self.started = False
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "cliproxy_config",
+            str,
+            "",
+            """
+            Path of cliproxy's config.yaml (default: $CLIPROXY_CONFIG, else ./config.yaml).
+            """,
+        )
+        loader.add_option(
+            "cliproxy_max_flows",
+            int,
+            1000,
+            """
+            mitmweb only: how many finished flows to keep for inspection.
+            """,
+        )
+        _http1.make_error_response = json_error_response  # type: ignore[attr-defined]
+        if not ctx.options.has_changed("mode"):
+            # The default :8080 server is about to be replaced by ours in running(); a failure to
+            # bind it must not abort start-up (MITMPROXY.md §2, option 4).
+            errorcheck = ctx.master.addons.get("errorcheck")
+            if errorcheck is not None:
+                ctx.master.addons.remove(errorcheck)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+    def configure(self, updated: set[str]) -> None:
+        if "cliproxy_config" not in updated and self.started:
+            return
+        path = config_path(ctx.options.cliproxy_config or None)
+        try:
+            settings = load_settings(path)
+        except SettingsError as e:
+            if not self.started:
+                self.fatal = str(e)
+                logger.error("%s", e)
+                return
+            logger.error("%s (the previous config stays in force)", e)
+            return
+        if not self.started:
+            logger.info("config: %s", path if path.exists() else "defaults (no config file)")
+        self.state.apply(settings)
+        self._quiet(settings.debug)
+        self.started = True
+
+    def _quiet(self, debug: bool) -> None:
+        updates: dict[str, object] = {}
+        if not debug:
+            if not ctx.options.has_changed("termlog_verbosity"):
+                updates["termlog_verbosity"] = "warn"
+            if not ctx.options.has_changed("flow_detail"):
+                updates["flow_detail"] = 0
+        if updates:
+            ctx.options.update(**updates)
+
+    async def running(self) -> None:
+        if self.fatal is not None:
+            print(f"cliproxy: {self.fatal}", file=sys.stderr)
+            ctx.master.shutdown()
+            sys.exit(2)
+        settings = self.state.settings
+        updates: dict[str, object] = {"connection_strategy": "lazy"}
+        if not ctx.options.has_changed("mode"):
+            port = (
+                ctx.options.listen_port if ctx.options.has_changed("listen_port") else settings.port
+            )
+            host = settings.host
+            listen = f"@{host}:{port}" if host else f"@{port}"
+            updates["mode"] = [PLACEHOLDER_TARGET + listen]
+        if settings.api_keys and not ctx.options.has_changed("block_global"):
+            updates["block_global"] = False  # remote clients with a key must reach us
+        ctx.options.update(**updates)
+        if settings.proxy_url.startswith("socks"):
+            logger.warning(
+                "proxy-url %s: SOCKS is used for token refreshes only; API calls go direct "
+                "(mitmproxy has no SOCKS upstream mode)",
+                settings.proxy_url.split("@")[-1],
+            )
+        mode = ctx.options.mode[0] if ctx.options.mode else ""
+        logger.warning(
+            "cliproxy: %d account(s); serving %s",
+            len(self.state.pool.accounts if self.state.pool else []),
+            mode.split("@")[-1] if "@" in mode else mode,
+        )
+
+    async def done(self) -> None:
+        await self.state.close()

@@ -1,0 +1,807 @@
+"""Anthropic Messages client dialect (`POST /v1/messages`, `/v1/messages/count_tokens`, model list).
+
+Wire facts: UPSTREAMS.md §7.3 (request, response, stream grammar, errors), §7.5 (model list), §8
+(mappings) and REAL-CLIENTS.md §3 (what Claude Code sends and needs). Only this dialect's JSON and
+the IR are known here (DESIGN.md §2).
+
+What is dropped, and where:
+- `cache_control` anywhere, `metadata`, `context_management` and the Claude Code billing-header
+  system block are ignored without a note: Claude Code sends them on every request and they have
+  no upstream meaning (UPSTREAMS.md §8.1). Their values are kept in `req.extras["anthropic"]`.
+- Everything else that cannot be translated (server tools, server-tool blocks, `file` sources,
+  `service_tier`, `container`, `mcp_servers`, unknown top-level fields) goes through
+  `_Parser.drop()`, which appends one human-readable line to `req.extras["dropped"]`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from translators import ir
+from translators.sse import dumps
+from translators.sse import event_frame
+
+RequestError = ir.RequestError
+
+BILLING_PREFIX = "x-anthropic-billing-header:"
+
+ROLES = frozenset({"user", "assistant", "system"})
+EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
+
+# Ignored without a note (sent by Claude Code on every request; no upstream meaning).
+_SILENT_KEYS = frozenset({"metadata", "context_management", "cache_control"})
+# Known but untranslatable: ignored with a note.
+_NOTED_KEYS = frozenset(
+    {"service_tier", "container", "mcp_servers", "inference_geo", "speed", "diagnostics"}
+)
+# Translated by parse_request.
+_KNOWN_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "output_format",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "stream",
+    }
+)
+
+# Extension -> MIME for image URLs (no `mimetypes`: it reads system files). The real type is only
+# known once fetched; the upstream renderer that fetches uses the response's content type.
+_EXT_MIME = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+    "pdf": "application/pdf",
+}
+
+# IR finish reason -> stop_reason (UPSTREAMS.md §8.3).
+STOP_REASONS: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+    "error": "end_turn",
+}
+
+# HTTP status -> Anthropic error type (UPSTREAMS.md §7.3; Anthropic's documented error codes).
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+# Any constant RFC 3339 date works: the SDK only parses it (UPSTREAMS.md §7.5).
+MODEL_CREATED_AT = "2025-06-17T00:00:00Z"
+
+
+# ================================================================ request
+
+
+def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
+    """A /v1/messages body -> IR. With `count_tokens` (the count_tokens endpoint) `max_tokens` is
+    optional and `stream` is ignored. Raises only ir.RequestError."""
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("`model` is required and must be a non-empty string", "model")
+    p = _Parser()
+    req = ir.Request(model=model, messages=[])
+    req.max_tokens = _max_tokens(body.get("max_tokens"), required=not count_tokens)
+    req.system = p.system(body.get("system"))
+    req.messages = p.messages(body.get("messages"))
+    req.tools = p.tools(body.get("tools"))
+    req.tool_choice, req.parallel_tool_calls = _tool_choice(body.get("tool_choice"))
+    output_config = _object_or_none(body.get("output_config"), "output_config")
+    req.thinking = p.thinking(body.get("thinking"), _effort(output_config))
+    req.response_schema = _output_schema(output_config, body.get("output_format"))
+    if req.response_schema is not None:
+        req.response_mime_type = "application/json"
+    req.temperature = _number(body.get("temperature"), "temperature")
+    req.top_p = _number(body.get("top_p"), "top_p")
+    req.top_k = _integer(body.get("top_k"), "top_k")
+    req.stop = _stop_sequences(body.get("stop_sequences"))
+    req.stream = False if count_tokens else _boolean(body.get("stream"), "stream")
+    p.leftovers(body, output_config)
+    req.extras.update(p.extras())
+    return req
+
+
+def parse_count_tokens(body: object) -> ir.Request:
+    """A /v1/messages/count_tokens body -> IR (no max_tokens, no stream)."""
+    return parse_request(body, count_tokens=True)
+
+
+class _Parser:
+    """Per-request parsing state: dropped-feature notes, values kept aside, and the tool names seen
+    so far (a tool_result carries only the id; Gemini needs the name, UPSTREAMS.md §8.2)."""
+
+    def __init__(self) -> None:
+        self.dropped: list[str] = []
+        self.kept: dict[str, Any] = {}
+        self.tool_names: dict[str, str] = {}
+
+    def drop(self, note: str) -> None:
+        """The one place where untranslatable input is recorded (see the module docstring)."""
+        self.dropped.append(note)
+
+    def extras(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.kept:
+            out["anthropic"] = self.kept
+        if self.dropped:
+            out["dropped"] = self.dropped
+        return out
+
+    def leftovers(self, body: dict, output_config: dict | None) -> None:
+        for key, value in body.items():
+            if key in _KNOWN_KEYS:
+                continue
+            self.kept[key] = value
+            if key in _NOTED_KEYS:
+                self.drop(f"{key}: not supported by this proxy, ignored")
+            elif key not in _SILENT_KEYS:
+                self.drop(f"{key}: unknown field, ignored")
+        for key in output_config or {}:
+            if key not in ("effort", "format"):
+                self.drop(f"output_config.{key}: not supported by this proxy, ignored")
+
+    # ------------------------------------------------------------ system
+
+    def system(self, value: object) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value] if value else []
+        if not isinstance(value, list):
+            raise RequestError("`system` must be a string or a list of text blocks", "system")
+        out: list[str] = []
+        for i, block in enumerate(value):
+            param = f"system[{i}]"
+            if not isinstance(block, dict) or block.get("type") != "text":
+                raise RequestError("system blocks must be text blocks", f"{param}.type")
+            text = _string(block.get("text"), f"{param}.text")
+            if text.startswith(BILLING_PREFIX):
+                # Claude Code's per-run billing marker: meaningless upstream (REAL-CLIENTS.md §3.2)
+                self.kept["billing_header"] = text
+                continue
+            out.append(text)
+        return out
+
+    # ------------------------------------------------------------ messages
+
+    def messages(self, value: object) -> list[ir.Message]:
+        if not isinstance(value, list) or not value:
+            raise RequestError("`messages` must be a non-empty list", "messages")
+        out: list[ir.Message] = []
+        for i, msg in enumerate(value):
+            param = f"messages[{i}]"
+            if not isinstance(msg, dict):
+                raise RequestError("each message must be an object", param)
+            role = msg.get("role")
+            if role not in ROLES:
+                raise RequestError("`role` must be one of user, assistant, system", f"{param}.role")
+            if "content" not in msg:
+                raise RequestError("`content` is required", f"{param}.content")
+            out.append(ir.Message(role=role, parts=self.content(msg["content"], param)))
+        return out
+
+    def content(self, value: object, param: str) -> list[ir.Part]:
+        param = f"{param}.content"
+        if isinstance(value, str):
+            return [ir.TextPart(value)]
+        if not isinstance(value, list):
+            raise RequestError("`content` must be a string or a list of content blocks", param)
+        parts: list[ir.Part] = []
+        for j, block in enumerate(value):
+            parts.extend(self.block(block, f"{param}[{j}]"))
+        return parts
+
+    def block(self, block: object, param: str) -> list[ir.Part]:
+        block, kind = _block_type(block, param)
+        match kind:
+            case "text":
+                return [ir.TextPart(_string(block.get("text"), f"{param}.text"))]
+            case "image":
+                return self.image(block, param)
+            case "document":
+                return self.document(block, param)
+            case "tool_use":
+                return [self.tool_use(block, param)]
+            case "tool_result":
+                return [self.tool_result(block, param)]
+            case "thinking":
+                text = _string(block.get("thinking"), f"{param}.thinking")
+                sig = _optional_string(block.get("signature"), f"{param}.signature")
+                return [ir.ThinkingPart(text, sig or None)]
+            case "redacted_thinking":
+                data = _string(block.get("data"), f"{param}.data")
+                return [ir.ThinkingPart("", signature=data, redacted=True)]
+        # server_tool_use, web_search_tool_result, container_upload, search_result, …
+        self.drop(f"{param}: {kind} block dropped (no equivalent upstream)")
+        return []
+
+    def image(self, block: dict, param: str) -> list[ir.Part]:
+        param = f"{param}.source"
+        src = block.get("source")
+        if not isinstance(src, dict):
+            raise RequestError("`source` must be an object", param)
+        match src.get("type"):
+            case "base64":
+                mime = _string(src.get("media_type"), f"{param}.media_type")
+                return [ir.ImagePart(mime, data=_string(src.get("data"), f"{param}.data"))]
+            case "url":
+                url = _string(src.get("url"), f"{param}.url")
+                return [ir.ImagePart(_url_mime(url, "image/jpeg"), url=url)]
+            case "file":
+                self.drop(f"{param}: file source dropped (the Files API is not proxied)")
+                return []
+        raise RequestError("image `source.type` must be base64 or url", f"{param}.type")
+
+    def document(self, block: dict, param: str) -> list[ir.Part]:
+        param = f"{param}.source"
+        src = block.get("source")
+        if not isinstance(src, dict):
+            raise RequestError("`source` must be an object", param)
+        match src.get("type"):
+            case "base64":  # a PDF (or other binary document) rides as inline media
+                mime = _string(src.get("media_type"), f"{param}.media_type")
+                return [ir.ImagePart(mime, data=_string(src.get("data"), f"{param}.data"))]
+            case "text":
+                return [ir.TextPart(_string(src.get("data"), f"{param}.data"))]
+            case "url":
+                url = _string(src.get("url"), f"{param}.url")
+                return [ir.ImagePart(_url_mime(url, "application/pdf"), url=url)]
+            case "content":
+                return self.media_blocks(src.get("content"), f"{param}.content")
+            case "file":
+                self.drop(f"{param}: file source dropped (the Files API is not proxied)")
+                return []
+        raise RequestError(
+            "document `source.type` must be base64, text, url or content", f"{param}.type"
+        )
+
+    def media_blocks(self, value: object, param: str) -> list[ir.TextPart | ir.ImagePart]:
+        """Content made of text / image / document blocks only (tool_result, document content)."""
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [ir.TextPart(value)]
+        if not isinstance(value, list):
+            raise RequestError("`content` must be a string or a list of content blocks", param)
+        out: list[ir.TextPart | ir.ImagePart] = []
+        for j, block in enumerate(value):
+            bparam = f"{param}[{j}]"
+            block, kind = _block_type(block, bparam)
+            if kind in ("text", "image", "document"):
+                out.extend(p for p in self.block(block, bparam) if _is_media(p))
+            else:  # tool_reference, search_result, …
+                self.drop(f"{bparam}: {kind} block dropped (no equivalent upstream)")
+        return out
+
+    def tool_use(self, block: dict, param: str) -> ir.ToolCallPart:
+        call_id = _string(block.get("id"), f"{param}.id")
+        name = _string(block.get("name"), f"{param}.name")
+        args = block.get("input")
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            raise RequestError("tool_use `input` must be an object", f"{param}.input")
+        self.tool_names[call_id] = name
+        return ir.ToolCallPart(call_id, name, args)
+
+    def tool_result(self, block: dict, param: str) -> ir.ToolResultPart:
+        call_id = _string(block.get("tool_use_id"), f"{param}.tool_use_id")
+        content = self.media_blocks(block.get("content"), f"{param}.content")
+        is_error = _boolean(block.get("is_error"), f"{param}.is_error")
+        return ir.ToolResultPart(call_id, content, self.tool_names.get(call_id), is_error)
+
+    # ------------------------------------------------------------ tools and thinking
+
+    def tools(self, value: object) -> list[ir.Tool]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise RequestError("`tools` must be a list", "tools")
+        out: list[ir.Tool] = []
+        for i, tool in enumerate(value):
+            param = f"tools[{i}]"
+            if not isinstance(tool, dict):
+                raise RequestError("each tool must be an object", param)
+            kind = tool.get("type")
+            if kind not in (None, "custom") and "input_schema" not in tool:
+                # server tools (web_search_…, bash_…, text_editor_…) run on Anthropic's side
+                self.drop(f"{param}: Anthropic server tool {kind!r} dropped")
+                continue
+            name = _string(tool.get("name"), f"{param}.name")
+            if not name:
+                raise RequestError("tool `name` must not be empty", f"{param}.name")
+            desc = _optional_string(tool.get("description"), f"{param}.description") or ""
+            schema = tool.get("input_schema")
+            if not isinstance(schema, dict):
+                raise RequestError("tool `input_schema` must be an object", f"{param}.input_schema")
+            out.append(ir.Tool(name, desc, schema))
+        return out
+
+    def thinking(self, value: object, effort: ir.Effort | None) -> ir.Thinking | None:
+        """`thinking` (+ `output_config.effort`) -> ir.Thinking (UPSTREAMS.md §8.5)."""
+        if value is None:
+            # effort alone still says how hard the model should think
+            return ir.Thinking(effort=effort) if effort else None
+        if not isinstance(value, dict):
+            raise RequestError("`thinking` must be an object", "thinking")
+        shown = value.get("display") != "omitted"
+        match value.get("type"):
+            case "enabled":
+                budget = _integer(value.get("budget_tokens"), "thinking.budget_tokens")
+                if budget is None or budget < 0:
+                    raise RequestError(
+                        "`budget_tokens` must be a non-negative integer", "thinking.budget_tokens"
+                    )
+                return ir.Thinking(budget=budget, include_thoughts=shown)
+            case "disabled":
+                return ir.Thinking(effort="none", include_thoughts=False)
+            case "adaptive":
+                return ir.Thinking(effort=effort or "auto", include_thoughts=shown)
+            case "between_tools":
+                self.drop("thinking.type between_tools: treated as adaptive")
+                return ir.Thinking(effort=effort or "auto", include_thoughts=shown)
+        raise RequestError("`thinking.type` must be enabled, disabled or adaptive", "thinking.type")
+
+
+# ---------------------------------------------------------------- request helpers
+
+
+def _block_type(block: object, param: str) -> tuple[dict[str, Any], str]:
+    """The block as a dict and its `type` (validated)."""
+    if not isinstance(block, dict):
+        raise RequestError("each content block must be an object", param)
+    kind = block.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise RequestError("content block `type` must be a string", f"{param}.type")
+    return block, kind
+
+
+def _is_media(part: ir.Part) -> bool:
+    return isinstance(part, ir.TextPart | ir.ImagePart)
+
+
+def _url_mime(url: str, default: str) -> str:
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return _EXT_MIME.get(ext, default)
+
+
+def _string(value: object, param: str) -> str:
+    if not isinstance(value, str):
+        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a string", param)
+    return value
+
+
+def _optional_string(value: object, param: str) -> str | None:
+    return None if value is None else _string(value, param)
+
+
+def _boolean(value: object, param: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a boolean", param)
+    return value
+
+
+def _number(value: object, param: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestError(f"`{param}` must be a number", param)
+    return float(value)
+
+
+def _integer(value: object, param: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be an integer", param)
+    return value
+
+
+def _max_tokens(value: object, *, required: bool) -> int | None:
+    if value is None and not required:
+        return None
+    n = _integer(value, "max_tokens")
+    if n is None or n <= 0:
+        raise RequestError("`max_tokens` is required and must be a positive integer", "max_tokens")
+    return n
+
+
+def _stop_sequences(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RequestError("`stop_sequences` must be a list of strings", "stop_sequences")
+    return [_string(s, f"stop_sequences[{i}]") for i, s in enumerate(value)]
+
+
+def _object_or_none(value: object, param: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RequestError(f"`{param}` must be an object", param)
+    return value
+
+
+def _tool_choice(value: object) -> tuple[ir.ToolChoice | None, bool | None]:
+    """-> (choice, parallel_tool_calls); `any` means "some tool" (required)."""
+    choice = _object_or_none(value, "tool_choice")
+    if choice is None:
+        return None, None
+    parallel = False if _boolean(choice.get("disable_parallel_tool_use"), _DPTU) else None
+    match choice.get("type"):
+        case "auto":
+            return ir.ToolChoice("auto"), parallel
+        case "any":
+            return ir.ToolChoice("required"), parallel
+        case "none":
+            return ir.ToolChoice("none"), parallel
+        case "tool":
+            name = _string(choice.get("name"), "tool_choice.name")
+            if not name:
+                raise RequestError("`tool_choice.name` must not be empty", "tool_choice.name")
+            return ir.ToolChoice("tool", name), parallel
+    raise RequestError("`tool_choice.type` must be auto, any, tool or none", "tool_choice.type")
+
+
+_DPTU = "tool_choice.disable_parallel_tool_use"
+
+
+def _effort(output_config: dict | None) -> ir.Effort | None:
+    effort = (output_config or {}).get("effort")
+    if effort is None:
+        return None
+    if effort not in EFFORTS:
+        raise RequestError(
+            "`output_config.effort` must be one of low, medium, high, xhigh, max",
+            "output_config.effort",
+        )
+    return effort
+
+
+def _output_schema(output_config: dict | None, output_format: object) -> dict | None:
+    """Structured outputs: `output_config.format` (GA) or the older top-level `output_format`."""
+    if output_config is not None and output_config.get("format") is not None:
+        return _json_schema_format(output_config["format"], "output_config.format")
+    if output_format is not None:
+        return _json_schema_format(output_format, "output_format")
+    return None
+
+
+def _json_schema_format(value: object, param: str) -> dict:
+    fmt = _object_or_none(value, param) or {}
+    if fmt.get("type") != "json_schema":
+        raise RequestError(f"`{param}.type` must be json_schema", f"{param}.type")
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise RequestError(f"`{param}.schema` must be an object", f"{param}.schema")
+    return schema
+
+
+# ================================================================ non-stream response
+
+
+def render_response(resp: ir.Response) -> dict[str, Any]:
+    """IR answer -> the /v1/messages JSON body."""
+    calls = any(isinstance(p, ir.ToolCallPart) for p in resp.parts)
+    return {
+        "id": _message_id(resp.id),
+        "type": "message",
+        "role": "assistant",
+        "model": resp.model,
+        "content": _render_parts(resp.parts),
+        "stop_reason": "tool_use" if calls else STOP_REASONS.get(resp.finish_reason, "end_turn"),
+        "stop_sequence": None,
+        "usage": _usage(resp.usage),
+    }
+
+
+def _render_parts(
+    parts: list[ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart],
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    prev: object = None
+    for part in parts:
+        match part:
+            case ir.ThinkingPart():
+                out.append(_thinking_block(part))
+            case ir.TextPart(text=text):
+                out.append({"type": "text", "text": text})
+            case ir.ToolCallPart(signature=sig) if sig and not _carries(prev, sig):
+                # thought-signature rule (brief): a Gemini functionCall signature rides on an empty
+                # thinking block right before the tool_use, which Claude clients send back verbatim
+                out.append(_thinking_block(ir.ThinkingPart("", sig)))
+                out.append(_tool_use_block(part))
+            case ir.ToolCallPart():
+                out.append(_tool_use_block(part))
+            case _:
+                # ImagePart: Anthropic assistant content has no image block; nothing to emit
+                pass
+        prev = part
+    return out
+
+
+def _carries(prev: object, sig: str) -> bool:
+    """Whether the previous part already is a thinking block carrying this signature. A preceding
+    thinking part with another (or no) signature does not, so the tool's signature still gets its
+    own block instead of being lost."""
+    return isinstance(prev, ir.ThinkingPart) and not prev.redacted and prev.signature == sig
+
+
+def _thinking_block(part: ir.ThinkingPart) -> dict[str, Any]:
+    if part.redacted:
+        return {"type": "redacted_thinking", "data": part.signature or ""}
+    return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+
+
+def _tool_use_block(part: ir.ToolCallPart) -> dict[str, Any]:
+    return {
+        "type": "tool_use",
+        "id": part.id or _new_id("toolu_"),
+        "name": part.name,
+        "input": part.arguments,
+    }
+
+
+def _usage(u: ir.Usage) -> dict[str, int]:
+    """Anthropic counts cached input apart from input_tokens (UPSTREAMS.md §8.4)."""
+    return {
+        "input_tokens": max(u.input_tokens - u.cached_tokens, 0),
+        "output_tokens": u.output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": u.cached_tokens,
+    }
+
+
+def _message_id(raw: str) -> str:
+    if raw.startswith("msg_"):
+        return raw
+    return f"msg_{raw}" if raw else _new_id("msg_")
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(12)
+
+
+# ================================================================ stream
+
+
+class StreamEncoder:
+    """IR events -> Anthropic SSE bytes (UPSTREAMS.md §7.3 grammar, every frame with `event:`).
+
+    message_start is sent lazily on the first content event, so a UsageUpdate that arrives before
+    any content still gives it input_tokens. One block is open at a time; indexes count from 0.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._id = ""
+        self._usage = ir.Usage()
+        self._finish: ir.FinishReason | None = None
+        self._started = False
+        self._done = False
+        self._index = -1  # index of the most recently opened block
+        self._open: str | None = None  # "text" | "thinking" | "tool_use"
+        self._signed = False  # the open thinking block already got its signature_delta
+        self._tool_id: str | None = None  # IR id of the open tool_use block
+        self._args_sent = False  # the open tool_use block got a non-empty input_json_delta
+        self._tool_used = False
+
+    # ------------------------------------------------------------ interface
+
+    def encode(self, event: ir.Event) -> list[bytes]:
+        if self._done:
+            return []
+        try:
+            return self._encode(event)
+        except Exception as exc:  # never raise into the stream: end it with an error event
+            return self.error(f"proxy translation error: {type(exc).__name__}: {exc}")
+
+    def finish(self) -> list[bytes]:
+        if self._done:
+            return []
+        if self._finish is None:
+            return self.error("upstream stream ended before completion", 502)
+        out = self._start() + self._close()
+        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish, "end_turn")
+        delta = {"stop_reason": stop, "stop_sequence": None}
+        out.append(_frame({"type": "message_delta", "delta": delta, "usage": self._delta_usage()}))
+        out.append(_frame({"type": "message_stop"}))
+        self._done = True
+        return out
+
+    def error(self, message: str, status: int = 500) -> list[bytes]:
+        if self._done:
+            return []
+        self._done = True
+        return [event_frame("error", error_body(status, message))]
+
+    # ------------------------------------------------------------ events
+
+    def _encode(self, event: ir.Event) -> list[bytes]:
+        match event:
+            case ir.StreamStart(id=id):
+                if not self._started:
+                    self._id = id
+                return []
+            case ir.UsageUpdate(usage=usage):
+                self._usage = usage
+                return []
+            case ir.Finish(reason=reason):
+                self._finish = reason
+                return []
+            case ir.StreamError(message=message, status=status):
+                return self.error(message, status)
+            case ir.TextDelta(text=text):
+                return self._text(text) if text else []
+            case ir.ThinkingDelta(text=text, signature=sig):
+                return self._thinking(text, sig) if text or sig else []
+            case ir.ToolCallStart():
+                return self._tool_start(event)
+            case ir.ToolCallDelta(id=id, arguments=fragment):
+                if self._open != "tool_use" or id != self._tool_id or not fragment:
+                    return []  # a fragment for a block no longer open cannot be placed
+                self._args_sent = True
+                return [self._delta({"type": "input_json_delta", "partial_json": fragment})]
+            case ir.ToolCallEnd():
+                return self._tool_end(event)
+        return []  # ImageOut: Anthropic assistant content has no image block
+
+    def _text(self, text: str) -> list[bytes]:
+        out = self._start()
+        if self._open != "text":
+            out += self._close()
+            out.append(self._open_block({"type": "text", "text": ""}, "text"))
+        out.append(self._delta({"type": "text_delta", "text": text}))
+        return out
+
+    def _thinking(self, text: str, sig: str | None) -> list[bytes]:
+        out = self._start()
+        # after its signature a thinking block is complete: more thinking opens a new one
+        if self._open != "thinking" or self._signed:
+            out += self._close()
+            out.append(self._open_block(_EMPTY_THINKING, "thinking"))
+        if text:
+            out.append(self._delta({"type": "thinking_delta", "thinking": text}))
+        if sig:
+            out.append(self._delta({"type": "signature_delta", "signature": sig}))
+            self._signed = True
+        return out
+
+    def _tool_start(self, event: ir.ToolCallStart) -> list[bytes]:
+        out = self._start() + self._close()
+        if event.signature:
+            # thought-signature rule (brief): carried by an empty thinking block before the call
+            out.append(self._open_block(_EMPTY_THINKING, "thinking"))
+            out.append(self._delta({"type": "signature_delta", "signature": event.signature}))
+            out += self._close()
+        block = {"type": "tool_use", "id": event.id or _new_id("toolu_"), "name": event.name}
+        out.append(self._open_block({**block, "input": {}}, "tool_use"))
+        self._tool_id = event.id
+        self._args_sent = False
+        self._tool_used = True
+        return out
+
+    def _tool_end(self, event: ir.ToolCallEnd) -> list[bytes]:
+        if self._open != "tool_use" or event.id != self._tool_id:
+            return []
+        out: list[bytes] = []
+        if not self._args_sent and event.arguments:
+            # never leave the streamed input as {} when the call has arguments (LiteLLM #25561)
+            delta = {"type": "input_json_delta", "partial_json": dumps(event.arguments)}
+            out.append(self._delta(delta))
+        return out + self._close()
+
+    # ------------------------------------------------------------ frames
+
+    def _start(self) -> list[bytes]:
+        if self._started:
+            return []
+        self._started = True
+        message = {
+            "id": _message_id(self._id),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**_usage(self._usage), "output_tokens": 0},
+        }
+        return [_frame({"type": "message_start", "message": message})]
+
+    def _open_block(self, block: dict[str, Any], kind: str) -> bytes:
+        self._index += 1
+        self._open = kind
+        self._signed = False
+        return _frame({"type": "content_block_start", "index": self._index, "content_block": block})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return _frame({"type": "content_block_delta", "index": self._index, "delta": delta})
+
+    def _close(self) -> list[bytes]:
+        if self._open is None:
+            return []
+        self._open = None
+        self._tool_id = None
+        return [_frame({"type": "content_block_stop", "index": self._index})]
+
+    def _delta_usage(self) -> dict[str, int]:
+        # Cumulative totals: the SDK overwrites message_start's values with these (Codex reports
+        # usage only at the very end, after message_start went out with zeros).
+        return _usage(self._usage)
+
+
+_EMPTY_THINKING: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+
+
+def _frame(obj: dict[str, Any]) -> bytes:
+    """Every Anthropic SSE frame names its type in `event:` (the SDK ignores frames without)."""
+    return event_frame(obj["type"], obj)
+
+
+# ================================================================ errors, models, count_tokens
+
+
+def error_type(status: int) -> str:
+    if status in _ERROR_TYPES:
+        return _ERROR_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """CONTRACT.md §5 Anthropic error shape (also the `event: error` payload)."""
+    return {"type": "error", "error": {"type": error_type(status), "message": message}}
+
+
+def models_list(ids: list[str]) -> dict[str, Any]:
+    """GET /v1/models in the Anthropic shape (UPSTREAMS.md §7.5)."""
+    data = [
+        {
+            "type": "model",
+            "id": model_id,
+            "display_name": model_id,
+            "created_at": MODEL_CREATED_AT,
+            "lifecycle": "active",  # required by anthropic 2.12's ModelInfo
+        }
+        for model_id in ids
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+    }
+
+
+def count_tokens_body(n: int) -> dict[str, int]:
+    return {"input_tokens": n}

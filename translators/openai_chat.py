@@ -1,0 +1,868 @@
+"""OpenAI Chat Completions client dialect (`POST /v1/chat/completions`, `GET /v1/models`).
+
+Wire facts: UPSTREAMS.md §7.1 (request, response, stream chunk rules, errors) and §8 (mappings).
+Only this dialect's JSON and the IR are known here (DESIGN.md §2).
+
+Everything a client sent that cannot be translated is noted in ONE place: `_drop()`, which appends
+a human-readable line to `req.extras["dropped"]` so the addon can log it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote_to_bytes
+from urllib.parse import urlsplit
+
+from translators import ir
+from translators.sse import data_frame
+from translators.sse import dumps
+
+RequestError = ir.RequestError
+
+ROLES = frozenset({"developer", "system", "user", "assistant", "tool", "function"})
+EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
+TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
+
+# Top-level keys with no effect on the answer: ignored without a note.
+_IGNORED_KEYS = frozenset(
+    {
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+    }
+)
+# Keys translated by parse_request (anything else gets a "dropped" note).
+_KNOWN_KEYS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_completion_tokens",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "n",
+        "stop",
+        "tools",
+        "functions",
+        "tool_choice",
+        "function_call",
+        "parallel_tool_calls",
+        "response_format",
+        "reasoning_effort",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "logprobs",
+    }
+)
+
+# Extension -> MIME for http(s) image URLs and file names (no `mimetypes`: it reads system files).
+_EXT_MIME = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "heif": "image/heif",
+    "bmp": "image/bmp",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "md": "text/markdown",
+    "csv": "text/csv",
+    "html": "text/html",
+    "json": "application/json",
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mp4": "video/mp4",
+}
+_AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+
+_MODELS_CREATED = 1750000000  # a constant `created` for /v1/models (clients only display it)
+
+
+# ================================================================ request
+
+
+def parse_request(body: object) -> ir.Request:
+    """Validate a Chat Completions request and translate it to the IR.
+
+    Raises only ir.RequestError, whose `param` names the offending field.
+    """
+    if not isinstance(body, dict):
+        raise RequestError("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("model is required and must be a non-empty string", "model")
+    req = ir.Request(model=model, messages=[])
+    _parse_messages(body.get("messages"), req)
+    _parse_tools(body, req)
+    _parse_tool_choice(body, req)
+    _parse_sampling(body, req)
+    _parse_output(body, req)
+    _parse_stream(body, req)
+    for key in body:
+        if key not in _KNOWN_KEYS and key not in _IGNORED_KEYS:
+            _drop(req, f"{key}: unsupported field ignored")
+    return req
+
+
+def _drop(req: ir.Request, note: str) -> None:
+    """The one documented place where untranslatable input is knowingly dropped."""
+    req.extras.setdefault("dropped", []).append(note)
+
+
+# ---------------------------------------------------------------- messages
+
+
+class _History:
+    """State carried across messages: call id -> name (tool results need the name), whether
+    the previous IR message holds tool results (consecutive tool messages merge), and legacy
+    function_call ids waiting for their `role:"function"` answer."""
+
+    def __init__(self) -> None:
+        self.call_names: dict[str, str] = {}
+        self.results_msg: ir.Message | None = None
+        self.legacy_pending: list[tuple[str, str]] = []  # (name, synthesized id)
+
+
+def _parse_messages(messages: object, req: ir.Request) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("messages is required and must be a non-empty array", "messages")
+    hist = _History()
+    leading = True  # leading system/developer messages become req.system
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise RequestError(f"{where} must be an object", where)
+        role = msg.get("role")
+        if not isinstance(role, str) or role not in ROLES:
+            raise RequestError(
+                f"{where}.role must be one of developer, system, user, assistant, tool",
+                f"{where}.role",
+            )
+        if role in ("system", "developer"):
+            text = _system_text(msg.get("content"), f"{where}.content", req)
+            if leading:
+                if text:
+                    req.system.append(text)
+            elif text:
+                req.messages.append(ir.Message("system", [ir.TextPart(text)]))
+            hist.results_msg = None
+            continue
+        leading = False
+        if role in ("tool", "function"):
+            _add_tool_result(msg, role, i, hist, req)
+            continue
+        hist.results_msg = None
+        if role == "user":
+            parts = _content_parts(msg.get("content"), f"{where}.content", req, required=True)
+            if parts:
+                req.messages.append(ir.Message("user", list(parts)))
+        else:
+            _add_assistant(msg, i, where, hist, req)
+
+
+def _system_text(content: object, where: str, req: ir.Request) -> str:
+    parts = _content_parts(content, where, req, required=True)
+    texts: list[str] = []
+    for part in parts:
+        if isinstance(part, ir.TextPart):
+            texts.append(part.text)
+        else:
+            _drop(req, f"{where}: non-text part in a system message")
+    return "\n".join(t for t in texts if t)
+
+
+def _content_parts(
+    content: object, where: str, req: ir.Request, *, required: bool
+) -> list[ir.TextPart | ir.ImagePart]:
+    """String content or an array of content parts. Empty strings yield no part."""
+    if content is None:
+        if required:
+            raise RequestError(f"{where} is required", where)
+        return []
+    if isinstance(content, str):
+        return [ir.TextPart(content)] if content else []
+    if not isinstance(content, list):
+        raise RequestError(f"{where} must be a string or an array of content parts", where)
+    out: list[ir.TextPart | ir.ImagePart] = []
+    for j, part in enumerate(content):
+        parsed = _content_part(part, f"{where}[{j}]", req)
+        if parsed is not None:
+            out.append(parsed)
+    return out
+
+
+def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir.ImagePart | None:
+    if not isinstance(part, dict):
+        raise RequestError(f"{where} must be an object", where)
+    kind = part.get("type")
+    if kind in ("text", "refusal"):
+        text = part.get(kind)
+        if not isinstance(text, str):
+            raise RequestError(f"{where}.{kind} must be a string", f"{where}.{kind}")
+        return ir.TextPart(text) if text else None
+    if kind == "image_url":
+        return _image_url_part(part.get("image_url"), f"{where}.image_url")
+    if kind == "input_audio":
+        return _audio_part(part.get("input_audio"), f"{where}.input_audio", req)
+    if kind == "file":
+        return _file_part(part.get("file"), f"{where}.file", req)
+    if not isinstance(kind, str):
+        raise RequestError(f"{where}.type must be a string", f"{where}.type")
+    _drop(req, f"{where}: content part type {kind!r} not supported")
+    return None
+
+
+def _image_url_part(value: object, where: str) -> ir.ImagePart:
+    url = value.get("url") if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        where = f"{where}.url"
+    if not isinstance(url, str) or not url:
+        raise RequestError(f"{where} must be a non-empty string", where)
+    if url.startswith("data:"):
+        mime, data = _parse_data_url(url, where)
+        return ir.ImagePart(mime or "image/jpeg", data)
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise RequestError(f"{where} must be an http(s) URL or a base64 data URL", where)
+    return ir.ImagePart(_mime_from_name(urlsplit(url).path, "image/jpeg"), url=url)
+
+
+def _audio_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | None:
+    if not isinstance(value, dict):
+        raise RequestError(f"{where} must be an object", where)
+    data, fmt = value.get("data"), value.get("format")
+    if not isinstance(data, str) or not data:
+        _drop(req, f"{where}: audio without base64 data")
+        return None
+    fmt = fmt.lower() if isinstance(fmt, str) else ""
+    return ir.ImagePart(_AUDIO_MIME.get(fmt) or _EXT_MIME.get(fmt, "audio/wav"), data)
+
+
+def _file_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | None:
+    if not isinstance(value, dict):
+        raise RequestError(f"{where} must be an object", where)
+    file_data, filename = value.get("file_data"), value.get("filename")
+    if not isinstance(file_data, str) or not file_data:
+        # file_id references the OpenAI Files API, which no upstream here can resolve
+        _drop(req, f"{where}: file without inline file_data (file_id is not supported)")
+        return None
+    name = filename if isinstance(filename, str) else ""
+    fallback = _mime_from_name(name, "application/octet-stream")
+    if file_data.startswith("data:"):
+        mime, data = _parse_data_url(file_data, f"{where}.file_data")
+        return ir.ImagePart(mime or fallback, data)
+    return ir.ImagePart(fallback, file_data)  # plain base64
+
+
+def _parse_data_url(url: str, where: str) -> tuple[str, str]:
+    """`data:<mime>[;params][;base64],<data>` -> (mime or "", base64 data)."""
+    header, sep, payload = url[5:].partition(",")
+    if not sep:
+        raise RequestError(f"{where} is not a valid data URL", where)
+    params = [p.strip() for p in header.split(";")]
+    mime = params[0].lower()
+    if "base64" in (p.lower() for p in params[1:]):
+        return mime, payload
+    # percent-encoded payload: re-encode as base64, which every upstream expects
+    return mime, base64.b64encode(unquote_to_bytes(payload)).decode("ascii")
+
+
+def _mime_from_name(name: str, default: str) -> str:
+    _, dot, ext = name.rpartition(".")
+    if not dot or "/" in ext:
+        return default
+    return _EXT_MIME.get(ext.lower(), default)
+
+
+def _add_assistant(
+    msg: dict[str, Any], i: int, where: str, hist: _History, req: ir.Request
+) -> None:
+    parts: list[ir.Part] = []
+    reasoning = msg.get("reasoning_content")
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise RequestError(
+            f"{where}.reasoning_content must be a string", f"{where}.reasoning_content"
+        )
+    if reasoning:
+        parts.append(ir.ThinkingPart(reasoning))
+    parts.extend(_content_parts(msg.get("content"), f"{where}.content", req, required=False))
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(ir.TextPart(refusal))
+    parts.extend(_tool_calls(msg.get("tool_calls"), i, where, hist))
+    legacy = msg.get("function_call")
+    if legacy is not None:
+        call = _function_call(legacy, f"{where}.function_call", f"call_fn_{i}")
+        hist.call_names[call.id] = call.name
+        hist.legacy_pending.append((call.name, call.id))
+        parts.append(call)
+    if msg.get("audio") is not None:
+        _drop(req, f"{where}.audio: earlier audio answers cannot be replayed")
+    if parts:  # an empty assistant turn carries nothing
+        req.messages.append(ir.Message("assistant", parts))
+
+
+def _tool_calls(calls: object, i: int, where: str, hist: _History) -> list[ir.ToolCallPart]:
+    if calls is None:
+        return []
+    if not isinstance(calls, list):
+        raise RequestError(f"{where}.tool_calls must be an array", f"{where}.tool_calls")
+    out: list[ir.ToolCallPart] = []
+    for j, call in enumerate(calls):
+        w = f"{where}.tool_calls[{j}]"
+        if not isinstance(call, dict):
+            raise RequestError(f"{w} must be an object", w)
+        kind = call.get("type", "function")
+        if kind != "function":
+            raise RequestError(f"{w}.type must be 'function'", f"{w}.type")
+        call_id = call.get("id")
+        if call_id is not None and (not isinstance(call_id, str) or not call_id):
+            raise RequestError(f"{w}.id must be a non-empty string", f"{w}.id")
+        part = _function_call(call.get("function"), f"{w}.function", call_id or f"call_{i}_{j}")
+        hist.call_names[part.id] = part.name
+        out.append(part)
+    return out
+
+
+def _function_call(fn: object, where: str, call_id: str) -> ir.ToolCallPart:
+    if not isinstance(fn, dict):
+        raise RequestError(f"{where} must be an object", where)
+    name = fn.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+    return ir.ToolCallPart(call_id, name, _arguments(fn.get("arguments"), f"{where}.arguments"))
+
+
+def _arguments(raw: object, where: str) -> dict[str, Any]:
+    """The JSON text of the arguments -> a dict (a non-object value is wrapped as {"value": v})."""
+    if raw is None:
+        return {}
+    if isinstance(raw, dict):  # some clients send the object itself
+        return raw
+    if not isinstance(raw, str):
+        raise RequestError(f"{where} must be a JSON string", where)
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise RequestError(f"{where} is not valid JSON", where) from None
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _add_tool_result(
+    msg: dict[str, Any], role: str, i: int, hist: _History, req: ir.Request
+) -> None:
+    where = f"messages[{i}]"
+    if role == "tool":
+        call_id = msg.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise RequestError(
+                f"{where}.tool_call_id must be a non-empty string", f"{where}.tool_call_id"
+            )
+        name = hist.call_names.get(call_id)
+    else:  # legacy role "function": bound by name to the latest unanswered function_call
+        name = msg.get("name")
+        if not isinstance(name, str) or not name:
+            raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+        call_id = _pop_legacy(hist, name) or f"call_fn_{i}"
+    content = _content_parts(msg.get("content"), f"{where}.content", req, required=False)
+    part = ir.ToolResultPart(call_id, list(content), name)
+    if hist.results_msg is None:
+        hist.results_msg = ir.Message("user", [])
+        req.messages.append(hist.results_msg)
+    hist.results_msg.parts.append(part)
+
+
+def _pop_legacy(hist: _History, name: str) -> str | None:
+    for k in range(len(hist.legacy_pending) - 1, -1, -1):
+        if hist.legacy_pending[k][0] == name:
+            return hist.legacy_pending.pop(k)[1]
+    return None
+
+
+# ---------------------------------------------------------------- tools
+
+
+def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise RequestError("tools must be an array", "tools")
+        for i, tool in enumerate(tools):
+            _add_tool(tool, f"tools[{i}]", req)
+    functions = body.get("functions")  # legacy
+    if functions is not None:
+        if not isinstance(functions, list):
+            raise RequestError("functions must be an array", "functions")
+        for i, fn in enumerate(functions):
+            req.tools.append(_function_decl(fn, f"functions[{i}]", req))
+
+
+def _add_tool(tool: object, where: str, req: ir.Request) -> None:
+    if not isinstance(tool, dict):
+        raise RequestError(f"{where} must be an object", where)
+    kind = tool.get("type", "function")
+    if kind != "function":
+        label = kind if isinstance(kind, str) else repr(kind)
+        _drop(req, f"{where}: tool type {label!r} not supported")
+        return
+    req.tools.append(_function_decl(tool.get("function"), f"{where}.function", req))
+
+
+def _function_decl(fn: object, where: str, req: ir.Request) -> ir.Tool:
+    if not isinstance(fn, dict):
+        raise RequestError(f"{where} must be an object", where)
+    name = fn.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+    desc = fn.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise RequestError(f"{where}.description must be a string", f"{where}.description")
+    params = fn.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
+    if fn.get("strict") is True:
+        _drop(req, f"{where}.strict: strict schema adherence is not enforced")
+    return ir.Tool(name, desc or "", params or {})
+
+
+def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
+    choice = body.get("tool_choice")
+    param = "tool_choice"
+    if choice is None and body.get("function_call") is not None:
+        choice, param = body["function_call"], "function_call"  # legacy
+    if choice is not None:
+        req.tool_choice = _tool_choice(choice, param, req)
+    ptc = body.get("parallel_tool_calls")
+    if ptc is not None:
+        if not isinstance(ptc, bool):
+            raise RequestError("parallel_tool_calls must be a boolean", "parallel_tool_calls")
+        req.parallel_tool_calls = ptc
+
+
+def _tool_choice(choice: object, param: str, req: ir.Request) -> ir.ToolChoice:
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICE_MODES or (param == "function_call" and choice == "required"):
+            raise RequestError(f"{param} must be none, auto, required or a function", param)
+        return ir.ToolChoice(choice)  # type: ignore[arg-type]
+    if not isinstance(choice, dict):
+        raise RequestError(f"{param} must be a string or an object", param)
+    if param == "function_call":  # legacy {"name": ...}
+        return ir.ToolChoice("tool", _choice_name(choice, param))
+    kind = choice.get("type")
+    if kind == "function":
+        return ir.ToolChoice("tool", _choice_name(choice.get("function"), f"{param}.function"))
+    if kind == "allowed_tools":
+        allowed = choice.get("allowed_tools")
+        mode = allowed.get("mode") if isinstance(allowed, dict) else None
+        _drop(req, f"{param}.allowed_tools: the tool subset is not enforced")
+        return ir.ToolChoice("required" if mode == "required" else "auto")
+    raise RequestError(f"{param}.type must be 'function'", f"{param}.type")
+
+
+def _choice_name(fn: object, where: str) -> str:
+    name = fn.get("name") if isinstance(fn, dict) else None
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+    return name
+
+
+# ---------------------------------------------------------------- scalars
+
+
+def _number(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestError(f"{key} must be a number", key)
+    try:
+        number = float(value)
+    except OverflowError:  # a huge JSON integer
+        raise RequestError(f"{key} must be a finite number", key) from None
+    if not math.isfinite(number):
+        raise RequestError(f"{key} must be a finite number", key)
+    return number
+
+
+def _integer(body: dict[str, Any], key: str, minimum: int | None = None) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(f"{key} must be an integer", key)
+    if minimum is not None and value < minimum:
+        raise RequestError(f"{key} must be at least {minimum}", key)
+    return value
+
+
+def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
+    max_completion = _integer(body, "max_completion_tokens", 1)
+    max_tokens = _integer(body, "max_tokens", 1)
+    req.max_tokens = max_completion if max_completion is not None else max_tokens
+    req.temperature = _number(body, "temperature")
+    req.top_p = _number(body, "top_p")
+    req.top_k = _integer(body, "top_k", 1)  # not OpenAI, but sent via extra_body for Gemini
+    req.seed = _integer(body, "seed")
+    req.presence_penalty = _number(body, "presence_penalty")
+    req.frequency_penalty = _number(body, "frequency_penalty")
+    n = _integer(body, "n", 1)
+    if n is not None and n > 1:
+        raise RequestError("n must be 1: only one choice is supported", "n")
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        req.stop = [stop]
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        req.stop = list(stop)
+    elif stop is not None:
+        raise RequestError("stop must be a string or an array of strings", "stop")
+    if body.get("logprobs") is True:
+        _drop(req, "logprobs: log probabilities are not returned")
+
+
+def _parse_output(body: dict[str, Any], req: ir.Request) -> None:
+    fmt = body.get("response_format")
+    if fmt is not None:
+        if not isinstance(fmt, dict):
+            raise RequestError("response_format must be an object", "response_format")
+        kind = fmt.get("type")
+        if kind == "json_object":
+            req.response_mime_type = "application/json"
+        elif kind == "json_schema":
+            req.response_mime_type = "application/json"
+            req.response_schema = _json_schema(fmt.get("json_schema"))
+        elif kind != "text":
+            raise RequestError(
+                "response_format.type must be text, json_object or json_schema",
+                "response_format.type",
+            )
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        if not isinstance(effort, str) or effort not in EFFORTS:
+            raise RequestError(
+                "reasoning_effort must be one of " + ", ".join(sorted(EFFORTS)),
+                "reasoning_effort",
+            )
+        req.thinking = ir.Thinking(effort=effort)  # type: ignore[arg-type]
+
+
+def _json_schema(spec: object) -> dict[str, Any] | None:
+    where = "response_format.json_schema"
+    if not isinstance(spec, dict):
+        raise RequestError(f"{where} must be an object", where)
+    schema = spec.get("schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise RequestError(f"{where}.schema must be an object", f"{where}.schema")
+    return schema
+
+
+def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestError("stream must be a boolean", "stream")
+    req.stream = bool(stream)
+    opts = body.get("stream_options")
+    if opts is None:
+        return
+    if not isinstance(opts, dict):
+        raise RequestError("stream_options must be an object", "stream_options")
+    include = opts.get("include_usage")
+    if include is not None and not isinstance(include, bool):
+        raise RequestError(
+            "stream_options.include_usage must be a boolean", "stream_options.include_usage"
+        )
+    req.include_usage = bool(include)
+
+
+# ================================================================ response
+
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "stop",
+}
+
+
+def _completion_id(raw: str | None) -> str:
+    if raw and raw.startswith("chatcmpl-"):
+        return raw
+    return "chatcmpl-" + (raw or uuid.uuid4().hex)
+
+
+def _data_url(mime: str, data: str) -> str:
+    return f"data:{mime};base64,{data}"
+
+
+def _usage(usage: ir.Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _args_json(args: object) -> str:
+    """Arguments as JSON text; never empty, so clients can always json.loads it."""
+    if not args:
+        return "{}"
+    try:
+        return dumps(args)
+    except (TypeError, ValueError):
+        return "{}"
+
+
+def render_response(resp: ir.Response) -> dict[str, Any]:
+    """ir.Response -> a `chat.completion` object (UPSTREAMS.md §7.1)."""
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    for part in resp.parts:
+        if isinstance(part, ir.TextPart):
+            texts.append(part.text)
+        elif isinstance(part, ir.ThinkingPart):
+            thoughts.append(part.text)
+        elif isinstance(part, ir.ToolCallPart):
+            fn = {"name": part.name, "arguments": _args_json(part.arguments)}
+            calls.append({"id": part.id, "type": "function", "function": fn})
+        elif isinstance(part, ir.ImagePart) and part.data:
+            url = {"url": _data_url(part.mime_type, part.data)}
+            images.append({"type": "image_url", "image_url": url, "index": len(images)})
+    text = "".join(texts)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
+    reasoning = "".join(thoughts)
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if images:  # OpenRouter-style `images`, as CLIProxyAPI returns Gemini image output
+        message["images"] = images
+    finish = "tool_calls" if calls else _FINISH.get(resp.finish_reason, "stop")
+    return {
+        "id": _completion_id(resp.id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": resp.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": _usage(resp.usage),
+    }
+
+
+# ================================================================ stream
+
+
+class _Call:
+    __slots__ = ("index", "sent_args")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.sent_args = False
+
+
+class StreamEncoder:
+    """IR events -> `data: <chat.completion.chunk>` frames (UPSTREAMS.md §7.1 rules 1-5).
+
+    The finishing chunk is written by finish(), not on ir.Finish, so a usage update that arrives
+    after the finish reason (Gemini sends it on the last chunk) still lands. Never raises.
+    """
+
+    def __init__(self, model: str, include_usage: bool = False) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = _completion_id(None)
+        self.created = int(time.time())
+        self._started = False  # the role chunk was sent
+        self._closed = False
+        self._finish: ir.FinishReason | None = None
+        self._usage = ir.Usage()
+        self._calls: dict[str, _Call] = {}
+        self._images = 0
+
+    # ------------------------------------------------ public
+
+    def encode(self, event: ir.Event) -> list[bytes]:
+        if self._closed:
+            return []
+        try:
+            return self._encode(event)
+        except Exception as exc:  # a bug here must become an error event, not a dead stream
+            return self.error(f"internal error encoding the stream: {exc}", 500)
+
+    def finish(self) -> list[bytes]:
+        if self._closed:
+            return []
+        if self._finish is None:  # cut short: the client must see an error, not a clean end
+            return self.error("upstream stream ended before completion", 502)
+        try:
+            out = self._start()
+            reason = "tool_calls" if self._calls else _FINISH.get(self._finish or "stop", "stop")
+            out.append(self._chunk({}, reason))
+            if self.include_usage:
+                out.append(self._frame([], _usage(self._usage)))
+            out.append(b"data: [DONE]\n\n")
+        except Exception as exc:
+            return self.error(f"internal error encoding the stream: {exc}", 500)
+        self._closed = True
+        return out
+
+    def error(self, message: str, status: int = 500, code: str | None = None) -> list[bytes]:
+        if self._closed:
+            return []
+        self._closed = True
+        try:
+            return [data_frame(error_body(status, message, code))]
+        except Exception:
+            return [data_frame(error_body(500, "internal error encoding the stream"))]
+
+    # ------------------------------------------------ events
+
+    def _encode(self, event: ir.Event) -> list[bytes]:
+        match event:
+            case ir.StreamStart(id=sid):
+                if not self._started and sid:
+                    self.id = _completion_id(sid)
+                return self._start()
+            case ir.TextDelta(text=text) if text:
+                return self._delta({"content": text})
+            case ir.ThinkingDelta(text=text) if text:
+                return self._delta({"reasoning_content": text})
+            case ir.ToolCallStart():
+                return self._tool_start(event)
+            case ir.ToolCallDelta(id=cid, arguments=frag) if frag and cid in self._calls:
+                call = self._calls[cid]
+                call.sent_args = True
+                return self._delta({"tool_calls": [_args_delta(call.index, frag)]})
+            case ir.ToolCallEnd(id=cid, arguments=args) if cid in self._calls:
+                call = self._calls[cid]
+                if call.sent_args:
+                    return []
+                call.sent_args = True  # no fragment streamed: send the whole JSON once
+                return self._delta({"tool_calls": [_args_delta(call.index, _args_json(args))]})
+            case ir.ImageOut(mime_type=mime, data=data) if data:
+                image = {"type": "image_url", "image_url": {"url": _data_url(mime, data)}}
+                image["index"] = self._images
+                self._images += 1
+                return self._delta({"images": [image]})
+            case ir.UsageUpdate(usage=usage):
+                self._usage = usage
+            case ir.Finish(reason=reason):
+                if self._finish != "tool_calls":  # a late STOP never hides tool calls
+                    self._finish = reason
+            case ir.StreamError(message=msg, status=status, code=code):
+                return self.error(msg, status, code)
+            case _:
+                pass
+        return []
+
+    def _tool_start(self, event: ir.ToolCallStart) -> list[bytes]:
+        if event.id in self._calls:
+            return []
+        call = _Call(len(self._calls))
+        self._calls[event.id] = call
+        fn = {"name": event.name, "arguments": ""}
+        delta = {"index": call.index, "id": event.id, "type": "function", "function": fn}
+        return self._delta({"tool_calls": [delta]})
+
+    # ------------------------------------------------ frames
+
+    def _start(self) -> list[bytes]:
+        if self._started:
+            return []
+        self._started = True
+        return [self._chunk({"role": "assistant", "content": ""}, None)]
+
+    def _delta(self, delta: dict[str, Any]) -> list[bytes]:
+        out = self._start()
+        out.append(self._chunk(delta, None))
+        return out
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return self._frame([choice], None)
+
+    def _frame(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None) -> bytes:
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+        if self.include_usage:
+            obj["usage"] = usage
+        return data_frame(obj)
+
+
+def _args_delta(index: int, fragment: str) -> dict[str, Any]:
+    return {"index": index, "function": {"arguments": fragment}}
+
+
+# ================================================================ errors and models
+
+_ERROR_KINDS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "invalid_request_error"),
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("not_found_error", "not_found"),
+    408: ("timeout_error", "timeout"),
+    409: ("invalid_request_error", "conflict"),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", "unprocessable_entity"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    500: ("server_error", "server_error"),
+    502: ("server_error", "bad_gateway"),
+    503: ("api_error", "service_unavailable"),
+    504: ("server_error", "timeout"),
+}
+
+
+def error_body(
+    status: int, message: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """`{"error":{"message","type","param","code"}}` (CONTRACT.md §5); the type follows the status
+    so the openai SDK raises the matching exception class."""
+    kind = _ERROR_KINDS.get(status)
+    if kind is None:
+        kind = ("server_error", "server_error") if status >= 500 else _ERROR_KINDS[400]
+    return {"error": {"message": message, "type": kind[0], "param": param, "code": code or kind[1]}}
+
+
+def models_list(ids: list[str], owned_by: dict[str, str] | None = None) -> dict[str, Any]:
+    """`GET /v1/models` in OpenAI's shape (UPSTREAMS.md §7.5)."""
+    owners = owned_by or {}
+    data = [
+        {
+            "id": mid,
+            "object": "model",
+            "created": _MODELS_CREATED,
+            "owned_by": owners.get(mid) or _default_owner(mid),
+        }
+        for mid in ids
+    ]
+    return {"object": "list", "data": data}
+
+
+def _default_owner(model_id: str) -> str:
+    return "google" if model_id.startswith(("gemini", "gemma")) else "openai"

@@ -1,0 +1,72 @@
+"""Upstream SSE bytes -> client bytes, chunk by chunk: SSE framing, unwrap, decode, encode.
+
+One instance per streamed exchange; mitmproxy calls it with each TCP read and finally with b""
+(MITMPROXY.md §5). It returns a list (possibly empty, never b"") and never raises: an internal
+fault becomes an error event in the client's format instead of untranslated upstream bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from typing import Protocol
+
+from translators import ir
+from translators.sse import SSEParser
+from translators.sse import parse_json_events
+
+
+class Decoder(Protocol):
+    def feed(self, obj: dict) -> list[ir.Event]: ...
+    def finish(self) -> list[ir.Event]: ...
+
+
+class Encoder(Protocol):
+    def encode(self, event: ir.Event) -> list[bytes]: ...
+    def finish(self) -> list[bytes]: ...
+    def error(self, message: str, status: int = 500) -> list[bytes]: ...
+
+
+class StreamPipeline:
+    def __init__(
+        self,
+        decoder: Decoder,
+        encoder: Encoder,
+        unwrap: Callable[[Any], dict] | None = None,
+    ) -> None:
+        self.decoder = decoder
+        self.encoder = encoder
+        self.unwrap = unwrap
+        self.parser = SSEParser()
+        self.failed = False
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        if self.failed:
+            return []
+        try:
+            if chunk:
+                return self._translate(self.parser.feed(chunk), [])
+            out = self._translate(self.parser.finish(), self.decoder.finish())
+            return out + self.encoder.finish()
+        except Exception as e:  # never let mitmproxy pass the rest through untranslated
+            self.failed = True
+            return self.encoder.error(f"proxy translation error: {type(e).__name__}: {e}")
+
+    def _translate(self, events: list, tail: list[ir.Event]) -> list[bytes]:
+        out: list[bytes] = []
+        for obj in parse_json_events(events):
+            if isinstance(obj, dict) and "error" in obj and "response" not in obj:
+                # an error object inside a 200 stream: surface it, never a clean end
+                err = obj["error"] if isinstance(obj["error"], dict) else {}
+                message = str(err.get("message") or obj["error"])
+                status = err.get("code") if isinstance(err.get("code"), int) else 500
+                self.failed = True
+                return out + self.encoder.error(message, status)
+            payload = self.unwrap(obj) if self.unwrap else obj
+            if not isinstance(payload, dict):
+                continue
+            for event in self.decoder.feed(payload):
+                out.extend(self.encoder.encode(event))
+        for event in tail:
+            out.extend(self.encoder.encode(event))
+        return out
