@@ -266,6 +266,29 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
         ),
     ),
     (
+        "tool messages interrupted by user / system messages are not merged across them",
+        body(
+            [
+                *HI,
+                {"role": "tool", "tool_call_id": "a", "content": "1"},
+                {"role": "user", "content": "more"},
+                {"role": "tool", "tool_call_id": "b", "content": "2"},
+                {"role": "system", "content": "sys"},
+                {"role": "tool", "tool_call_id": "c", "content": "3"},
+            ]
+        ),
+        req(
+            messages=[
+                *HI_IR,
+                ir.Message("user", [ir.ToolResultPart("a", [ir.TextPart("1")])]),
+                ir.Message("user", [ir.TextPart("more")]),
+                ir.Message("user", [ir.ToolResultPart("b", [ir.TextPart("2")])]),
+                ir.Message("system", [ir.TextPart("sys")]),
+                ir.Message("user", [ir.ToolResultPart("c", [ir.TextPart("3")])]),
+            ]
+        ),
+    ),
+    (
         "tool result with an image, unknown call id keeps name None",
         body(
             [
