@@ -15,6 +15,7 @@ import sys
 from mitmproxy import ctx
 from mitmproxy import http
 from mitmproxy.addonmanager import Loader
+from mitmproxy.net.http.http1 import assemble_response
 from mitmproxy.proxy.layers.http import _http1
 
 from addons.settings import SettingsError
@@ -45,7 +46,7 @@ def json_error_response(status_code: int, message: str = "") -> bytes:
         json.dumps(body).encode(),
         {"content-type": "application/json", "connection": "close"},
     )
-    return _http1.assemble_response(resp)  # type: ignore[attr-defined]
+    return assemble_response(resp)
 
 
 class Startup:
@@ -94,10 +95,10 @@ class Startup:
                 return
             logger.error("%s (the previous config stays in force)", e)
             return
+        self._quiet(settings.debug)
         if not self.started:
             logger.info("config: %s", path if path.exists() else "defaults (no config file)")
         self.state.apply(settings)
-        self._quiet(settings.debug)
         self.started = True
 
     def _quiet(self, debug: bool) -> None:

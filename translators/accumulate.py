@@ -30,13 +30,17 @@ class ResponseAccumulator:
                 elif text:
                     self.parts.append(ir.TextPart(text))
             case ir.ThinkingDelta(text=text, signature=sig):
-                if isinstance(last, ir.ThinkingPart) and not last.redacted and (
-                    last.signature is None
+                if not text and not sig:
+                    return  # a no-op event must not open an empty part
+                if (
+                    isinstance(last, ir.ThinkingPart)
+                    and not last.redacted
+                    and (last.signature is None)
                 ):
                     last.text += text
                     last.signature = sig or last.signature
                 else:
-                    self.parts.append(ir.ThinkingPart(text, sig))
+                    self.parts.append(ir.ThinkingPart(text, sig or None))
             case ir.ToolCallStart(id=id, name=name, signature=sig):
                 call = ir.ToolCallPart(id, name, {}, sig)
                 self._calls[id] = call

@@ -200,7 +200,7 @@ class _Parser:
             if not isinstance(msg, dict):
                 raise RequestError("each message must be an object", param)
             role = msg.get("role")
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise RequestError("`role` must be one of user, assistant, system", f"{param}.role")
             if "content" not in msg:
                 raise RequestError("`content` is required", f"{param}.content")
@@ -480,7 +480,7 @@ def _effort(output_config: dict | None) -> ir.Effort | None:
     effort = (output_config or {}).get("effort")
     if effort is None:
         return None
-    if effort not in EFFORTS:
+    if not isinstance(effort, str) or effort not in EFFORTS:
         raise RequestError(
             "`output_config.effort` must be one of low, medium, high, xhigh, max",
             "output_config.effort",
@@ -612,6 +612,8 @@ class StreamEncoder:
         self._index = -1  # index of the most recently opened block
         self._open: str | None = None  # "text" | "thinking" | "tool_use"
         self._signed = False  # the open thinking block already got its signature_delta
+        self._sig: str | None = None  # that signature
+        self._prev_sig: str | None = None  # signature of the block just closed, if thinking
         self._tool_id: str | None = None  # IR id of the open tool_use block
         self._args_sent = False  # the open tool_use block got a non-empty input_json_delta
         self._tool_used = False
@@ -674,7 +676,13 @@ class StreamEncoder:
                 return [self._delta({"type": "input_json_delta", "partial_json": fragment})]
             case ir.ToolCallEnd():
                 return self._tool_end(event)
-        return []  # ImageOut: Anthropic assistant content has no image block
+            case ir.ImageOut():
+                # Anthropic assistant content has no image block; the image is skipped but still
+                # ends the open block, as render_response's text / image / text gives two blocks
+                out = self._close()
+                self._prev_sig = None
+                return out
+        return []
 
     def _text(self, text: str) -> list[bytes]:
         out = self._start()
@@ -694,13 +702,14 @@ class StreamEncoder:
             out.append(self._delta({"type": "thinking_delta", "thinking": text}))
         if sig:
             out.append(self._delta({"type": "signature_delta", "signature": sig}))
-            self._signed = True
+            self._signed, self._sig = True, sig
         return out
 
     def _tool_start(self, event: ir.ToolCallStart) -> list[bytes]:
         out = self._start() + self._close()
-        if event.signature:
-            # thought-signature rule (brief): carried by an empty thinking block before the call
+        if event.signature and event.signature != self._prev_sig:
+            # thought-signature rule (brief): carried by an empty thinking block before the call,
+            # unless the thinking block just closed carries it already (as in render_response)
             out.append(self._open_block(_EMPTY_THINKING, "thinking"))
             out.append(self._delta({"type": "signature_delta", "signature": event.signature}))
             out += self._close()
@@ -742,7 +751,7 @@ class StreamEncoder:
     def _open_block(self, block: dict[str, Any], kind: str) -> bytes:
         self._index += 1
         self._open = kind
-        self._signed = False
+        self._signed, self._sig = False, None
         return _frame({"type": "content_block_start", "index": self._index, "content_block": block})
 
     def _delta(self, delta: dict[str, Any]) -> bytes:
@@ -751,6 +760,7 @@ class StreamEncoder:
     def _close(self) -> list[bytes]:
         if self._open is None:
             return []
+        self._prev_sig = self._sig if self._open == "thinking" else None
         self._open = None
         self._tool_id = None
         return [_frame({"type": "content_block_stop", "index": self._index})]

@@ -162,13 +162,13 @@ def _parse_messages(messages: object, req: ir.Request) -> None:
                     req.system.append(text)
             elif text:
                 req.messages.append(ir.Message("system", [ir.TextPart(text)]))
-            pass
+            hist.results_msg = None
             continue
         leading = False
         if role in ("tool", "function"):
             _add_tool_result(msg, role, i, hist, req)
             continue
-        pass
+        hist.results_msg = None
         if role == "user":
             parts = _content_parts(msg.get("content"), f"{where}.content", req, required=True)
             if parts:

@@ -19,6 +19,7 @@ import base64
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -66,6 +67,12 @@ RESPONSE_COUNT = (
     "Please ensure that the number of function response parts is equal to the number of "
     "function call parts of the function call turn."
 )
+BAD_NAME = (
+    "Invalid function name. Must start with a letter or an underscore. Must be alphameric "
+    "(a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length "
+    "of 64."
+)
+WWW_AUTHENTICATE = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 B64_RE = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
 TYPE_PREFIX = "type.googleapis.com/google.internal.cloud.code.v1internal."
@@ -148,19 +155,11 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "thinkingLevel": "E:ThinkingLevel"},
 }  # fmt: skip
 ENUMS = {
-    "Type": {
-        "TYPE_UNSPECIFIED",
-        "STRING",
-        "NUMBER",
-        "INTEGER",
-        "BOOLEAN",
-        "ARRAY",
-        "OBJECT",
-        "NULL",
-    },
+    "Type": {"TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT",
+             "NULL"},
     "Mode": {"MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"},
     "ThinkingLevel": {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"},
-}
+}  # fmt: skip
 SCALAR_TYPES = {"string": "TYPE_STRING", "bool": "TYPE_BOOL", "float": "TYPE_FLOAT",
                 "int": "TYPE_INT32", "bytes": "TYPE_BYTES",
                 "struct": "type.googleapis.com/google.protobuf.Struct"}  # fmt: skip
@@ -349,8 +348,9 @@ def check_parts(parts: list[dict], path: str) -> None:
             raise invalid(f"* {path}.parts[{pi}].data: required oneof field 'data' must have "
                           "one initialized field\n")  # fmt: skip
         if len(data) > 1:
-            raise invalid(f"Invalid JSON payload received. Invalid value at '{path}.parts[{pi}]' "
-                          f"(oneof), oneof field 'data' is already set. Cannot set '{data[1]}'")  # fmt: skip
+            raise invalid(f"Invalid JSON payload received. Invalid value at "
+                          f"'{path}.parts[{pi}]' (oneof), oneof field 'data' is already set. "
+                          f"Cannot set '{data[1]}'")  # fmt: skip
         for kind in ("functionCall", "functionResponse"):
             if kind in part and not part[kind].get("name"):
                 raise invalid(f"* {path}.parts[{pi}].{snake(kind)}.name: Name cannot be empty.\n")
@@ -370,9 +370,7 @@ def check_tools(tools: list[dict], strict_json_schema: bool) -> None:
             path = f"GenerateContentRequest.tools[{ti}].function_declarations[{di}]"
             name = decl.get("name", "")
             if not NAME_RE.fullmatch(name):
-                raise invalid(f"* {path}.name: Invalid function name. Must start with a letter or "
-                              "an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), "
-                              "dots (.), colons (:), or dashes (-), with a maximum length of 64.\n")  # fmt: skip
+                raise invalid(f"* {path}.name: {BAD_NAME}\n")
             if name in seen:
                 raise invalid(f"Duplicate function declaration found: {name}")
             seen.add(name)
@@ -416,22 +414,20 @@ def json_schema_errors(schema: Any, path: str) -> list[str]:
         errs.append(f'Invalid JSON payload received. Unknown name "type" at \'{path}\': '
                     "Proto field is not repeating, cannot start list.")  # fmt: skip
     for key in ("properties", "$defs", "definitions", "patternProperties"):
-        for name, sub in (schema.get(key) or {}).items():
+        subs = schema.get(key)
+        for name, sub in subs.items() if isinstance(subs, dict) else ():
             errs += json_schema_errors(sub, f"{path}.{key}.{name}")
-    for key in ("items", "not", "contains", "additionalItems"):
+    for key in ("items", "not", "contains", "additionalItems", "anyOf", "oneOf", "allOf",
+                "prefixItems"):  # fmt: skip
         subs = schema.get(key)
         for i, sub in enumerate(subs if isinstance(subs, list) else [subs]):
-            errs += json_schema_errors(sub, f"{path}.{key}[{i}]")
-    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
-        for i, sub in enumerate(schema.get(key) or []):
             errs += json_schema_errors(sub, f"{path}.{key}[{i}]")
     return errs
 
 
 def check_thinking(model: str, tc: dict) -> None:
-    family = (
-        "3" if model.startswith("gemini-3") else "2.5" if model.startswith("gemini-2.5") else ""
-    )
+    family = "3" if model.startswith("gemini-3") else ""
+    family = "2.5" if model.startswith("gemini-2.5") else family
     if "thinkingLevel" in tc and family == "2.5":
         raise invalid("Thinking level is not supported for this model.")
     if "thinkingBudget" in tc and family == "3":
@@ -559,7 +555,7 @@ def rate_limited(delay: str = "1s", reason: str = "RATE_LIMIT_EXCEEDED", model: 
 
 
 def split_text(text: str) -> list[str]:
-    """2–3 chunks cut after spaces (one chunk for a single word)."""
+    """2 or 3 chunks cut after spaces (one chunk for a single word)."""
     words = re.findall(r"\S*\s*", text)[:-1] or [text]
     n = min(3, len(words))
     size = -(-len(words) // n)
@@ -569,7 +565,8 @@ def split_text(text: str) -> list[str]:
 def default_reply(req: dict) -> Text:
     contents = req.get("contents") or []
     last = next((c for c in reversed(contents) if c["role"] == "user"), {"parts": []})
-    answers = [p["functionResponse"]["response"] for p in last["parts"] if "functionResponse" in p]
+    answers = [p["functionResponse"].get("response", {}) for p in last["parts"]
+               if "functionResponse" in p]  # fmt: skip
     user_text = "\n".join(p["text"] for p in last["parts"] if "text" in p and not p.get("thought"))
     text = "Tool said: " + _dumps(answers) if answers else "Echo: " + user_text
     config = req.get("generationConfig") or {}
@@ -649,8 +646,8 @@ class _Out:
     drop: bool = False  # close the connection without answering
 
 
-RPCS = ("generateContent", "streamGenerateContent", "countTokens", "loadCodeAssist",
-        "onboardUser", "retrieveUserQuota", "listExperiments", "recordCodeAssistMetrics")  # fmt: skip
+RPCS = ("generateContent", "streamGenerateContent", "countTokens", "loadCodeAssist", "onboardUser",
+        "retrieveUserQuota", "listExperiments", "recordCodeAssistMetrics")  # fmt: skip
 
 
 class FakeGoogle:
@@ -682,7 +679,7 @@ class FakeGoogle:
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
         return self
 
@@ -724,13 +721,9 @@ class FakeGoogle:
         email: str = "a@example.com", redirect_uri: str | None = None,
     ) -> None:  # fmt: skip
         """A one-time authorization code for grant_type=authorization_code."""
+        account = _Account(project, email)
         with self._lock:
-            self._codes[code] = (
-                access_token,
-                refresh_token,
-                _Account(project, email),
-                redirect_uri,
-            )
+            self._codes[code] = (access_token, refresh_token, account, redirect_uri)
 
     def add_model(self, name: str) -> None:
         with self._lock:
@@ -773,6 +766,8 @@ class FakeGoogle:
             out = self._route(rec, raw, content_type)
         except GoogleError as e:
             out = _Out(e.code, e.body(), e.headers)
+        except Exception as e:  # a fake bug must show up as such, not as a dropped connection
+            out = _Out(500, GoogleError(500, "INTERNAL", f"FakeGoogle bug: {e!r}").body())
         rec.status = 0 if out.drop else out.status
         return out
 
@@ -780,6 +775,7 @@ class FakeGoogle:
         path = rec.path
         if path == "/token" and rec.method == "POST":
             return self._token(rec, raw, content_type)
+        rec.body = _loads(raw)  # recorded even when the request is rejected below
         if path in ("/oauth2/v1/userinfo", "/oauth2/v2/userinfo") and rec.method == "GET":
             account = self._account(rec, "userinfo")
             return _Out(body={"id": "1" + str(abs(hash(account.email)))[:20],
@@ -792,7 +788,6 @@ class FakeGoogle:
             raise GoogleError(404, "NOT_FOUND", f"Method not found: {rec.method} {path}")
         rec.rpc = rpc
         account = self._account(rec, rpc)
-        rec.body = _loads(raw)
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise invalid(f"Invalid Content-Type {content_type!r}: expected application/json.")
         if rec.body is None:
@@ -810,10 +805,9 @@ class FakeGoogle:
             "ACCESS_TOKEN_TYPE_UNSUPPORTED" if auth else "CREDENTIALS_MISSING")  # fmt: skip
         info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
                 "domain": "googleapis.com",
-                "metadata": {"service": "cloudcode-pa.googleapis.com", "method": method}}  # fmt: skip
-        hdr = {
-            "WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
-        }
+                "metadata": {"service": "cloudcode-pa.googleapis.com",
+                             "method": method}}  # fmt: skip
+        hdr = {"WWW-Authenticate": WWW_AUTHENTICATE}
         msg = AUTH_INVALID if auth else AUTH_MISSING
         raise GoogleError(401, "UNAUTHENTICATED", msg, [info], hdr)
 
@@ -826,9 +820,8 @@ class FakeGoogle:
         with self._lock:
             models = set(self._models)
         if rpc == "countTokens":
-            return _Out(
-                body={"totalTokens": count_tokens(validate_count(body, models)["contents"])}
-            )
+            contents = validate_count(body, models)["contents"]
+            return _Out(body={"totalTokens": count_tokens(contents)})
         if rpc in ("retrieveUserQuota", "listExperiments"):
             if not body.get("project"):
                 raise invalid("Request contains an invalid argument: 'project' is required.")
@@ -948,6 +941,12 @@ def _loads(raw: bytes) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # idle keep-alive connections end on their own
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as separate writes: without NODELAY, Nagle + delayed ACK
+        # add ~40 ms to every keep-alive exchange
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass

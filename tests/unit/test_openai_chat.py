@@ -28,7 +28,10 @@ from translators.openai_chat import parse_request
 from translators.openai_chat import render_response
 from translators.sse import SSEParser
 
-PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+PNG_B64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
+    "DwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -143,7 +146,14 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
     ),
     (
         "percent-encoded data URL is re-encoded as base64",
-        body([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,A%20B"}}]}]),
+        body(
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:,A%20B"}}],
+                }
+            ]
+        ),
         req(messages=[ir.Message("user", [ir.ImagePart("image/jpeg", "QSBC")])]),
     ),
     (
@@ -220,7 +230,10 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
                         {
                             "id": "call_A",
                             "type": "function",
-                            "function": {"name": "get_weather", "arguments": '{"location":"Paris"}'},
+                            "function": {
+                                "name": "get_weather",
+                                "arguments": '{"location":"Paris"}',
+                            },
                         },
                         {
                             "id": "call_B",
@@ -329,9 +342,21 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
                     "role": "assistant",
                     "content": "",
                     "tool_calls": [
-                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": ""}},
-                        {"id": "c2", "type": "function", "function": {"name": "f", "arguments": " "}},
-                        {"id": "c3", "type": "function", "function": {"name": "f", "arguments": "[1]"}},
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": ""},
+                        },
+                        {
+                            "id": "c2",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": " "},
+                        },
+                        {
+                            "id": "c3",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "[1]"},
+                        },
                         {"id": "c4", "function": {"name": "f", "arguments": {"a": 1}}},
                         {"type": "function", "function": {"name": "g"}},
                     ],
@@ -525,7 +550,10 @@ def test_parse_request(name: str, raw: dict[str, Any], expected: ir.Request) -> 
         ("none", ir.ToolChoice("none")),
         ("auto", ir.ToolChoice("auto")),
         ("required", ir.ToolChoice("required")),
-        ({"type": "function", "function": {"name": "get_weather"}}, ir.ToolChoice("tool", "get_weather")),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            ir.ToolChoice("tool", "get_weather"),
+        ),
         (
             {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": []}},
             ir.ToolChoice("required"),
@@ -554,7 +582,10 @@ def test_reasoning_effort(effort: str) -> None:
 
 def _tc(arguments: object) -> list[dict[str, Any]]:
     call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}
-    return [*HI, {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f"}}, call]}]
+    return [
+        *HI,
+        {"role": "assistant", "tool_calls": [{"id": "a", "function": {"name": "f"}}, call]},
+    ]
 
 
 ERROR_CASES: list[tuple[object, str | None, str]] = [
@@ -591,12 +622,16 @@ ERROR_CASES: list[tuple[object, str | None, str]] = [
         "non-empty string",
     ),
     (
-        body([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://a"}}]}]),
+        body(
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://a"}}]}]
+        ),
         "messages[0].content[0].image_url.url",
         "http(s) URL",
     ),
     (
-        body([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:xx"}}]}]),
+        body(
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:xx"}}]}]
+        ),
         "messages[0].content[0].image_url.url",
         "not a valid data URL",
     ),
@@ -822,7 +857,9 @@ def test_render_image_output() -> None:
     ],
 )
 def test_render_finish_reason(reason: ir.FinishReason, expected: str) -> None:
-    assert _render([ir.TextPart("x")], finish_reason=reason)["choices"][0]["finish_reason"] == expected
+    assert (
+        _render([ir.TextPart("x")], finish_reason=reason)["choices"][0]["finish_reason"] == expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -1139,7 +1176,12 @@ def test_models_list() -> None:
     assert out == {
         "object": "list",
         "data": [
-            {"id": "gemini-2.5-pro", "object": "model", "created": 1750000000, "owned_by": "google"},
+            {
+                "id": "gemini-2.5-pro",
+                "object": "model",
+                "created": 1750000000,
+                "owned_by": "google",
+            },
             {"id": "gpt-5", "object": "model", "created": 1750000000, "owned_by": "openai"},
             {"id": "custom", "object": "model", "created": 1750000000, "owned_by": "me"},
         ],
@@ -1163,7 +1205,9 @@ class FakeServer:
         try:
             parsed = parse_request(json.loads(request.content))
         except ir.RequestError as exc:
-            return httpx.Response(exc.status, json=error_body(exc.status, exc.message, param=exc.param))
+            return httpx.Response(
+                exc.status, json=error_body(exc.status, exc.message, param=exc.param)
+            )
         self.parsed.append(parsed)
         if not parsed.stream:
             assert self.response is not None
@@ -1215,7 +1259,9 @@ def test_sdk_stream_with_tools_and_usage() -> None:
 
     # the accumulating helper joins the fragments into valid JSON per call
     with client.chat.completions.stream(
-        model="gemini-2.5-pro", messages=messages, tools=[WEATHER_TOOL]  # type: ignore[list-item]
+        model="gemini-2.5-pro",
+        messages=messages,
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
     ) as s:
         final = s.get_final_completion()
     calls = final.choices[0].message.tool_calls or []
@@ -1307,7 +1353,9 @@ def test_sdk_bad_request_maps_to_bad_request_error() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids, max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids, max_size=4)
+    ),
     max_leaves=20,
 )
 roles = st.sampled_from(["system", "developer", "user", "assistant", "tool", "function", "x"])
@@ -1318,9 +1366,16 @@ content_part = st.fixed_dictionaries(
         "text": json_values,
         "refusal": json_values,
         "image_url": json_values
-        | st.fixed_dictionaries({"url": st.sampled_from(["data:image/png;base64,AA", "https://a/b.gif", "data:x", "zz"])}),
+        | st.fixed_dictionaries(
+            {
+                "url": st.sampled_from(
+                    ["data:image/png;base64,AA", "https://a/b.gif", "data:x", "zz"]
+                )
+            }
+        ),
         "input_audio": json_values,
-        "file": json_values | st.fixed_dictionaries({"file_data": json_values, "filename": json_values}),
+        "file": json_values
+        | st.fixed_dictionaries({"file_data": json_values, "filename": json_values}),
     },
 )
 tool_call = st.fixed_dictionaries(
@@ -1329,7 +1384,11 @@ tool_call = st.fixed_dictionaries(
         "id": json_values,
         "type": st.just("function") | json_values,
         "function": st.fixed_dictionaries(
-            {}, optional={"name": st.text(max_size=4) | json_values, "arguments": st.text(max_size=10) | json_values}
+            {},
+            optional={
+                "name": st.text(max_size=4) | json_values,
+                "arguments": st.text(max_size=10) | json_values,
+            },
         )
         | json_values,
     },
@@ -1395,7 +1454,9 @@ def test_property_request_shapes(raw: dict[str, Any]) -> None:
 
 
 ids_ = st.sampled_from(["a", "b", "c"])
-usage = st.builds(ir.Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 9), st.integers(0, 9))
+usage = st.builds(
+    ir.Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 9), st.integers(0, 9)
+)
 events = st.one_of(
     st.builds(ir.StreamStart, st.text(max_size=5), st.text(max_size=5)),
     st.builds(ir.TextDelta, st.text(max_size=5)),
@@ -1405,8 +1466,12 @@ events = st.one_of(
     st.builds(ir.ToolCallEnd, ids_, st.dictionaries(st.text(max_size=3), json_values, max_size=2)),
     st.builds(ir.ImageOut, st.text(max_size=5), st.text(max_size=5)),
     st.builds(ir.UsageUpdate, usage),
-    st.builds(ir.Finish, st.sampled_from(["stop", "length", "tool_calls", "content_filter", "error"])),
-    st.builds(ir.StreamError, st.text(max_size=5), st.integers(100, 599), st.none() | st.text(max_size=3)),
+    st.builds(
+        ir.Finish, st.sampled_from(["stop", "length", "tool_calls", "content_filter", "error"])
+    ),
+    st.builds(
+        ir.StreamError, st.text(max_size=5), st.integers(100, 599), st.none() | st.text(max_size=3)
+    ),
 )
 
 
@@ -1419,7 +1484,9 @@ def test_property_encoder_never_raises(evs: list[ir.Event], include_usage: bool,
         frames.extend(enc.encode(ev))
     frames.extend(enc.finish() if end else enc.error("stop", 500))
     assert all(isinstance(f, bytes) and f for f in frames)
-    payloads = [json.loads(e.data) for e in SSEParser().feed(b"".join(frames)) if e.data != "[DONE]"]
+    payloads = [
+        json.loads(e.data) for e in SSEParser().feed(b"".join(frames)) if e.data != "[DONE]"
+    ]
     for obj in payloads:
         if "error" not in obj:
             ChatCompletionChunk.model_validate(obj)
