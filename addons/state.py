@@ -41,7 +41,11 @@ class State:
             auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as e:
             logger.warning("auth-dir %s cannot be created: %s", auth_dir, e)
-        self.pool = AccountPool(auth_dir, settings.endpoints.google_token, self.http)
+        token_urls = {
+            "gemini": settings.endpoints.google_token,
+            "codex": settings.endpoints.openai_token,
+        }
+        self.pool = AccountPool(auth_dir, token_urls, self.http)
         self.pool.load()
         if old_http is not None:
             # in-flight refreshes hold their own reference; close once they are done

@@ -18,6 +18,8 @@ GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googl
 GEMINI_CLI_CLIENT_SECRET = "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"
 # google-auth-library refreshes this long before expiry; so do we (CONTRACT.md §3).
 REFRESH_MARGIN = timedelta(minutes=5)
+# Token-endpoint errors that mean the grant is gone for good: re-login, never retry.
+PERMANENT_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 
 
 @dataclass
@@ -74,13 +76,17 @@ class GeminiAccount:
         expiry = self.expiry
         return expiry is not None and expiry - now <= REFRESH_MARGIN
 
-    def refresh_form(self) -> dict[str, str]:
-        return {
+    def refresh_request(self) -> tuple[str, dict[str, str]]:
+        """("form", fields): Google's token endpoint takes a form (UPSTREAMS.md §5)."""
+        return "form", {
             "grant_type": "refresh_token",
             "refresh_token": self.refresh_token,
             "client_id": str(self.token.get("client_id") or GEMINI_CLI_CLIENT_ID),
             "client_secret": str(self.token.get("client_secret") or GEMINI_CLI_CLIENT_SECRET),
         }
+
+    def is_permanent_refresh_error(self, code: str, status: int) -> bool:
+        return code in PERMANENT_REFRESH_ERRORS
 
     def apply_refresh(self, reply: dict[str, Any], now: datetime) -> None:
         """Take a token-endpoint reply; Google normally sends no new refresh_token: keep ours."""

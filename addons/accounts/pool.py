@@ -19,14 +19,14 @@ import httpx
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import read_auth_file
 from addons.accounts.authfile import write_auth_file
+from addons.accounts.codex import CodexAccount
 from addons.accounts.gemini import GeminiAccount
+from addons.routing import LOGIN_COMMAND
 
 logger = logging.getLogger(__name__)
 
-Account = GeminiAccount
+Account = GeminiAccount | CodexAccount
 
-# Token-endpoint error codes that mean the grant is gone for good: re-login, never retry.
-PERMANENT_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 
 
 class RefreshError(Exception):
@@ -62,9 +62,9 @@ def load_accounts(auth_dir: Path) -> list[Account]:
 
 
 class AccountPool:
-    def __init__(self, auth_dir: Path, token_url: str, http: httpx.AsyncClient) -> None:
+    def __init__(self, auth_dir: Path, token_urls: dict[str, str], http: httpx.AsyncClient) -> None:
         self.auth_dir = auth_dir
-        self.token_url = token_url
+        self.token_urls = token_urls  # provider -> token endpoint (endpoints.*)
         self.http = http
         self.accounts: list[Account] = []
         self._turn = count()
@@ -76,7 +76,7 @@ class AccountPool:
             logger.info("loaded %s", acc.label)
         if not self.accounts:
             logger.warning(
-                "no accounts in %s: run `cliproxy login gemini` (or `cliproxy import gemini-cli`)",
+                "no accounts in %s: run `cliproxy login gemini` or `cliproxy login codex`",
                 self.auth_dir,
             )
 
@@ -101,7 +101,7 @@ class AccountPool:
             except RefreshError as e:
                 account.last_error = str(e)
                 if e.permanent:
-                    account.disabled = "needs re-login: run `cliproxy login gemini`"
+                    account.disabled = f"needs re-login: run `{LOGIN_COMMAND[account.provider]}`"
                 logger.warning("%s: token refresh failed: %s", account.label, e)
                 continue
             account.requests_served += 1
@@ -121,8 +121,13 @@ class AccountPool:
     async def _refresh(self, account: Account) -> None:
         if not account.refresh_token:
             raise RefreshError("the auth file has no refresh_token", permanent=True)
+        kind, payload = account.refresh_request()
+        url = self.token_urls[account.provider]
         try:
-            reply = await self.http.post(self.token_url, data=account.refresh_form(), timeout=30)
+            if kind == "json":
+                reply = await self.http.post(url, json=payload, timeout=30)
+            else:
+                reply = await self.http.post(url, data=payload, timeout=30)
         except httpx.HTTPError as e:
             raise RefreshError(f"token endpoint unreachable ({type(e).__name__})", False) from None
         try:
@@ -130,9 +135,9 @@ class AccountPool:
         except ValueError:
             body = {}
         if reply.status_code != 200:
-            code = body.get("error") if isinstance(body, dict) else None
-            code = code if isinstance(code, str) else f"HTTP {reply.status_code}"
-            raise RefreshError(code, permanent=code in PERMANENT_REFRESH_ERRORS)
+            code = _error_code(body) or f"HTTP {reply.status_code}"
+            permanent = account.is_permanent_refresh_error(code, reply.status_code)
+            raise RefreshError(code, permanent=permanent)
         if not isinstance(body, dict):
             raise RefreshError("token endpoint answered with no JSON object", permanent=False)
         try:
@@ -143,3 +148,17 @@ class AccountPool:
         await asyncio.to_thread(write_auth_file, account.path, account.raw)
         account.last_error = None
         logger.info("%s: token refreshed", account.label)
+
+
+def _error_code(body: object) -> str | None:
+    """The error code of a token-endpoint reply: `error` as a string (Google, OAuth),
+    `error.code` (OpenAI), or a top-level `code`."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return error["code"]
+    code = body.get("code")
+    return code if isinstance(code, str) else None

@@ -53,7 +53,7 @@ class TokenEndpoint:
 
 def make_pool(d: Path, endpoint: TokenEndpoint) -> AccountPool:
     http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint.handler))
-    pool = AccountPool(d, TOKEN_URL, http)
+    pool = AccountPool(d, {"gemini": TOKEN_URL}, http)
     pool.load()
     return pool
 
