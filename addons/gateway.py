@@ -1,29 +1,33 @@
 """The hooks of one exchange: classify → route → translate → inject → forward → translate back.
 
 Thin by design (DESIGN.md §2): every translation is a call into translators/, every upstream fact
-lives in addons/upstreams/. Per-flow state is an Exchange in flow.metadata.
+lives in addons/upstreams/, the way back is chosen in addons/exchange.py. Per-flow state is an
+Exchange in flow.metadata.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import ipaddress
 import json
 import logging
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
-from typing import Literal
 from urllib.parse import urlsplit
 
 from mitmproxy import http
+from mitmproxy.connection import Server
 
 from addons import local
 from addons.accounts.pool import Account
+from addons.exchange import Client
+from addons.exchange import Exchange
+from addons.exchange import make_stream
+from addons.exchange import upstream_error
+from addons.exchange import whole_answer
 from addons.routing import LOGIN_COMMAND
 from addons.routing import Dialect
+from addons.routing import Provider
 from addons.routing import Route
 from addons.routing import classify
 from addons.routing import guess_dialect
@@ -31,72 +35,18 @@ from addons.routing import provider_for
 from addons.routing import resolve_model
 from addons.state import State
 from addons.upstreams import code_assist
+from addons.upstreams import codex as codex_upstream
 from translators import anthropic
+from translators import codex
 from translators import gemini
 from translators import ir
 from translators import openai_chat
-from translators.accumulate import ResponseAccumulator
-from translators.pipeline import StreamPipeline
+from translators import openai_responses
+from translators.tokens import estimate_tokens
 
 logger = logging.getLogger(__name__)
 
 KEY = "cliproxy"
-
-Kind = Literal["translate", "passthrough", "count_tokens"]
-
-
-@dataclass
-class Exchange:
-    """What the response hooks need to know about a flow sent upstream."""
-
-    dialect: Dialect
-    kind: Kind
-    client_model: str  # the name the client asked for (before model-aliases)
-    model: str  # the upstream model
-    stream: bool
-    account: Account
-    tool_names: dict[str, str] = field(default_factory=dict)
-    include_usage: bool = False
-
-
-def _encoder(dialect: Dialect, model: str, include_usage: bool) -> Any:
-    if dialect == "anthropic":
-        return anthropic.StreamEncoder(model)
-    if dialect == "gemini":
-        return gemini.StreamEncoder(model)
-    return openai_chat.StreamEncoder(model, include_usage=include_usage)
-
-
-def _render(dialect: Dialect, response: ir.Response) -> dict:
-    if dialect == "anthropic":
-        return anthropic.render_response(response)
-    if dialect == "gemini":
-        return gemini.render_response(response)
-    return openai_chat.render_response(response)
-
-
-class PassthroughStream:
-    """Code Assist SSE → bare Gemini SSE for Gemini clients; a cut stream ends in an error frame."""
-
-    def __init__(self) -> None:
-        self.unwrapper = gemini.CodeAssistUnwrapper()
-
-    def __call__(self, chunk: bytes) -> list[bytes]:
-        if chunk:
-            return self.unwrapper.feed(chunk)
-        out = self.unwrapper.finish()
-        if not self.unwrapper.finished:
-            body = gemini.error_body(502, "upstream stream ended before completion")
-            out.append(b"data: " + json.dumps(body).encode() + b"\n\n")
-        return out
-
-
-def make_stream(ex: Exchange) -> Callable[[bytes], list[bytes]]:
-    if ex.kind == "passthrough":
-        return PassthroughStream()
-    decoder = gemini.StreamDecoder(ex.model, ex.tool_names)
-    encoder = _encoder(ex.dialect, ex.client_model, ex.include_usage)
-    return StreamPipeline(decoder, encoder, unwrap=gemini.unwrap_code_assist)
 
 
 def _client_key(request: http.Request) -> str | None:
@@ -116,26 +66,17 @@ def _is_loopback(flow: http.HTTPFlow) -> bool:
         return False
 
 
-def _status_for_upstream(status: int) -> int:
-    """Upstream status → what the client sees. The account's credentials are ours, not the
-    client's: an upstream 401/403 must not make Claude Code retry its own key forever."""
-    if status in (401, 403):
-        return 503
-    if status >= 500:
-        return 502 if status != 503 else 503
-    return status
-
-
-def _retry_after(details: list) -> str | None:
-    for detail in details:
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
-            delay = str(detail.get("retryDelay", ""))
-            if delay.endswith("s"):
-                try:
-                    return str(max(1, math.ceil(float(delay[:-1]))))
-                except ValueError:
-                    return None
-    return None
+def _http_proxy(proxy_url: str) -> tuple[str, tuple[str, int], str | None] | None:
+    """(scheme, address, basic credentials) of an http(s) `proxy-url`, else None."""
+    if not proxy_url.startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(proxy_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    creds = None
+    if parts.username:
+        raw = f"{parts.username}:{parts.password or ''}".encode()
+        creds = "Basic " + base64.b64encode(raw).decode()
+    return parts.scheme, (parts.hostname or "127.0.0.1", port), creds
 
 
 class Gateway:
@@ -150,15 +91,15 @@ class Gateway:
         try:
             await self._request(flow)
         except ir.RequestError as e:
-            dialect = self._dialect_of(flow)
-            message = (
-                f"{e.param}: {e.message}" if e.param and e.param not in e.message else e.message
-            )
-            flow.response = local.error_response(dialect, e.status, message)
+            message = e.message
+            if e.param and e.param not in message:
+                message = f"{e.param}: {message}"
+            flow.response = local.error_response(self._dialect_of(flow), e.status, message)
         except Exception:
             logger.exception("internal error while handling %s", flow.request.path)
-            dialect = self._dialect_of(flow)
-            flow.response = local.error_response(dialect, 500, "internal proxy error (see log)")
+            flow.response = local.error_response(
+                self._dialect_of(flow), 500, "internal proxy error (see the proxy's log)"
+            )
 
     def _dialect_of(self, flow: http.HTTPFlow) -> Dialect:
         req = flow.request
@@ -182,17 +123,14 @@ class Gateway:
             return
         if route.action == "healthz":
             flow.response = local.json_response(200, self.health())
-            return
-        if route.action == "models":
+        elif route.action == "models":
             flow.response = local.models_response(dialect, self.available_models())
-            return
-        if route.action == "model":
+        elif route.action == "model":
             flow.response = local.model_response(
                 dialect, route.model or "", self.available_models()
             )
-            return
-        body = self._json_body(req)
-        await self._dispatch(flow, route, body)
+        else:
+            await self._dispatch(flow, route, self._json_body(req))
 
     def _check_access(self, flow: http.HTTPFlow, dialect: Dialect) -> http.Response | None:
         keys = self.state.settings.api_keys
@@ -227,43 +165,49 @@ class Gateway:
             raise ir.RequestError(f"the request body is not valid JSON: {e}") from None
 
     async def _dispatch(self, flow: http.HTTPFlow, route: Route, body: Any) -> None:
-        dialect = route.dialect
-        if route.action == "chat":
-            await self._translated(flow, dialect, openai_chat.parse_request(body))
-        elif route.action == "messages":
-            await self._translated(flow, dialect, anthropic.parse_request(body))
-        elif route.action == "count_tokens":
-            await self._count_tokens(flow, anthropic.parse_count_tokens(body))
-        elif route.action in ("generate", "stream_generate"):
-            await self._gemini_native(flow, route, body)
-        elif route.action == "gemini_count_tokens":
+        action = route.action
+        if action == "chat":
+            await self._via_ir(flow, "chat", openai_chat.parse_request(body))
+        elif action == "messages":
+            await self._via_ir(flow, "anthropic", anthropic.parse_request(body))
+        elif action == "count_tokens":
+            await self._count_tokens(flow, "anthropic", anthropic.parse_count_tokens(body))
+        elif action == "responses":
+            await self._responses(flow, body)
+        elif action in ("generate", "stream_generate"):
+            await self._gemini(flow, route, body, stream=action == "stream_generate")
+        elif action == "gemini_count_tokens":
             await self._gemini_count_tokens(flow, route, body)
 
     # ------------------------------------------------------------------ routing
 
-    async def _account_for(
+    def _resolve(
         self, flow: http.HTTPFlow, dialect: Dialect, requested: str
-    ) -> tuple[str, Account] | None:
-        """Resolve the model and take an account; answers the flow itself when it cannot."""
+    ) -> tuple[str, Provider] | None:
+        """The upstream model and provider after `model-aliases`; answers 404 itself."""
         model = resolve_model(requested, self.state.settings.model_aliases)
         provider = provider_for(model)
         if provider is None:
             flow.response = local.error_response(
                 dialect,
                 404,
-                f"model {model!r} is not served: use a gemini-* model (or gpt-*/codex-* with a "
-                "Codex account), or map it in config.yaml's model-aliases",
+                f"model {model!r} is not served: use a gemini-* model (Gemini CLI accounts) or "
+                "gpt-*/codex-*/o3*/o4* (Codex accounts), or map it in config.yaml's model-aliases",
             )
             return None
+        return model, provider
+
+    async def _account(
+        self, flow: http.HTTPFlow, dialect: Dialect, provider: Provider
+    ) -> Account | None:
         pool = self.state.pool
         account = await pool.acquire(provider) if pool is not None else None
         if account is None:
             flow.response = local.error_response(dialect, 503, self._no_account_message(provider))
-            return None
-        return model, account
+        return account
 
-    def _no_account_message(self, provider: str) -> str:
-        login = LOGIN_COMMAND.get(provider, "cliproxy login")  # type: ignore[call-overload]
+    def _no_account_message(self, provider: Provider) -> str:
+        login = LOGIN_COMMAND[provider]
         pool = self.state.pool
         known = pool.of(provider) if pool is not None else []
         if known:
@@ -272,8 +216,9 @@ class Gateway:
         where = self.state.settings.auth_path
         return f"no {provider} account in {where}: run `{login}` to add one"
 
-    def _log_dropped(self, req: ir.Request) -> None:
-        for note in req.extras.get("dropped", []):
+    @staticmethod
+    def _log_dropped(notes: list[str]) -> None:
+        for note in notes:
             logger.info("dropped: %s", note)
 
     # ------------------------------------------------------------------ upstream calls
@@ -288,26 +233,71 @@ class Gateway:
         )
         req.url = url
         req.content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        via = _http_proxy(self.state.settings.proxy_url)
+        if via is not None:
+            scheme, address, _ = via
+            if flow.server_conn.timestamp_start is not None:  # an open connection can't move
+                flow.server_conn = Server(address=flow.server_conn.address)
+            flow.server_conn.via = (scheme, address)  # type: ignore[assignment]
 
-    async def _translated(self, flow: http.HTTPFlow, dialect: Dialect, req: ir.Request) -> None:
-        self._log_dropped(req)
-        picked = await self._account_for(flow, dialect, req.model)
-        if picked is None:
-            return
-        model, account = picked
-        client_model = req.model
-        req.model = model
-        body, tool_names = gemini.render_request(req)
-        envelope = gemini.wrap_code_assist(body, model, account.project_id)
-        method = "streamGenerateContent" if req.stream else "generateContent"
+    def http_connect_upstream(self, flow: http.HTTPFlow) -> None:
+        """Credentials for the CONNECT to an upstream proxy (never `upstream_auth`, which
+        would overwrite the injected bearer in reverse mode: MITMPROXY.md §9)."""
+        via = _http_proxy(self.state.settings.proxy_url)
+        if via is not None and via[2]:
+            flow.request.headers["proxy-authorization"] = via[2]
+
+    def _send_code_assist(
+        self, flow: http.HTTPFlow, account: Account, method: str, stream: bool, body: Any
+    ) -> None:
+        base = self.state.settings.endpoints.gemini_cli
         self._send(
             flow,
-            code_assist.method_url(self.state.settings.endpoints.gemini_cli, method, req.stream),
-            code_assist.headers(account.access_token, req.stream),
-            envelope,
+            code_assist.method_url(base, method, stream),
+            code_assist.headers(account.access_token, stream),
+            body,
         )
+
+    def _send_codex(self, flow: http.HTTPFlow, account: Account, body: Any) -> None:
+        base = self.state.settings.endpoints.codex
+        self._send(
+            flow,
+            codex_upstream.responses_url(base),
+            codex_upstream.headers(account.access_token, account.project_id),
+            body,
+        )
+
+    async def _via_ir(
+        self,
+        flow: http.HTTPFlow,
+        client: Client,
+        req: ir.Request,
+        custom_tools: frozenset[str] = frozenset(),
+    ) -> None:
+        """A client dialect translated through the IR to whichever upstream serves the model."""
+        dialect = "openai" if client in ("chat", "responses") else client
+        resolved = self._resolve(flow, dialect, req.model)  # type: ignore[arg-type]
+        if resolved is None:
+            return
+        model, provider = resolved
+        account = await self._account(flow, dialect, provider)  # type: ignore[arg-type]
+        if account is None:
+            return
+        client_model, req.model = req.model, model
+        tool_names: dict[str, str] = {}
+        if provider == "gemini":
+            body, tool_names = gemini.render_request(req)
+            envelope = gemini.wrap_code_assist(body, model, account.project_id)
+            method = "streamGenerateContent" if req.stream else "generateContent"
+            self._send_code_assist(flow, account, method, req.stream, envelope)
+            upstream = "code_assist"
+        else:
+            self._send_codex(flow, account, codex.render_request(req))
+            upstream = "codex"
+        self._log_dropped(req.extras.get("dropped", []))  # after rendering: it adds notes too
         flow.metadata[KEY] = Exchange(
-            dialect,
+            client,
+            upstream,  # type: ignore[arg-type]
             "translate",
             client_model,
             model,
@@ -315,59 +305,105 @@ class Gateway:
             account,
             tool_names,
             req.include_usage,
+            custom_tools,
         )
-        flow.comment = f"{dialect} → code assist · {account.label}"
+        flow.comment = f"{client} → {upstream} · {account.label}"
 
-    async def _count_tokens(self, flow: http.HTTPFlow, req: ir.Request) -> None:
-        picked = await self._account_for(flow, "anthropic", req.model)
-        if picked is None:
+    async def _responses(self, flow: http.HTTPFlow, body: Any) -> None:
+        """/v1/responses: near pass-through to Codex, through the IR to anything else."""
+        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(model, str) or not model:
+            raise ir.RequestError("model is required and must be a string", param="model")
+        resolved = self._resolve(flow, "openai", model)
+        if resolved is None:
             return
-        model, account = picked
+        upstream_model, provider = resolved
+        if provider != "codex":
+            req = openai_responses.parse_request(body)
+            custom = frozenset(req.extras.get("responses_custom_tools", []))
+            await self._via_ir(flow, "responses", req, custom)
+            return
+        prepared, notes = codex.prepare_passthrough(body)
+        account = await self._account(flow, "openai", provider)
+        if account is None:
+            return
+        self._log_dropped(notes)
+        prepared["model"] = upstream_model
+        self._send_codex(flow, account, prepared)
+        stream = body.get("stream") is True
+        flow.metadata[KEY] = Exchange(
+            "responses", "codex", "passthrough", model, upstream_model, stream, account
+        )
+        flow.comment = f"responses → codex · {account.label}"
+
+    async def _gemini(self, flow: http.HTTPFlow, route: Route, body: Any, stream: bool) -> None:
+        """Gemini clients: near pass-through to Code Assist, through the IR to Codex."""
+        resolved = self._resolve(flow, "gemini", route.model or "")
+        if resolved is None:
+            return
+        model, provider = resolved
+        if provider != "gemini":
+            req = gemini.parse_request(body, route.model or model)
+            req.stream = stream
+            await self._via_ir(flow, "gemini", req)
+            return
+        prepared = gemini.prepare_passthrough(body)
+        account = await self._account(flow, "gemini", provider)
+        if account is None:
+            return
+        method = "streamGenerateContent" if stream else "generateContent"
+        envelope = gemini.wrap_code_assist(prepared, model, account.project_id)
+        self._send_code_assist(flow, account, method, stream, envelope)
+        flow.metadata[KEY] = Exchange(
+            "gemini", "code_assist", "passthrough", route.model or model, model, stream, account
+        )
+        flow.comment = f"gemini → code_assist · {account.label}"
+
+    async def _count_tokens(self, flow: http.HTTPFlow, client: Client, req: ir.Request) -> None:
+        dialect: Dialect = "anthropic" if client == "anthropic" else "gemini"
+        resolved = self._resolve(flow, dialect, req.model)
+        if resolved is None:
+            return
+        model, provider = resolved
+        if provider != "gemini":
+            # Codex has no counting method: a local estimate, as the count is advisory anyway
+            total = estimate_tokens(req)
+            body = (
+                anthropic.count_tokens_body(total)
+                if client == "anthropic"
+                else {"totalTokens": total}
+            )
+            flow.response = local.json_response(200, body)
+            return
+        account = await self._account(flow, dialect, provider)
+        if account is None:
+            return
         req.model = model
         body, _ = gemini.render_request(req)
-        self._send(
-            flow,
-            code_assist.method_url(self.state.settings.endpoints.gemini_cli, "countTokens"),
-            code_assist.headers(account.access_token, False),
-            gemini.count_tokens_request(body, model),
-        )
-        flow.metadata[KEY] = Exchange("anthropic", "count_tokens", req.model, model, False, account)
-
-    async def _gemini_native(self, flow: http.HTTPFlow, route: Route, body: Any) -> None:
-        prepared = gemini.prepare_passthrough(body)
-        stream = route.action == "stream_generate"
-        picked = await self._account_for(flow, "gemini", route.model or "")
-        if picked is None:
-            return
-        model, account = picked
-        method = "streamGenerateContent" if stream else "generateContent"
-        self._send(
-            flow,
-            code_assist.method_url(self.state.settings.endpoints.gemini_cli, method, stream),
-            code_assist.headers(account.access_token, stream),
-            gemini.wrap_code_assist(prepared, model, account.project_id),
-        )
+        counted = gemini.count_tokens_request(body, model)
+        self._send_code_assist(flow, account, "countTokens", False, counted)
         flow.metadata[KEY] = Exchange(
-            "gemini", "passthrough", route.model or model, model, stream, account
+            client, "code_assist", "count_tokens", model, model, False, account
         )
-        flow.comment = f"gemini → code assist · {account.label}"
 
     async def _gemini_count_tokens(self, flow: http.HTTPFlow, route: Route, body: Any) -> None:
         if isinstance(body, dict) and isinstance(body.get("generateContentRequest"), dict):
             body = body["generateContentRequest"]  # the public API's "count everything" form
-        prepared = gemini.prepare_passthrough(body)
-        picked = await self._account_for(flow, "gemini", route.model or "")
-        if picked is None:
+        resolved = self._resolve(flow, "gemini", route.model or "")
+        if resolved is None:
             return
-        model, account = picked
-        self._send(
-            flow,
-            code_assist.method_url(self.state.settings.endpoints.gemini_cli, "countTokens"),
-            code_assist.headers(account.access_token, False),
-            gemini.count_tokens_request(prepared, model),
-        )
+        model, provider = resolved
+        if provider != "gemini":
+            await self._count_tokens(flow, "gemini", gemini.parse_request(body, model))
+            return
+        prepared = gemini.prepare_passthrough(body)
+        account = await self._account(flow, "gemini", provider)
+        if account is None:
+            return
+        counted = gemini.count_tokens_request(prepared, model)
+        self._send_code_assist(flow, account, "countTokens", False, counted)
         flow.metadata[KEY] = Exchange(
-            "gemini", "count_tokens", route.model or model, model, False, account
+            "gemini", "code_assist", "count_tokens", route.model or model, model, False, account
         )
 
     # ------------------------------------------------------------------ response
@@ -389,54 +425,21 @@ class Gateway:
         if ex is None or flow.response is None:
             return
         try:
-            if flow.response.status_code != 200:
-                self._upstream_error(flow, ex)
-            elif not ex.stream:
-                self._whole_answer(flow, ex)
+            status = flow.response.status_code
+            if status != 200:
+                answer, reason = upstream_error(ex, status, flow.response.content or b"")
+                ex.account.last_error = reason
+                logger.warning("%s answered %s", ex.account.label, reason)
+            elif ex.stream:
+                return  # already streamed chunk by chunk
+            else:
+                answer = whole_answer(ex, flow.response.content or b"")
+            flow.response = local.json_response(answer.status, answer.body, answer.headers)
         except Exception:
-            logger.exception("internal error while translating the answer to %s", ex.dialect)
+            logger.exception("internal error while translating the answer for %s", ex.client)
             flow.response = local.error_response(
-                ex.dialect, 502, "the upstream answer could not be translated (see log)"
+                ex.dialect, 502, "the upstream answer could not be translated (see the log)"
             )
-
-    def _upstream_error(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        assert flow.response is not None
-        upstream_status = flow.response.status_code
-        message, status_name, details = gemini.parse_error(flow.response.content or b"")
-        ex.account.last_error = f"HTTP {upstream_status}: {message}"[:300]
-        logger.warning("%s answered HTTP %s: %s", ex.account.label, upstream_status, message)
-        status = _status_for_upstream(upstream_status)
-        headers: dict[str, str] = {}
-        if status == 429 and (after := _retry_after(details)):
-            headers["retry-after"] = after
-        text = f"upstream (Code Assist) error {upstream_status}: {message}"
-        if ex.dialect == "gemini":
-            body = gemini.error_body(status, text, status_name)
-            if details:
-                body["error"]["details"] = details
-            flow.response = local.json_response(status, body, headers)
-        else:
-            flow.response = local.error_response(ex.dialect, status, text, headers)
-
-    def _whole_answer(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        assert flow.response is not None
-        obj = json.loads(flow.response.content or b"{}")
-        if ex.kind == "count_tokens":
-            total = obj.get("totalTokens", 0) if isinstance(obj, dict) else 0
-            out: Any = (
-                anthropic.count_tokens_body(total)
-                if ex.dialect == "anthropic"
-                else {"totalTokens": total}
-            )
-        elif ex.kind == "passthrough":
-            out = gemini.unwrap_code_assist(obj)
-        else:
-            decoder = gemini.StreamDecoder(ex.model, ex.tool_names)
-            acc = ResponseAccumulator(model=ex.client_model)
-            acc.extend(decoder.feed(gemini.unwrap_code_assist(obj)))
-            acc.extend(decoder.finish())
-            out = _render(ex.dialect, acc.response())
-        flow.response = local.json_response(200, out)
 
     # ------------------------------------------------------------------ local answers
 
@@ -445,6 +448,8 @@ class Gateway:
         models: list[str] = []
         if pool is not None and pool.usable("gemini"):
             models.extend(code_assist.MODELS)
+        if pool is not None and pool.usable("codex"):
+            models.extend(codex_upstream.MODELS)
         servable = set(models)
         for alias, target in self.state.settings.model_aliases.items():
             if target in servable and alias not in servable:
@@ -466,8 +471,4 @@ class Gateway:
                 "requests_served": acc.requests_served,
                 "last_error": acc.last_error,
             }
-        return {
-            "status": "ok",
-            "accounts": accounts,
-            "models": self.available_models(),
-        }
+        return {"status": "ok", "accounts": accounts, "models": self.available_models()}

@@ -14,6 +14,7 @@ from typing import Literal
 Dialect = Literal["openai", "anthropic", "gemini"]
 Action = Literal[
     "chat",  # POST /v1/chat/completions
+    "responses",  # POST /v1/responses
     "messages",  # POST /v1/messages
     "count_tokens",  # POST /v1/messages/count_tokens
     "generate",  # POST …/models/{m}:generateContent
@@ -59,6 +60,8 @@ def classify(
     """The route of a request, or None for an unknown path / wrong method."""
     if path in ("/v1/chat/completions", "/chat/completions"):
         return Route("openai", "chat") if method == "POST" else None
+    if path in ("/v1/responses", "/responses"):
+        return Route("openai", "responses") if method == "POST" else None
     if path == "/v1/messages":
         return Route("anthropic", "messages") if method == "POST" else None
     if path == "/v1/messages/count_tokens":

@@ -197,14 +197,16 @@ def _render_parts(msg: ir.Message, names: _Names, call_names: dict[str, str]) ->
     pending_sig: str | None = None  # a thinking signature waiting for the next functionCall
     for p in msg.parts:
         if isinstance(p, ir.ThinkingPart):
-            # thought text is not replayed (UPSTREAMS §2.8); only its signature may travel on
-            pending_sig = p.signature if p.signature and not p.redacted else None
+            # thought text is not replayed (UPSTREAMS §2.8); only its signature may travel on.
+            # Gemini's signatures are base64: another upstream's opaque token (e.g. Codex's
+            # encrypted reasoning) would be refused, so it is not forwarded.
+            pending_sig = None if p.redacted else _client_sig(p.signature)
             continue
         if isinstance(p, ir.ToolCallPart):
             part: dict[str, Any] = {
                 "functionCall": {"name": names.get(p.name), "args": p.arguments}
             }
-            sig = p.signature or pending_sig
+            sig = _client_sig(p.signature) or pending_sig
             if sig:
                 part["thoughtSignature"] = sig
             out.append(("call", p.id, part))

@@ -7,12 +7,14 @@ fault becomes an error event in the client's format instead of untranslated upst
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
 from translators import ir
 from translators.sse import SSEParser
+from translators.sse import event_frame
 from translators.sse import parse_json_events
 
 
@@ -70,3 +72,60 @@ class StreamPipeline:
         for event in tail:
             out.extend(self.encoder.encode(event))
         return out
+
+
+TERMINAL_RESPONSE_EVENTS = frozenset(
+    {"response.completed", "response.incomplete", "response.failed"}
+)
+
+
+class ResponsesRelay:
+    """Codex SSE → a Responses-API client, event for event (the pass-through path keeps what the
+    IR does not model). The one change: a stream that ends without a terminal event gets a
+    `response.failed`, so Codex CLI and the openai SDK see an error, never a clean end."""
+
+    def __init__(self) -> None:
+        self.parser = SSEParser()
+        self.terminal = False
+        self.sequence = -1
+        self.response: dict[str, Any] = {}
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        try:
+            events = self.parser.feed(chunk) if chunk else self.parser.finish()
+            out = [self._frame(ev.event, ev.data) for ev in events if ev.data.strip()]
+            if not chunk and not self.terminal:
+                out.append(self._failed("the upstream stream ended before response.completed"))
+            return out
+        except Exception as e:  # never raise inside mitmproxy's stream callback
+            self.terminal = True
+            return [self._failed(f"proxy translation error: {type(e).__name__}")]
+
+    def _frame(self, name: str | None, data: str) -> bytes:
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            kind = obj.get("type")
+            name = name or (kind if isinstance(kind, str) else None)
+            if isinstance(obj.get("sequence_number"), int):
+                self.sequence = max(self.sequence, obj["sequence_number"])
+            if isinstance(obj.get("response"), dict):
+                self.response = obj["response"]
+            if kind in TERMINAL_RESPONSE_EVENTS:
+                self.terminal = True
+        head = b"event: " + name.encode() + b"\n" if name else b""
+        return head + b"data: " + data.encode() + b"\n\n"
+
+    def _failed(self, message: str) -> bytes:
+        self.sequence += 1
+        response = {
+            **self.response,
+            "status": "failed",
+            "error": {"code": "server_error", "message": message},
+        }
+        return event_frame(
+            "response.failed",
+            {"type": "response.failed", "sequence_number": self.sequence, "response": response},
+        )

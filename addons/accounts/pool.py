@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 Account = GeminiAccount | CodexAccount
 
 
-
 class RefreshError(Exception):
     def __init__(self, message: str, permanent: bool) -> None:
         super().__init__(message)

@@ -11,11 +11,22 @@ shapes, then the `FakeGoogle` state and the thin HTTP handler. Decisions beyond 
 - `parametersJsonSchema` rejects `$schema`, `additionalProperties` and type arrays at any depth
   (`strict_json_schema`), stricter than the API reference, as the issue tracker demands.
 - The thoughtSignature rule applies to every model (`enforce_signatures`), not only Gemini 3.
+- Onboarding (`onboarding`): "onboarded" (default: loadCodeAssist answers a current free tier and
+  the account's project), "new-user" (no current tier; free tier is the default; onboardUser
+  returns the account's project), "project-required" (no current tier; the default standard tier
+  needs `cloudaicompanionProject`, which must be the account's project; without one the operation
+  ends with no project), "standard-onboarded" (current standard tier; the project is returned only
+  when the request names the account's). `onboard_pending` operations answers say `done: false`
+  before the one that finishes (onboardUser's own answer counts). Once onboarded, an account gets
+  a current tier from loadCodeAssist whatever the mode.
+- An authorization code registered with a PKCE challenge needs the matching S256 `code_verifier`.
+- `GET /v1/projects` is the Resource Manager project list (`cloud_projects`), same origin.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -646,6 +657,20 @@ class _Out:
     drop: bool = False  # close the connection without answering
 
 
+FREE = {
+    "id": "free-tier",
+    "name": "Gemini Code Assist for individuals",
+    "userDefinedCloudaicompanionProject": False,
+}
+STANDARD = {
+    "id": "standard-tier",
+    "name": "Gemini Code Assist",
+    "userDefinedCloudaicompanionProject": True,
+}
+ONBOARD_TIERS = {  # allowedTiers of loadCodeAssist for an account not yet onboarded
+    "new-user": [{**FREE, "isDefault": True}, STANDARD],
+    "project-required": [{**STANDARD, "isDefault": True}],
+}  # fmt: skip
 RPCS = ("generateContent", "streamGenerateContent", "countTokens", "loadCodeAssist", "onboardUser",
         "retrieveUserQuota", "listExperiments", "recordCodeAssistMetrics")  # fmt: skip
 
@@ -659,7 +684,12 @@ class FakeGoogle:
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[_Account, bool]] = {}  # access token -> (account, expired)
         self._refresh: dict[str, _Account] = {}
-        self._codes: dict[str, tuple[str, str, _Account, str | None]] = {}
+        self._codes: dict[str, tuple[str, str, _Account, str | None, str | None]] = {}
+        self.onboarding = "onboarded"
+        self.onboard_pending = 0
+        self.cloud_projects: list[str] = []
+        self._onboarded: dict[str, str] = {}  # email -> tier, onboarded while the fake runs
+        self._operations: dict[str, list[Any]] = {}  # name -> [answers left undone, final LRO]
         self._models = set(KNOWN_MODELS)
         self._queue: deque[Reply] = deque()
         self.requests: list[Recorded] = []
@@ -719,11 +749,14 @@ class FakeGoogle:
     def add_auth_code(
         self, code: str, access_token: str, refresh_token: str, project: str, *,
         email: str = "a@example.com", redirect_uri: str | None = None,
+        code_challenge: str | None = None,
     ) -> None:  # fmt: skip
-        """A one-time authorization code for grant_type=authorization_code."""
+        """A one-time authorization code for grant_type=authorization_code; with
+        `code_challenge` (S256) the exchange must send the matching `code_verifier`."""
         account = _Account(project, email)
         with self._lock:
-            self._codes[code] = (access_token, refresh_token, account, redirect_uri)
+            self._codes[code] = (access_token, refresh_token, account, redirect_uri,
+                                 code_challenge)  # fmt: skip
 
     def add_model(self, name: str) -> None:
         with self._lock:
@@ -782,7 +815,14 @@ class FakeGoogle:
                               "email": account.email, "verified_email": True})  # fmt: skip
         if path.startswith("/v1internal/operations/") and rec.method == "GET":
             account = self._account(rec, "GetOperation")
-            return _Out(body=_lro(path.removeprefix("/v1internal/"), account.project))
+            return _Out(body=self._poll(path.removeprefix("/v1internal/"), account))
+        if path == "/v1/projects" and rec.method == "GET":
+            self._account(rec, "ListProjects")
+            with self._lock:
+                projects = [{"projectId": p, "name": p, "projectNumber": str(100000 + i),
+                             "lifecycleState": "ACTIVE"}
+                            for i, p in enumerate(self.cloud_projects)]  # fmt: skip
+            return _Out(body={"projects": projects} if projects else {})
         rpc = path.removeprefix("/v1internal:")
         if rpc == path or rpc not in RPCS or rec.method != "POST":
             raise GoogleError(404, "NOT_FOUND", f"Method not found: {rec.method} {path}")
@@ -828,15 +868,67 @@ class FakeGoogle:
             if body["project"] != account.project:
                 raise GoogleError(403, "PERMISSION_DENIED", "The caller does not have permission")
         if rpc == "loadCodeAssist":
-            return _Out(body={"currentTier": {"id": "free-tier"},
-                              "cloudaicompanionProject": account.project})  # fmt: skip
+            return _Out(body=self._load_code_assist(body, account))
         if rpc == "onboardUser":
-            if body.get("tierId") == "free-tier" and "cloudaicompanionProject" in body:
-                raise GoogleError(400, "FAILED_PRECONDITION", "Precondition Failed")
-            return _Out(body=_lro("operations/x", account.project))
+            return _Out(body=self._onboard(body, account))
         answers = {"retrieveUserQuota": {"buckets": []},
                    "listExperiments": {"experimentIds": [], "flags": []}}  # fmt: skip
         return _Out(body=answers.get(rpc, {}))
+
+    def _mode(self, account: _Account) -> tuple[str, str | None]:
+        with self._lock:
+            return self.onboarding, self._onboarded.get(account.email)
+
+    def _load_code_assist(self, body: dict, account: _Account) -> dict:
+        mode, tier = self._mode(account)
+        if mode == "onboarded" or tier:
+            return {"currentTier": {"id": tier or "free-tier"},
+                    "cloudaicompanionProject": account.project}  # fmt: skip
+        if mode == "standard-onboarded":
+            out: dict[str, Any] = {"currentTier": {"id": "standard-tier"}}
+            if body.get("cloudaicompanionProject") == account.project:
+                out["cloudaicompanionProject"] = account.project
+            return out
+        return {"allowedTiers": ONBOARD_TIERS[mode]}
+
+    def _onboard(self, body: dict, account: _Account) -> dict:
+        tier = body.get("tierId")
+        if tier == "free-tier" and "cloudaicompanionProject" in body:
+            raise GoogleError(400, "FAILED_PRECONDITION", "Precondition Failed")
+        mode, onboarded = self._mode(account)
+        if mode in ("onboarded", "standard-onboarded") or onboarded:
+            return _lro("operations/x", account.project)
+        tiers = {t["id"]: t for t in ONBOARD_TIERS[mode]}
+        if tier not in tiers:
+            raise invalid(f"Invalid tier id: {tier!r}.")
+        response: dict[str, Any] = {}
+        if tiers[tier]["userDefinedCloudaicompanionProject"]:
+            project = body.get("cloudaicompanionProject")
+            if project is not None and project != account.project:
+                raise GoogleError(403, "PERMISSION_DENIED", "The caller does not have permission")
+            if project is not None:
+                response = {"cloudaicompanionProject": {"id": project, "name": project}}
+        else:
+            response = {"cloudaicompanionProject": {"id": account.project,
+                                                    "name": account.project}}  # fmt: skip
+        name = "operations/onboard-" + secrets.token_hex(4)
+        final = {"name": name, "done": True, "response": response}
+        with self._lock:
+            self._operations[name] = [self.onboard_pending, final, account.email, tier]
+        return self._poll(name, account)
+
+    def _poll(self, name: str, account: _Account) -> dict:
+        with self._lock:
+            op = self._operations.get(name)
+            if op is None:
+                return _lro(name, account.project)
+            if op[0] > 0:
+                op[0] -= 1
+                return {"name": name, "done": False}
+            del self._operations[name]
+            if op[1]["response"]:
+                self._onboarded[op[2]] = op[3]
+            return op[1]
 
     def _generate(self, rec: Recorded, account: _Account) -> _Out:
         with self._lock:
@@ -907,9 +999,16 @@ class FakeGoogle:
             entry = self._codes.pop(form.get("code", ""), None)
         if entry is None:
             return _oauth_error(400, "invalid_grant", "Malformed auth code.")
-        access, refresh, account, redirect = entry
+        access, refresh, account, redirect, challenge = entry
         if redirect is not None and form.get("redirect_uri") != redirect:
             return _oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+        if challenge is not None:
+            verifier = form.get("code_verifier", "")
+            if not verifier:
+                return _oauth_error(400, "invalid_grant", "Missing code verifier.")
+            digest = hashlib.sha256(verifier.encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge:
+                return _oauth_error(400, "invalid_grant", "Invalid code verifier.")
         with self._lock:
             self._tokens[access] = (account, False)
             self._refresh[refresh] = account

@@ -431,31 +431,36 @@ def test_render_parallel_tool_calls() -> None:
         ),
         # the call's own signature wins
         (
-            [ir.ThinkingPart("", "THINK"), ir.ToolCallPart("1", "f", {}, "OWN")],
-            ["OWN"],
+            [ir.ThinkingPart("", "VEhJTks="), ir.ToolCallPart("1", "f", {}, "T1dO")],
+            ["T1dO"],
         ),
         # a thinking signature travels only to the call right after it
         (
-            [ir.ThinkingPart("", "THINK"), ir.TextPart("text"), ir.ToolCallPart("1", "f", {})],
+            [ir.ThinkingPart("", "VEhJTks="), ir.TextPart("text"), ir.ToolCallPart("1", "f", {})],
             [SENTINEL],
         ),
         (
             [
                 ir.ToolCallPart("1", "f", {}),
-                ir.ThinkingPart("t", "T2"),
+                ir.ThinkingPart("t", "VDI="),
                 ir.ToolCallPart("2", "f", {}),
             ],
-            [SENTINEL, "T2"],
+            [SENTINEL, "VDI="],
         ),
         # a redacted block's payload is not a Gemini signature
         (
             [ir.ThinkingPart("", "opaque", redacted=True), ir.ToolCallPart("1", "f", {})],
             [SENTINEL],
         ),
+        # another upstream's opaque token (Codex encrypted reasoning) is not a Gemini signature
+        (
+            [ir.ThinkingPart("s", "codex-rs:gAAAA"), ir.ToolCallPart("1", "f", {})],
+            [SENTINEL],
+        ),
         # a second call with its own signature keeps it
         (
-            [ir.ToolCallPart("1", "f", {}, "A"), ir.ToolCallPart("2", "f", {}, "B")],
-            ["A", "B"],
+            [ir.ToolCallPart("1", "f", {}, "QQ=="), ir.ToolCallPart("2", "f", {}, "Qg==")],
+            ["QQ==", "Qg=="],
         ),
     ],
 )

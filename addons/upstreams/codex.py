@@ -1,0 +1,59 @@
+"""OpenAI Codex (ChatGPT backend): URL, headers and error classification (UPSTREAMS.md §4)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+# What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
+MODELS: tuple[str, ...] = (
+    "gpt-5",
+    "gpt-5-codex",
+    "gpt-5.5",
+    "gpt-5.4-mini",
+    "codex-mini-latest",
+)
+
+ORIGINATOR = "codex_cli_rs"
+USER_AGENT = "codex_cli_rs/0.169.0 (Linux; x86_64) cliproxy"
+
+
+def responses_url(base: str) -> str:
+    return f"{base}/responses"
+
+
+def headers(access_token: str, account_id: str, session_id: str | None = None) -> dict[str, str]:
+    return {
+        "authorization": f"Bearer {access_token}",
+        "chatgpt-account-id": account_id,
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        # translated chunk by chunk: compressed bytes would reach the translator
+        "accept-encoding": "identity",
+        "openai-beta": "responses=experimental",
+        "originator": ORIGINATOR,
+        "session_id": session_id or str(uuid.uuid4()),
+        "user-agent": USER_AGENT,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """How the pool should treat an upstream error: `quota` (cool the account down for
+    `retry_after` seconds), `auth` (refresh once, then re-login), `unusable` (the plan has no
+    Codex), `server` (retryable), or `request` (the client's fault: pass it on)."""
+
+    kind: str
+    retry_after: float | None = None
+
+
+def classify(status: int, code: str | None, resets_in_seconds: float | None) -> Fault:
+    if status == 429:
+        if code == "usage_not_included":
+            return Fault("unusable")
+        return Fault("quota", resets_in_seconds)
+    if status == 401:
+        return Fault("auth")
+    if status >= 500:
+        return Fault("server")
+    return Fault("request")
