@@ -87,28 +87,49 @@ class ResponsesRelay:
     def __init__(self) -> None:
         self.parser = SSEParser()
         self.terminal = False
+        self.started = False  # response.created has gone out
+        self.held: list[bytes] = []  # events the backend sent before response.created
         self.sequence = -1
         self.response: dict[str, Any] = {}
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         try:
             events = self.parser.feed(chunk) if chunk else self.parser.finish()
-            out = [self._frame(ev.event, ev.data) for ev in events if ev.data.strip()]
-            if not chunk and not self.terminal:
-                out.append(self._failed("the upstream stream ended before response.completed"))
+            out: list[bytes] = []
+            for ev in events:
+                if not ev.data.strip():
+                    continue
+                frame, kind = self._frame(ev.event, ev.data)
+                if self.started:
+                    out.append(frame)
+                elif kind == "response.created":
+                    # the openai SDK insists on response.created first; the backend sends
+                    # codex.rate_limits before it, so such events follow it instead
+                    self.started = True
+                    out += [frame, *self.held]
+                    self.held = []
+                else:
+                    self.held.append(frame)
+            if not chunk:
+                out += self.held
+                self.held = []
+                if not self.terminal:
+                    out.append(self._failed("the upstream stream ended before response.completed"))
             return out
         except Exception as e:  # never raise inside mitmproxy's stream callback
             self.terminal = True
             return [self._failed(f"proxy translation error: {type(e).__name__}")]
 
-    def _frame(self, name: str | None, data: str) -> bytes:
+    def _frame(self, name: str | None, data: str) -> tuple[bytes, str | None]:
+        """The event re-framed verbatim, and its kind."""
+        kind = None
         try:
             obj = json.loads(data)
         except ValueError:
             obj = None
         if isinstance(obj, dict):
-            kind = obj.get("type")
-            name = name or (kind if isinstance(kind, str) else None)
+            kind = obj.get("type") if isinstance(obj.get("type"), str) else None
+            name = name or kind
             if isinstance(obj.get("sequence_number"), int):
                 self.sequence = max(self.sequence, obj["sequence_number"])
             if isinstance(obj.get("response"), dict):
@@ -116,7 +137,7 @@ class ResponsesRelay:
             if kind in TERMINAL_RESPONSE_EVENTS:
                 self.terminal = True
         head = b"event: " + name.encode() + b"\n" if name else b""
-        return head + b"data: " + data.encode() + b"\n\n"
+        return head + b"data: " + data.encode() + b"\n\n", kind
 
     def _failed(self, message: str) -> bytes:
         self.sequence += 1

@@ -49,12 +49,12 @@ def load_accounts(auth_dir: Path) -> list[Account]:
         try:
             raw = read_auth_file(path)
             provider = provider_of(raw)
-            if provider != "gemini":
-                logger.info(
-                    "auth file %s: provider %r is not supported yet, skipped", path, provider
-                )
-                continue
-            accounts.append(GeminiAccount.from_raw(path, raw))
+            if provider == "gemini":
+                accounts.append(GeminiAccount.from_raw(path, raw))
+            elif provider == "codex":
+                accounts.append(CodexAccount.from_raw(path, raw))
+            else:
+                logger.warning("auth file %s: unknown type %r; skipped", path, provider)
         except AuthFileError as e:
             logger.warning("auth file %s %s; skipped", path, e)
     return accounts

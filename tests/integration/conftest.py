@@ -27,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.fakes.codex import FakeCodex
 from tests.fakes.google import FakeGoogle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,7 @@ def start_proxy(
     auth_files: dict[str, dict[str, Any]] | None = None,
     extra_args: list[str] | None = None,
     wait: bool = True,
+    codex: FakeCodex | None = None,
 ) -> Proxy:
     tmp.mkdir(parents=True, exist_ok=True)
     auth_dir = tmp / "auth"
@@ -110,6 +112,8 @@ def start_proxy(
         "auth-dir": str(auth_dir),
         "endpoints": {"gemini-cli": fake.base_url, "google-token": fake.token_url},
     }
+    if codex is not None:
+        cfg["endpoints"].update({"codex": codex.base_url, "openai-token": codex.token_url})
     cfg.update(config or {})
     config_path = tmp / "config.yaml"
     config_path.write_text(yaml.safe_dump(cfg))
