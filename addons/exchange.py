@@ -18,8 +18,11 @@ from typing import Literal
 from addons.accounts.pool import Account
 from addons.local import error_body
 from addons.routing import Dialect
+from addons.routing import Provider
 from addons.upstreams import code_assist
 from addons.upstreams import codex as codex_upstream
+from addons.upstreams.fault import Fault
+from addons.upstreams.outbound import Upstream
 from translators import anthropic
 from translators import codex
 from translators import gemini
@@ -27,13 +30,13 @@ from translators import ir
 from translators import openai_chat
 from translators import openai_responses
 from translators.accumulate import ResponseAccumulator
+from translators.pipeline import GeminiPassthrough
 from translators.pipeline import ResponsesRelay
 from translators.pipeline import StreamPipeline
 from translators.sse import SSEParser
 from translators.sse import parse_json_events
 
 Client = Literal["chat", "anthropic", "gemini", "responses"]
-Upstream = Literal["code_assist", "codex"]
 Kind = Literal["translate", "passthrough", "count_tokens"]
 
 ERROR_DIALECT: dict[Client, Dialect] = {
@@ -42,33 +45,49 @@ ERROR_DIALECT: dict[Client, Dialect] = {
     "anthropic": "anthropic",
     "gemini": "gemini",
 }
-UPSTREAM_NAME: dict[Upstream, str] = {"code_assist": "Code Assist", "codex": "Codex"}
+UPSTREAM_NAME: dict[Upstream, str] = {
+    "code_assist": "Code Assist",
+    "ai_studio": "AI Studio",
+    "codex": "Codex",
+}
 
 
 @dataclass
 class Exchange:
-    """What the response hooks need to know about a flow sent upstream."""
+    """What the response hooks need to know about a flow sent upstream, and what a retry on
+    another account (or model) needs to rebuild it."""
 
     client: Client
-    upstream: Upstream
     kind: Kind
+    provider: Provider
     client_model: str  # the name the client asked for (before model-aliases)
-    model: str  # the upstream model
+    model: str  # the upstream model (a preview fallback may change it)
     stream: bool  # the client asked for a stream
+    method: str  # Gemini method (generateContent, …) or "responses"
+    payload: dict  # the upstream-format body before account-specific wrapping
     account: Account
+    upstream: Upstream
     tool_names: dict[str, str] = field(default_factory=dict)  # Gemini-safe name -> client's
     include_usage: bool = False
     custom_tools: frozenset[str] = frozenset()  # Responses `custom` tools served through the IR
+    tried: set[str] = field(default_factory=set)  # accounts that refused this request
+    attempts: int = 1
+    refreshed: bool = False  # a 401 already forced one token refresh
 
     @property
     def dialect(self) -> Dialect:
         return ERROR_DIALECT[self.client]
 
+    @property
+    def upstream_stream(self) -> bool:
+        """Codex always streams; Gemini methods stream when the client does."""
+        return self.upstream == "codex" or self.method == "streamGenerateContent"
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
-    body: Any
+    body: Any  # JSON-able, or bytes for an SSE body
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -108,28 +127,20 @@ def error_answer(ex: Exchange, status: int, message: str, headers: dict | None =
 # ---------------------------------------------------------------------- streams
 
 
-class CodeAssistPassthrough:
-    """Code Assist SSE → bare Gemini SSE for Gemini clients; a cut stream ends in an error frame."""
-
-    def __init__(self) -> None:
-        self.unwrapper = gemini.CodeAssistUnwrapper()
-
-    def __call__(self, chunk: bytes) -> list[bytes]:
-        if chunk:
-            return self.unwrapper.feed(chunk)
-        out = self.unwrapper.finish()
-        if not self.unwrapper.finished:
-            body = gemini.error_body(502, "upstream stream ended before completion")
-            out.append(b"data: " + json.dumps(body).encode() + b"\n\n")
-        return out
-
-
 def make_stream(ex: Exchange) -> Callable[[bytes], list[bytes]]:
     """The mitmproxy stream callable for a 200 streamed answer."""
     if ex.kind == "passthrough":
-        return ResponsesRelay() if ex.upstream == "codex" else CodeAssistPassthrough()
+        if ex.upstream == "codex":
+            return ResponsesRelay()
+        return GeminiPassthrough(unwrap=ex.upstream == "code_assist")
     unwrap = gemini.unwrap_code_assist if ex.upstream == "code_assist" else None
     return StreamPipeline(_decoder(ex), _encoder(ex), unwrap=unwrap)
+
+
+def whole_stream(ex: Exchange, content: bytes) -> bytes:
+    """A stream answer delivered in one piece (after a retry mitmproxy cannot stream)."""
+    translate = make_stream(ex)
+    return b"".join([*translate(content), *translate(b"")]) if content else b"".join(translate(b""))
 
 
 # ---------------------------------------------------------------------- whole answers
@@ -153,13 +164,15 @@ def whole_answer(ex: Exchange, content: bytes) -> Answer:
         events = [ev for obj in objects for ev in decoder.feed(obj)] + decoder.finish()
     else:
         obj = json.loads(content or b"{}")
+        if ex.upstream == "code_assist" and ex.kind != "count_tokens":
+            obj = gemini.unwrap_code_assist(obj)
         if ex.kind == "count_tokens":
             total = obj.get("totalTokens", 0) if isinstance(obj, dict) else 0
             return Answer(200, count_tokens_body(ex, total))
         if ex.kind == "passthrough":
-            return Answer(200, gemini.unwrap_code_assist(obj))
+            return Answer(200, obj)
         decoder = gemini.StreamDecoder(ex.model, ex.tool_names)
-        events = decoder.feed(gemini.unwrap_code_assist(obj)) + decoder.finish()
+        events = decoder.feed(obj) + decoder.finish()
     acc = ResponseAccumulator(model=ex.client_model)
     acc.extend(events)
     if acc.error is not None:
@@ -173,7 +186,34 @@ def count_tokens_body(ex: Exchange, total: int) -> dict:
     return {"totalTokens": total}
 
 
+def success_answer(ex: Exchange, content: bytes) -> Answer:
+    if ex.stream:
+        return Answer(200, whole_stream(ex, content), {"content-type": "text/event-stream"})
+    return whole_answer(ex, content)
+
+
 # ---------------------------------------------------------------------- upstream errors
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamError:
+    status: int
+    message: str
+    fault: Fault
+    status_name: str | None = None  # Google's canonical status, for Gemini clients
+    details: list = field(default_factory=list)
+
+
+def read_error(ex: Exchange, status: int, content: bytes, retry_after: str | None) -> UpstreamError:
+    """Parse and classify an upstream refusal of the current attempt."""
+    if ex.upstream == "codex":
+        err = codex.parse_error(status, content, time.time())
+        hint = float(retry_after) if retry_after and retry_after.isdigit() else None
+        fault = codex_upstream.classify(status, err.code, err.resets_in_seconds, hint)
+        return UpstreamError(status, err.message, fault)
+    message, status_name, details = gemini.parse_error(content)
+    fault = code_assist.classify(status, message, details)
+    return UpstreamError(status, message, fault, status_name, details)
 
 
 def client_status(upstream_status: int) -> int:
@@ -188,31 +228,40 @@ def client_status(upstream_status: int) -> int:
     return upstream_status
 
 
-def upstream_error(ex: Exchange, status: int, content: bytes) -> tuple[Answer, str]:
-    """(the client's answer, a one-line reason for the account's last_error and the log)."""
+def error_to_client(ex: Exchange, err: UpstreamError) -> Answer:
     name = UPSTREAM_NAME[ex.upstream]
+    status = client_status(err.status)
+    if ex.upstream == "codex" and err.status == 404:
+        status = 400  # e.g. an item id the backend never stored: the request's fault
     headers: dict[str, str] = {}
-    if ex.upstream == "codex":
-        err = codex.parse_error(status, content, time.time())
-        fault = codex_upstream.classify(status, err.code, err.resets_in_seconds)
-        message = err.message
-        if fault.kind == "quota" and fault.retry_after is not None:
-            headers["retry-after"] = str(max(1, math.ceil(fault.retry_after)))
-        out_status = 400 if status == 404 else client_status(status)
-        details: list = []
-        status_name = None
-    else:
-        message, status_name, details = gemini.parse_error(content)
-        out_status = client_status(status)
-        delay = code_assist.retry_delay(message, details)
-        if out_status == 429 and delay is not None:
-            headers["retry-after"] = str(max(1, math.ceil(delay)))
-    text = f"upstream ({name}) error {status}: {message}"
+    if status == 429 and err.fault.retry_after is not None and math.isfinite(err.fault.retry_after):
+        headers["retry-after"] = str(max(1, math.ceil(err.fault.retry_after)))
+    text = f"upstream ({name}) error {err.status}: {err.message}"
     if ex.client == "gemini":
-        body = gemini.error_body(out_status, text, status_name)
-        if details:
-            body["error"]["details"] = details
-        answer = Answer(out_status, body, headers)
-    else:
-        answer = error_answer(ex, out_status, text, headers)
-    return answer, f"HTTP {status}: {message}"[:300]
+        body = gemini.error_body(status, text, err.status_name)
+        if err.details:
+            body["error"]["details"] = err.details
+        return Answer(status, body, headers)
+    return error_answer(ex, status, text, headers)
+
+
+def all_cooling_answer(
+    dialect: Dialect, provider: str, model: str, wait: float, last: UpstreamError | None = None
+) -> Answer:
+    """429 when every account rests for `model`: Retry-After names the first one back (and
+    Gemini clients get it as RetryInfo too, which gemini-cli reads)."""
+    after = max(1, math.ceil(wait))
+    message = (
+        f"every {provider} account is resting after quota or rate limits for model {model!r}; "
+        f"the first is back in {after} s"
+    ) + (f" (last refusal: {last.message})" if last else "")
+    body = error_body(dialect, 429, message)
+    if dialect == "gemini":
+        # the upstream's own details (ErrorInfo reason…) with our RetryInfo
+        retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{after}s"}
+        details = last.details if last else []
+        kept = [
+            d for d in details if isinstance(d, dict) and "RetryInfo" not in str(d.get("@type"))
+        ]
+        body["error"]["details"] = [*kept, retry]
+    return Answer(429, body, {"retry-after": str(after)})

@@ -15,15 +15,23 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from mitmproxy import http
 from mitmproxy.connection import Server
 
 from addons import local
 from addons.accounts.pool import Account
+from addons.accounts.pool import RefreshError
+from addons.exchange import ERROR_DIALECT
+from addons.exchange import Answer
 from addons.exchange import Client
 from addons.exchange import Exchange
+from addons.exchange import UpstreamError
+from addons.exchange import all_cooling_answer
+from addons.exchange import error_to_client
 from addons.exchange import make_stream
-from addons.exchange import upstream_error
+from addons.exchange import read_error
+from addons.exchange import success_answer
 from addons.exchange import whole_answer
 from addons.routing import LOGIN_COMMAND
 from addons.routing import Dialect
@@ -36,6 +44,9 @@ from addons.routing import resolve_model
 from addons.state import State
 from addons.upstreams import code_assist
 from addons.upstreams import codex as codex_upstream
+from addons.upstreams.outbound import Outbound
+from addons.upstreams.outbound import build
+from addons.upstreams.outbound import upstream_of
 from translators import anthropic
 from translators import codex
 from translators import gemini
@@ -64,6 +75,10 @@ def _is_loopback(flow: http.HTTPFlow) -> bool:
         return ipaddress.ip_address(flow.client_conn.peername[0]).is_loopback
     except (ValueError, TypeError, IndexError):
         return False
+
+
+def _json_bytes(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _http_proxy(proxy_url: str) -> tuple[str, tuple[str, int], str | None] | None:
@@ -191,20 +206,28 @@ class Gateway:
             flow.response = local.error_response(
                 dialect,
                 404,
-                f"model {model!r} is not served: use a gemini-* model (Gemini CLI accounts) or "
-                "gpt-*/codex-*/o3*/o4* (Codex accounts), or map it in config.yaml's model-aliases",
+                f"model {model!r} is not served: use a gemini-* model (Gemini CLI accounts, AI "
+                "Studio keys) or gpt-*/codex-*/o3*/o4* (Codex accounts), or map it in "
+                "config.yaml's model-aliases",
             )
             return None
         return model, provider
 
     async def _account(
-        self, flow: http.HTTPFlow, dialect: Dialect, provider: Provider
+        self, flow: http.HTTPFlow, dialect: Dialect, provider: Provider, model: str
     ) -> Account | None:
+        """An account that may serve `model` now; answers 429 (all resting) or 503 itself."""
         pool = self.state.pool
-        account = await pool.acquire(provider) if pool is not None else None
-        if account is None:
+        account = await pool.acquire(provider, model) if pool is not None else None
+        if account is not None:
+            return account
+        wait = pool.wait_seconds(provider, model) if pool is not None else None
+        if wait is not None:
+            answer = all_cooling_answer(dialect, provider, model, wait)
+            flow.response = local.json_response(answer.status, answer.body, answer.headers)
+        else:
             flow.response = local.error_response(dialect, 503, self._no_account_message(provider))
-        return account
+        return None
 
     def _no_account_message(self, provider: Provider) -> str:
         login = LOGIN_COMMAND[provider]
@@ -223,22 +246,37 @@ class Gateway:
 
     # ------------------------------------------------------------------ upstream calls
 
-    def _send(self, flow: http.HTTPFlow, url: str, headers: dict[str, str], body: Any) -> None:
-        """Re-target the flow: URL, headers (nothing of the client's), JSON body."""
+    def _outbound(self, ex: Exchange) -> Outbound:
+        return build(
+            self.state.settings.endpoints,
+            ex.account,
+            ex.model,
+            ex.method,
+            ex.method == "streamGenerateContent",
+            ex.payload,
+        )
+
+    def _send(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """Re-target the flow at the exchange's upstream: URL, headers (nothing of the
+        client's), body; remember the exchange for the response hooks."""
+        out = self._outbound(ex)
+        ex.upstream = out.upstream
         req = flow.request
         req.method = "POST"
         req.headers = http.Headers(
-            [(b"host", urlsplit(url).netloc.encode())]
-            + [(k.encode(), v.encode()) for k, v in headers.items()]
+            [(b"host", urlsplit(out.url).netloc.encode())]
+            + [(k.encode(), v.encode()) for k, v in out.headers.items()]
         )
-        req.url = url
-        req.content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        req.url = out.url
+        req.content = _json_bytes(out.body)
         via = _http_proxy(self.state.settings.proxy_url)
         if via is not None:
             scheme, address, _ = via
             if flow.server_conn.timestamp_start is not None:  # an open connection can't move
                 flow.server_conn = Server(address=flow.server_conn.address)
             flow.server_conn.via = (scheme, address)  # type: ignore[assignment]
+        flow.metadata[KEY] = ex
+        flow.comment = f"{ex.client} → {out.upstream} · {ex.account.label}"
 
     def http_connect_upstream(self, flow: http.HTTPFlow) -> None:
         """Credentials for the CONNECT to an upstream proxy (never `upstream_auth`, which
@@ -246,26 +284,6 @@ class Gateway:
         via = _http_proxy(self.state.settings.proxy_url)
         if via is not None and via[2]:
             flow.request.headers["proxy-authorization"] = via[2]
-
-    def _send_code_assist(
-        self, flow: http.HTTPFlow, account: Account, method: str, stream: bool, body: Any
-    ) -> None:
-        base = self.state.settings.endpoints.gemini_cli
-        self._send(
-            flow,
-            code_assist.method_url(base, method, stream),
-            code_assist.headers(account.access_token, stream),
-            body,
-        )
-
-    def _send_codex(self, flow: http.HTTPFlow, account: Account, body: Any) -> None:
-        base = self.state.settings.endpoints.codex
-        self._send(
-            flow,
-            codex_upstream.responses_url(base),
-            codex_upstream.headers(account.access_token, account.project_id),
-            body,
-        )
 
     async def _via_ir(
         self,
@@ -275,39 +293,38 @@ class Gateway:
         custom_tools: frozenset[str] = frozenset(),
     ) -> None:
         """A client dialect translated through the IR to whichever upstream serves the model."""
-        dialect = "openai" if client in ("chat", "responses") else client
-        resolved = self._resolve(flow, dialect, req.model)  # type: ignore[arg-type]
+        dialect = ERROR_DIALECT[client]
+        resolved = self._resolve(flow, dialect, req.model)
         if resolved is None:
             return
         model, provider = resolved
-        account = await self._account(flow, dialect, provider)  # type: ignore[arg-type]
+        account = await self._account(flow, dialect, provider, model)
         if account is None:
             return
         client_model, req.model = req.model, model
         tool_names: dict[str, str] = {}
         if provider == "gemini":
-            body, tool_names = gemini.render_request(req)
-            envelope = gemini.wrap_code_assist(body, model, account.project_id)
+            payload, tool_names = gemini.render_request(req)
             method = "streamGenerateContent" if req.stream else "generateContent"
-            self._send_code_assist(flow, account, method, req.stream, envelope)
-            upstream = "code_assist"
         else:
-            self._send_codex(flow, account, codex.render_request(req))
-            upstream = "codex"
+            payload, method = codex.render_request(req), "responses"
         self._log_dropped(req.extras.get("dropped", []))  # after rendering: it adds notes too
-        flow.metadata[KEY] = Exchange(
+        ex = Exchange(
             client,
-            upstream,  # type: ignore[arg-type]
             "translate",
+            provider,
             client_model,
             model,
             req.stream,
+            method,
+            payload,
             account,
+            upstream_of(account),
             tool_names,
             req.include_usage,
             custom_tools,
         )
-        flow.comment = f"{client} → {upstream} · {account.label}"
+        self._send(flow, ex)
 
     async def _responses(self, flow: http.HTTPFlow, body: Any) -> None:
         """/v1/responses: near pass-through to Codex, through the IR to anything else."""
@@ -324,20 +341,19 @@ class Gateway:
             await self._via_ir(flow, "responses", req, custom)
             return
         prepared, notes = codex.prepare_passthrough(body)
-        account = await self._account(flow, "openai", provider)
+        account = await self._account(flow, "openai", provider, upstream_model)
         if account is None:
             return
         self._log_dropped(notes)
-        prepared["model"] = upstream_model
-        self._send_codex(flow, account, prepared)
         stream = body.get("stream") is True
-        flow.metadata[KEY] = Exchange(
-            "responses", "codex", "passthrough", model, upstream_model, stream, account
-        )
-        flow.comment = f"responses → codex · {account.label}"
+        ex = Exchange(
+            "responses", "passthrough", provider, model, upstream_model, stream, "responses",
+            prepared, account, upstream_of(account),
+        )  # fmt: skip
+        self._send(flow, ex)
 
     async def _gemini(self, flow: http.HTTPFlow, route: Route, body: Any, stream: bool) -> None:
-        """Gemini clients: near pass-through to Code Assist, through the IR to Codex."""
+        """Gemini clients: near pass-through to Gemini upstreams, through the IR to Codex."""
         resolved = self._resolve(flow, "gemini", route.model or "")
         if resolved is None:
             return
@@ -348,25 +364,24 @@ class Gateway:
             await self._via_ir(flow, "gemini", req)
             return
         prepared = gemini.prepare_passthrough(body)
-        account = await self._account(flow, "gemini", provider)
+        account = await self._account(flow, "gemini", provider, model)
         if account is None:
             return
         method = "streamGenerateContent" if stream else "generateContent"
-        envelope = gemini.wrap_code_assist(prepared, model, account.project_id)
-        self._send_code_assist(flow, account, method, stream, envelope)
-        flow.metadata[KEY] = Exchange(
-            "gemini", "code_assist", "passthrough", route.model or model, model, stream, account
-        )
-        flow.comment = f"gemini → code_assist · {account.label}"
+        ex = Exchange(
+            "gemini", "passthrough", provider, route.model or model, model, stream, method,
+            prepared, account, upstream_of(account),
+        )  # fmt: skip
+        self._send(flow, ex)
 
     async def _count_tokens(self, flow: http.HTTPFlow, client: Client, req: ir.Request) -> None:
-        dialect: Dialect = "anthropic" if client == "anthropic" else "gemini"
+        dialect = ERROR_DIALECT[client]
         resolved = self._resolve(flow, dialect, req.model)
         if resolved is None:
             return
         model, provider = resolved
         if provider != "gemini":
-            # Codex has no counting method: a local estimate, as the count is advisory anyway
+            # Codex has no counting method: a local estimate (clients use it to plan context)
             total = estimate_tokens(req)
             body = (
                 anthropic.count_tokens_body(total)
@@ -375,16 +390,16 @@ class Gateway:
             )
             flow.response = local.json_response(200, body)
             return
-        account = await self._account(flow, dialect, provider)
+        account = await self._account(flow, dialect, provider, model)
         if account is None:
             return
-        req.model = model
-        body, _ = gemini.render_request(req)
-        counted = gemini.count_tokens_request(body, model)
-        self._send_code_assist(flow, account, "countTokens", False, counted)
-        flow.metadata[KEY] = Exchange(
-            client, "code_assist", "count_tokens", model, model, False, account
-        )
+        client_model, req.model = req.model, model
+        payload, _ = gemini.render_request(req)
+        ex = Exchange(
+            client, "count_tokens", provider, client_model, model, False, "countTokens",
+            payload, account, upstream_of(account),
+        )  # fmt: skip
+        self._send(flow, ex)
 
     async def _gemini_count_tokens(self, flow: http.HTTPFlow, route: Route, body: Any) -> None:
         if isinstance(body, dict) and isinstance(body.get("generateContentRequest"), dict):
@@ -397,14 +412,15 @@ class Gateway:
             await self._count_tokens(flow, "gemini", gemini.parse_request(body, model))
             return
         prepared = gemini.prepare_passthrough(body)
-        account = await self._account(flow, "gemini", provider)
+        prepared.pop("model", None)  # the path names the model
+        account = await self._account(flow, "gemini", provider, model)
         if account is None:
             return
-        counted = gemini.count_tokens_request(prepared, model)
-        self._send_code_assist(flow, account, "countTokens", False, counted)
-        flow.metadata[KEY] = Exchange(
-            "gemini", "code_assist", "count_tokens", route.model or model, model, False, account
-        )
+        ex = Exchange(
+            "gemini", "count_tokens", provider, route.model or model, model, False,
+            "countTokens", prepared, account, upstream_of(account),
+        )  # fmt: skip
+        self._send(flow, ex)
 
     # ------------------------------------------------------------------ response
 
@@ -413,12 +429,17 @@ class Gateway:
         if ex is None or not ex.stream or flow.response is None:
             return
         if flow.response.status_code != 200:
-            return  # stays buffered: the response hook translates the error
+            return  # stays buffered: the response hook retries or translates the error
+        ex.account.succeeded(ex.model)
         flow.response.stream = make_stream(ex)
+        flow.response.headers = self._stream_headers(flow)
+
+    @staticmethod
+    def _stream_headers(flow: http.HTTPFlow) -> http.Headers:
         headers = http.Headers(content_type="text/event-stream", cache_control="no-cache")
         if not (flow.request.is_http2 or flow.request.is_http3):
             headers["transfer-encoding"] = "chunked"
-        flow.response.headers = headers
+        return headers
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ex: Exchange | None = flow.metadata.get(KEY)
@@ -426,20 +447,137 @@ class Gateway:
             return
         try:
             status = flow.response.status_code
-            if status != 200:
-                answer, reason = upstream_error(ex, status, flow.response.content or b"")
-                ex.account.last_error = reason
-                logger.warning("%s answered %s", ex.account.label, reason)
-            elif ex.stream:
+            if status == 200 and ex.stream:
                 return  # already streamed chunk by chunk
+            content = flow.response.content or b""
+            if status == 200:
+                ex.account.succeeded(ex.model)
+                answer = whole_answer(ex, content)
             else:
-                answer = whole_answer(ex, flow.response.content or b"")
-            flow.response = local.json_response(answer.status, answer.body, answer.headers)
+                retry_after = flow.response.headers.get("retry-after")
+                answer = await self._recover(flow, ex, status, content, retry_after)
+            flow.response = self._to_response(flow, answer)
         except Exception:
             logger.exception("internal error while translating the answer for %s", ex.client)
             flow.response = local.error_response(
                 ex.dialect, 502, "the upstream answer could not be translated (see the log)"
             )
+
+    def _to_response(self, flow: http.HTTPFlow, answer: Answer) -> http.Response:
+        if isinstance(answer.body, bytes):
+            return http.Response.make(answer.status, answer.body, {
+                "content-type": "text/event-stream", "cache-control": "no-cache",
+            })  # fmt: skip
+        return local.json_response(answer.status, answer.body, answer.headers)
+
+    # ------------------------------------------------------------------ failover
+
+    async def _recover(
+        self,
+        flow: http.HTTPFlow,
+        ex: Exchange,
+        status: int,
+        content: bytes,
+        retry_after: str | None,
+    ) -> Answer:
+        """The current attempt was refused: rest that account for the model, retry on the next
+        one (`quota-exceeded.switch-project`, `request-retry`), then on preview models
+        (`switch-preview-model`); the answer of the first success, else a clean error."""
+        settings = self.state.settings
+        pool = self.state.pool
+        origin = ex.model
+        previews = list(code_assist.PREVIEW_MODELS.get(origin, ()))
+        quota_err: UpstreamError | None = None  # what to report if previews don't help
+        while True:
+            err = read_error(ex, status, content, retry_after)
+            fault = err.fault
+            if fault.kind == "request":
+                # a preview id the upstream does not know is not the client's fault
+                return error_to_client(ex, quota_err or err)
+            self._note_refusal(ex, err)
+            if fault.kind == "quota":
+                quota_err = quota_err or err
+                if not settings.quota_exceeded.switch_project:
+                    return error_to_client(ex, err)
+            account = await self._next_account(ex, fault.kind)
+            if (
+                account is None
+                and fault.kind == "quota"
+                and previews
+                and (settings.quota_exceeded.switch_preview_model and pool is not None)
+            ):
+                ex.model, ex.tried, ex.attempts = previews.pop(0), set(), 0
+                logger.warning("every account refused for quota; trying %s", ex.model)
+                account = await pool.acquire(ex.provider, ex.model)
+            if account is None:
+                wait = pool.wait_seconds(ex.provider, origin) if pool is not None else None
+                if quota_err is not None and wait is not None:
+                    return all_cooling_answer(ex.dialect, ex.provider, origin, wait, quota_err)
+                return error_to_client(ex, quota_err or err)
+            ex.account, ex.attempts = account, ex.attempts + 1
+            status, content, retry_after = await self._attempt(flow, ex)
+            if status == 200:
+                ex.account.succeeded(ex.model)
+                return success_answer(ex, content)
+
+    async def _next_account(self, ex: Exchange, kind: str) -> Account | None:
+        """The account for the next attempt: the same one after a forced refresh (first 401),
+        else another one that has not refused this request, within `request-retry`."""
+        pool = self.state.pool
+        if pool is None:
+            return None
+        if kind == "auth" and not ex.refreshed:
+            ex.refreshed = True
+            if (account := await self._refreshed(ex.account)) is not None:
+                return account
+            ex.tried.add(ex.account.name)
+        if ex.attempts >= self.state.settings.request_retry:
+            return None
+        return await pool.acquire(ex.provider, ex.model, frozenset(ex.tried))
+
+    def _note_refusal(self, ex: Exchange, err: UpstreamError) -> None:
+        account, fault = ex.account, err.fault
+        reason = f"HTTP {err.status}: {err.message}"[:300]
+        account.last_error = reason
+        ex.tried.add(account.name)
+        if fault.kind == "unusable":
+            account.disabled = fault.reason or reason
+            logger.warning("%s cannot serve: %s", account.label, account.disabled)
+            return
+        if fault.kind == "auth" and not ex.refreshed:
+            return  # refreshed and retried once before it rests
+        rest = account.cool(ex.model, fault.kind, fault.retry_after, reason)  # type: ignore[arg-type]
+        logger.warning("%s refused %s (%s); resting %.0f s", account.label, ex.model, reason, rest)
+
+    async def _refreshed(self, account: Account) -> Account | None:
+        """The same account with a forced token refresh, or None when that fails."""
+        pool = self.state.pool
+        assert pool is not None
+        try:
+            await pool.ensure_fresh(account, force=True)
+        except RefreshError as e:
+            account.last_error = f"token refresh failed: {e}"
+            return None
+        return account
+
+    async def _attempt(self, flow: http.HTTPFlow, ex: Exchange) -> tuple[int, bytes, str | None]:
+        """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow)."""
+        out = self._outbound(ex)
+        ex.upstream = out.upstream
+        flow.comment = f"{ex.client} → {out.upstream} · {ex.account.label} (retry {ex.attempts})"
+        http_client = self.state.http
+        assert http_client is not None
+        try:
+            reply = await http_client.post(
+                out.url,
+                content=_json_bytes(out.body),
+                headers=out.headers,
+                timeout=httpx.Timeout(600.0, connect=15.0),
+            )
+        except httpx.HTTPError as e:
+            body = {"error": {"code": 502, "message": f"upstream unreachable: {type(e).__name__}"}}
+            return 502, _json_bytes(body), None
+        return reply.status_code, reply.content, reply.headers.get("retry-after")
 
     # ------------------------------------------------------------------ local answers
 

@@ -237,6 +237,9 @@ class _Server(ThreadingHTTPServer):
     # it would let us steal a port another program listens on.
     allow_reuse_address = os.name != "nt"
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a browser that hangs up is no reason to print a traceback in the user's terminal
+
 
 class _CallbackHandler(BaseHTTPRequestHandler):
     server_version = "cliproxy-login"

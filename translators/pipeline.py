@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
+from translators import gemini
 from translators import ir
 from translators.sse import SSEParser
+from translators.sse import data_frame
 from translators.sse import event_frame
 from translators.sse import parse_json_events
 
@@ -150,3 +152,42 @@ class ResponsesRelay:
             "response.failed",
             {"type": "response.failed", "sequence_number": self.sequence, "response": response},
         )
+
+
+class GeminiPassthrough:
+    """Gemini SSE → a Gemini client, chunk for chunk: Code Assist frames lose their
+    `{"response": …}` wrapper (`unwrap`), AI Studio frames pass as they are. A stream that ends
+    without a finishReason was cut: it ends in an error frame, never a clean end."""
+
+    def __init__(self, unwrap: bool) -> None:
+        self.unwrap = unwrap
+        self.parser = SSEParser()
+        self.finished = False
+
+    def __call__(self, chunk: bytes) -> list[bytes]:
+        try:
+            events = self.parser.feed(chunk) if chunk else self.parser.finish()
+            out = [frame for obj in parse_json_events(events) if (frame := self._frame(obj))]
+            if not chunk and not self.finished:
+                self.finished = True
+                out.append(data_frame(gemini.error_body(502, "upstream stream ended early")))
+            return out
+        except Exception as e:  # never raise inside mitmproxy's stream callback
+            self.finished = True
+            return [data_frame(gemini.error_body(502, f"proxy error: {type(e).__name__}"))]
+
+    def _frame(self, obj: Any) -> bytes | None:
+        if not isinstance(obj, dict):
+            return None
+        if "error" in obj and "response" not in obj and "candidates" not in obj:
+            self.finished = True  # an error frame is an end, and the client sees it
+            return data_frame(obj)
+        payload = gemini.unwrap_code_assist(obj) if self.unwrap else obj
+        if not payload:
+            return None
+        candidates = payload.get("candidates")
+        if isinstance(candidates, list) and any(
+            isinstance(c, dict) and c.get("finishReason") for c in candidates
+        ):
+            self.finished = True
+        return data_frame(payload)

@@ -13,6 +13,7 @@ from addons.accounts import jwt
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
+from addons.accounts.runtime import Runtime
 
 # The Codex CLI's public OAuth client (UPSTREAMS.md §6).
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
@@ -25,14 +26,11 @@ PERMANENT_REFRESH_ERRORS = frozenset(
 
 
 @dataclass
-class CodexAccount:
+class CodexAccount(Runtime):
     path: Path
     raw: dict[str, Any]  # the whole file, so unknown keys survive a write-back
     email: str
     account_id: str
-    requests_served: int = 0
-    last_error: str | None = None
-    disabled: str | None = None
     provider: str = field(default="codex", init=False)
 
     @classmethod
@@ -71,6 +69,11 @@ class CodexAccount:
     def plan(self) -> str:
         plan = jwt.openai_auth(str(self.raw.get("id_token") or "")).get("chatgpt_plan_type")
         return plan if isinstance(plan, str) else ""
+
+    @property
+    def name(self) -> str:
+        """A stable identity: the auth file's name."""
+        return self.path.name
 
     @property
     def label(self) -> str:

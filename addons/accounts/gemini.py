@@ -12,6 +12,7 @@ from typing import Any
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
+from addons.accounts.runtime import Runtime
 
 # The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
 GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
@@ -23,14 +24,11 @@ PERMANENT_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauth
 
 
 @dataclass
-class GeminiAccount:
+class GeminiAccount(Runtime):
     path: Path
     raw: dict[str, Any]  # the whole file, so unknown keys survive a write-back
     email: str
     project_id: str
-    requests_served: int = 0
-    last_error: str | None = None
-    disabled: str | None = None  # why the account cannot be used until re-login
     provider: str = field(default="gemini", init=False)
 
     @classmethod
@@ -65,6 +63,11 @@ class GeminiAccount:
     @property
     def expiry(self) -> datetime | None:
         return parse_time(self.token.get("expiry"))
+
+    @property
+    def name(self) -> str:
+        """A stable identity: the auth file's name."""
+        return self.path.name
 
     @property
     def label(self) -> str:

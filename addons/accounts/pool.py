@@ -1,4 +1,5 @@
-"""The credential pool: auth files of auth-dir, token refresh, round robin per provider.
+"""The credential pool: auth files of auth-dir and AI Studio keys, token refresh, round robin
+per provider, per-(account, model) cooldowns, and re-reading auth-dir while running.
 
 Refresh is single-flight per account: the first request that finds the token near expiry starts
 the refresh, every other request for that account awaits the same task (MITMPROXY.md §8: a lock
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC
 from datetime import datetime
 from itertools import count
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from addons.accounts.ai_studio import AIStudioKey
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import read_auth_file
 from addons.accounts.authfile import write_auth_file
@@ -25,7 +28,8 @@ from addons.routing import LOGIN_COMMAND
 
 logger = logging.getLogger(__name__)
 
-Account = GeminiAccount | CodexAccount
+FileAccount = GeminiAccount | CodexAccount
+Account = GeminiAccount | CodexAccount | AIStudioKey
 
 
 class RefreshError(Exception):
@@ -39,25 +43,44 @@ def provider_of(raw: dict) -> str:
     return "gemini" if kind in (None, "", "gemini", "gemini-cli") else str(kind)
 
 
-def load_accounts(auth_dir: Path) -> list[Account]:
-    """Every usable auth file of `auth_dir`, sorted by name; broken files are skipped with a log
-    line naming the file (never its contents)."""
-    accounts: list[Account] = []
+def load_account(path: Path) -> FileAccount | None:
+    """One auth file as an account, or None (logged, naming the file, never its contents)."""
+    try:
+        raw = read_auth_file(path)
+        provider = provider_of(raw)
+        if provider == "gemini":
+            return GeminiAccount.from_raw(path, raw)
+        if provider == "codex":
+            return CodexAccount.from_raw(path, raw)
+        logger.warning("auth file %s: unknown type %r; skipped", path, provider)
+    except AuthFileError as e:
+        logger.warning("auth file %s %s; skipped", path, e)
+    return None
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def scan(auth_dir: Path) -> dict[Path, tuple[int, int]]:
+    """The auth files of `auth_dir` with (mtime, size), to notice changes cheaply."""
     if not auth_dir.is_dir():
-        return accounts
+        return {}
+    found = {}
     for path in sorted(auth_dir.glob("*.json")):
-        try:
-            raw = read_auth_file(path)
-            provider = provider_of(raw)
-            if provider == "gemini":
-                accounts.append(GeminiAccount.from_raw(path, raw))
-            elif provider == "codex":
-                accounts.append(CodexAccount.from_raw(path, raw))
-            else:
-                logger.warning("auth file %s: unknown type %r; skipped", path, provider)
-        except AuthFileError as e:
-            logger.warning("auth file %s %s; skipped", path, e)
-    return accounts
+        sig = _signature(path)
+        if sig is not None:
+            found[path] = sig
+    return found
+
+
+def load_accounts(auth_dir: Path) -> list[FileAccount]:
+    """Every usable auth file of `auth_dir`, sorted by name."""
+    return [a for p in scan(auth_dir) if (a := load_account(p)) is not None]
 
 
 class AccountPool:
@@ -65,19 +88,62 @@ class AccountPool:
         self.auth_dir = auth_dir
         self.token_urls = token_urls  # provider -> token endpoint (endpoints.*)
         self.http = http
-        self.accounts: list[Account] = []
-        self._turn = count()
-        self._refreshing: dict[Path, asyncio.Task[None]] = {}
+        self.files: dict[Path, FileAccount] = {}
+        self.keys: list[AIStudioKey] = []
+        self._seen: dict[Path, tuple[int, int]] = {}  # what sync() last read (or we wrote)
+        self._turns: dict[str, count] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+
+    # ------------------------------------------------------------------ membership
+
+    @property
+    def accounts(self) -> list[Account]:
+        return [*self.files.values(), *self.keys]
 
     def load(self) -> None:
-        self.accounts = load_accounts(self.auth_dir)
-        for acc in self.accounts:
-            logger.info("loaded %s", acc.label)
+        self.sync(initial=True)
         if not self.accounts:
             logger.warning(
                 "no accounts in %s: run `cliproxy login gemini` or `cliproxy login codex`",
                 self.auth_dir,
             )
+
+    def sync(self, initial: bool = False) -> bool:
+        """Re-read auth-dir: new files join, removed ones leave, edited ones are re-read with
+        their running state (cooldowns, counters) kept. Returns whether anything changed."""
+        current = scan(self.auth_dir)
+        if current == self._seen:
+            return False
+        changed = False
+        for path in list(self.files):
+            if path not in current:
+                logger.warning(
+                    "auth file %s removed: %s leaves the pool", path, self.files[path].label
+                )
+                del self.files[path]
+                changed = True
+        for path, sig in current.items():
+            if self._seen.get(path) == sig and path in self.files:
+                continue
+            account = load_account(path)
+            old = self.files.pop(path, None)
+            if account is not None:
+                if old is not None:
+                    account.take_over(old)
+                self.files[path] = account
+                if not initial:
+                    logger.warning(
+                        "auth file %s %s: %s", path, "re-read" if old else "added", account.label
+                    )
+            changed = True
+        self.files = dict(sorted(self.files.items()))
+        self._seen = current
+        return changed
+
+    def set_keys(self, keys: list[str]) -> None:
+        """The AI Studio keys of the config; unchanged keys keep their running state."""
+        old = {k.key: k for k in self.keys}
+        self.keys = [old.get(key) or AIStudioKey(key) for key in dict.fromkeys(keys)]
 
     def of(self, provider: str) -> list[Account]:
         return [a for a in self.accounts if a.provider == provider]
@@ -85,39 +151,58 @@ class AccountPool:
     def usable(self, provider: str) -> list[Account]:
         return [a for a in self.accounts if a.provider == provider and not a.disabled]
 
+    # ------------------------------------------------------------------ choosing
+
     async def acquire(
-        self, provider: str, exclude: frozenset[Path] = frozenset()
+        self, provider: str, model: str, exclude: frozenset[str] = frozenset()
     ) -> Account | None:
-        """The next account of `provider` in round-robin order with a fresh token, or None."""
-        candidates = [a for a in self.usable(provider) if a.path not in exclude]
+        """The next account of `provider` that may serve `model`, in round-robin order, with a
+        fresh token; None when every account is excluded, cooling down or broken."""
+        now = time.time()
+        candidates = [
+            a
+            for a in self.usable(provider)
+            if a.name not in exclude and a.cooling(model, now) == 0.0
+        ]
         if not candidates:
             return None
-        start = next(self._turn)
+        start = next(self._turns.setdefault(provider, count()))
         for i in range(len(candidates)):
             account = candidates[(start + i) % len(candidates)]
             try:
                 await self.ensure_fresh(account)
             except RefreshError as e:
-                account.last_error = str(e)
+                account.last_error = f"token refresh failed: {e}"
                 if e.permanent:
-                    account.disabled = f"needs re-login: run `{LOGIN_COMMAND[account.provider]}`"
+                    account.disabled = f"needs re-login: run `{LOGIN_COMMAND[account.provider]}`"  # type: ignore[index]
                 logger.warning("%s: token refresh failed: %s", account.label, e)
                 continue
             account.requests_served += 1
             return account
         return None
 
+    def wait_seconds(self, provider: str, model: str) -> float | None:
+        """When every usable account is cooling for `model`: seconds until the first is back."""
+        rests = [a.cooling(model) for a in self.usable(provider)]
+        if not rests or min(rests) == 0.0:
+            return None
+        return min(rests)
+
+    # ------------------------------------------------------------------ tokens
+
     async def ensure_fresh(self, account: Account, force: bool = False) -> None:
+        if not isinstance(account, (GeminiAccount, CodexAccount)):
+            return
         if not force and not account.needs_refresh(datetime.now(UTC)):
             return
-        task = self._refreshing.get(account.path)
+        task = self._refreshing.get(account.name)
         if task is None:
             task = asyncio.ensure_future(self._refresh(account))
-            self._refreshing[account.path] = task
-            task.add_done_callback(lambda _t, p=account.path: self._refreshing.pop(p, None))
+            self._refreshing[account.name] = task
+            task.add_done_callback(lambda _t, n=account.name: self._refreshing.pop(n, None))
         await asyncio.shield(task)
 
-    async def _refresh(self, account: Account) -> None:
+    async def _refresh(self, account: FileAccount) -> None:
         if not account.refresh_token:
             raise RefreshError("the auth file has no refresh_token", permanent=True)
         kind, payload = account.refresh_request()
@@ -145,6 +230,9 @@ class AccountPool:
             raise RefreshError(str(e), permanent=False) from None
         # Small file, but still off the event loop (MITMPROXY.md §8: no blocking I/O in hooks).
         await asyncio.to_thread(write_auth_file, account.path, account.raw)
+        # our own write is not a change to react to (no pointless reload)
+        if account.path in self._seen and (sig := _signature(account.path)) is not None:
+            self._seen[account.path] = sig
         account.last_error = None
         logger.info("%s: token refreshed", account.label)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from addons.upstreams.fault import Fault
+
 # What Code Assist serves (UPSTREAMS.md §9). It has no model-list method, so the list is ours.
 MODELS: tuple[str, ...] = (
     "gemini-2.5-pro",
@@ -13,6 +15,14 @@ MODELS: tuple[str, ...] = (
     "gemini-3.1-pro-preview",
     "gemini-3-flash-preview",
 )
+
+# Older preview ids tried when every account refuses a model for quota
+# (`quota-exceeded.switch-preview-model`, UPSTREAMS.md §9; CLIProxyAPI v3.0.5's list).
+PREVIEW_MODELS: dict[str, tuple[str, ...]] = {
+    "gemini-2.5-pro": ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"),
+    "gemini-2.5-flash": ("gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20"),
+    "gemini-2.5-flash-lite": ("gemini-2.5-flash-lite-preview-06-17",),
+}
 
 USER_AGENT = "google-api-nodejs-client/10.9.0"
 API_VERSION = "v1internal"
@@ -72,3 +82,26 @@ def error_reason(details: list) -> str | None:
             reason = detail.get("reason")
             return reason if isinstance(reason, str) else None
     return None
+
+
+_NO_QUOTA = re.compile(r"limit:\s*0\b")
+
+
+def classify(status: int, message: str, details: list) -> Fault:
+    """A Google error (Code Assist or AI Studio) for the pool (UPSTREAMS.md §2.7, §3)."""
+    reason = error_reason(details)
+    if status == 400 and reason == "API_KEY_INVALID":
+        return Fault("unusable", reason="the AI Studio API key is not valid")
+    if status in (429, 499) or (status == 503 and reason != "MODEL_CAPACITY_EXHAUSTED"):
+        if reason in ("MODEL_CAPACITY_EXHAUSTED", "MODEL_CAPACITY_EXCEEDED"):
+            return Fault("server")  # the model is busy for everyone, not this account
+        if _NO_QUOTA.search(message):
+            return Fault("quota", float("inf"))  # no quota at all: rest as long as allowed
+        return Fault("quota", retry_delay(message, details))
+    if status == 401:
+        return Fault("auth")
+    if status == 403:
+        return Fault("forbidden")
+    if status >= 500:
+        return Fault("server")
+    return Fault("request")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+
+from addons.upstreams.fault import Fault
 
 # What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
 MODELS: tuple[str, ...] = (
@@ -37,23 +38,19 @@ def headers(access_token: str, account_id: str, session_id: str | None = None) -
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """How the pool should treat an upstream error: `quota` (cool the account down for
-    `retry_after` seconds), `auth` (refresh once, then re-login), `unusable` (the plan has no
-    Codex), `server` (retryable), or `request` (the client's fault: pass it on)."""
-
-    kind: str
-    retry_after: float | None = None
-
-
-def classify(status: int, code: str | None, resets_in_seconds: float | None) -> Fault:
+def classify(
+    status: int, code: str | None, resets_in_seconds: float | None, retry_after: float | None
+) -> Fault:
+    """UPSTREAMS.md §4.7: usage limits rest the account until the reset the backend names;
+    a plan without Codex can never serve; 401 means refresh once."""
     if status == 429:
         if code == "usage_not_included":
-            return Fault("unusable")
-        return Fault("quota", resets_in_seconds)
+            return Fault("unusable", reason="this ChatGPT plan does not include Codex")
+        return Fault("quota", resets_in_seconds if resets_in_seconds is not None else retry_after)
     if status == 401:
         return Fault("auth")
+    if status == 403:
+        return Fault("forbidden")
     if status >= 500:
         return Fault("server")
     return Fault("request")

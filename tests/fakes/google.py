@@ -1,9 +1,11 @@
-"""FakeGoogle: Code Assist (`/v1internal:*`) and Google OAuth (`/token`, userinfo) on one loopback
-HTTP/1.1 server, as strict as the real services (UPSTREAMS.md §2, §5; DESIGN.md §6).
+"""FakeGoogle: Code Assist (`/v1internal:*`), AI Studio (`/v1beta/models…`, API keys) and Google
+OAuth (`/token`, userinfo) on one loopback HTTP/1.1 server, as strict as the real services
+(UPSTREAMS.md §2, §3, §5; DESIGN.md §6).
 
-Layout: spec tables + proto-JSON checker (`check_message`), semantic checks (`validate_generate`,
-`validate_count`), scripted replies (`Text`, `Calls`, `Error`, `Raw`, `CutStream`) and their wire
-shapes, then the `FakeGoogle` state and the thin HTTP handler. Decisions beyond UPSTREAMS.md:
+Layout: the request rules live in `google_rules.py` (spec tables, proto-JSON checker, semantic
+checks, token count; re-exported here); this module has the scripted replies (`Text`, `Calls`,
+`Error`, `Raw`, `CutStream`) and their wire shapes, then the `FakeGoogle` state and the thin HTTP
+handler. Decisions beyond UPSTREAMS.md:
 - `streamGenerateContent` without `?alt=sse` answers one JSON array of wrappers (what the public API
   does, §3); a stream cut (`CutStream`) on such a call or on `generateContent` drops the connection.
 - Sending both spellings of one field (`topK` and `top_k`) is a 400, like protobuf's JSON parser.
@@ -21,6 +23,29 @@ shapes, then the `FakeGoogle` state and the thin HTTP handler. Decisions beyond 
   a current tier from loadCodeAssist whatever the mode.
 - An authorization code registered with a PKCE challenge needs the matching S256 `code_verifier`.
 - `GET /v1/projects` is the Resource Manager project list (`cloud_projects`), same origin.
+AI Studio (`ai_studio_url` is `base_url`):
+- Only `/v1beta/…` is served (`/v1/…` is a 404). Unknown paths/methods are a JSON 404 before the key
+  is looked at. The key comes from `x-goog-api-key`, else `?key=`; a Bearer token is not a key.
+  Missing → 403 PERMISSION_DENIED, unknown (`add_api_key` registers keys) → 400 API_KEY_INVALID
+  with the real ErrorInfo + LocalizedMessage details.
+- The body is the Code Assist `request` object alone, checked by the same rules; `sessionId` and
+  the envelope keys (`model`, `project`, `user_prompt_id`, `request`) are unknown names (400). The
+  model is the path's; an unknown one is a 404.
+- countTokens takes exactly one of `contents` / `generateContentRequest` (whose `model` must be
+  `models/<the path's model>`); the latter counts systemInstruction and tools too
+  (`count_request_tokens`) and is checked like a generate request except for the signature rule.
+  The answer is `{"totalTokens": N}`.
+- Replies are bare GenerateContentResponses, each (every SSE event too) with one `responseId`;
+  `GET /v1beta/models` pages with `pageSize` (default 50) / `pageToken`.
+- Recorded requests: AI Studio calls have `rpc` "ai_studio:<method>" ("ai_studio:generateContent",
+  "ai_studio:models.list", "ai_studio:models.get"), so `calls("generateContent")` stays Code Assist
+  only. `Recorded.credential` is the project (Code Assist, userinfo…) or the API key that the
+  request was authenticated as.
+Scripted replies: `enqueue` feeds one shared queue that whichever generate endpoint (Code Assist
+or AI Studio, stream or not) is called next consumes. `enqueue_for(project_or_key, …)` and
+`always_for(project_or_key, reply)` script one credential: a generate call takes, in order, the
+next reply of its credential's queue, its `always_for` reply, the next reply of the shared queue,
+the default reply. Only requests that pass every check consume replies.
 """
 
 from __future__ import annotations
@@ -42,23 +67,67 @@ from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
+from tests.fakes.google_rules import AI_STUDIO_MODEL_MISSING
+from tests.fakes.google_rules import B64_RE
+from tests.fakes.google_rules import BAD_NAME
+from tests.fakes.google_rules import BUDGETS
+from tests.fakes.google_rules import ENUMS
+from tests.fakes.google_rules import KNOWN_MODELS
+from tests.fakes.google_rules import MESSAGES
+from tests.fakes.google_rules import NAME_RE
+from tests.fakes.google_rules import PART_DATA
+from tests.fakes.google_rules import RESPONSE_COUNT
+from tests.fakes.google_rules import SCALAR_TYPES
+from tests.fakes.google_rules import SENTINEL
+from tests.fakes.google_rules import SIGNATURE_MISSING
+from tests.fakes.google_rules import TYPE_PREFIX
+from tests.fakes.google_rules import GoogleError
+from tests.fakes.google_rules import budget_limits
+from tests.fakes.google_rules import check_ai_studio_model
+from tests.fakes.google_rules import check_contents
+from tests.fakes.google_rules import check_message
+from tests.fakes.google_rules import check_model
+from tests.fakes.google_rules import check_parts
+from tests.fakes.google_rules import check_request
+from tests.fakes.google_rules import check_schema
+from tests.fakes.google_rules import check_signatures
+from tests.fakes.google_rules import check_system
+from tests.fakes.google_rules import check_thinking
+from tests.fakes.google_rules import check_tools
+from tests.fakes.google_rules import check_turns
+from tests.fakes.google_rules import count_request_tokens
+from tests.fakes.google_rules import count_tokens
+from tests.fakes.google_rules import dumps
+from tests.fakes.google_rules import invalid
+from tests.fakes.google_rules import json_schema_errors
+from tests.fakes.google_rules import parse_or_raise
+from tests.fakes.google_rules import snake
+from tests.fakes.google_rules import validate_ai_studio_count
+from tests.fakes.google_rules import validate_ai_studio_generate
+from tests.fakes.google_rules import validate_count
+from tests.fakes.google_rules import validate_generate
+
+__all__ = [  # the rules are re-exported: tests import everything from tests.fakes.google
+    "AI_STUDIO_MODEL_MISSING", "AUTH_INVALID", "AUTH_MISSING", "B64_RE", "BAD_NAME", "BUDGETS",
+    "CLIENT_ID", "CLIENT_SECRET", "ENUMS", "KEY_INVALID", "KEY_MISSING", "KNOWN_MODELS",
+    "MESSAGES", "NAME_RE", "PART_DATA", "RESPONSE_COUNT", "SCALAR_TYPES", "SCOPES", "SENTINEL",
+    "SIGNATURE_MISSING", "TYPE_PREFIX", "WWW_AUTHENTICATE", "Calls", "CutStream", "Error",
+    "FakeGoogle", "GoogleError", "Raw", "Recorded", "Reply", "Text", "ai_studio_rate_limited",
+    "budget_limits", "check_ai_studio_model", "check_contents", "check_message", "check_model",
+    "check_parts", "check_request", "check_schema", "check_signatures", "check_system",
+    "check_thinking", "check_tools", "check_turns", "count_request_tokens", "count_tokens",
+    "default_reply", "dumps", "invalid", "json_schema_errors", "model_info", "parse_or_raise",
+    "plan", "rate_limited", "response_body", "snake", "split_text", "usage_for",
+    "validate_ai_studio_count", "validate_ai_studio_generate", "validate_count",
+    "validate_generate", "wrapper",
+]  # fmt: skip
+
 CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
 CLIENT_SECRET = "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"
 SCOPES = (
     "https://www.googleapis.com/auth/cloud-platform "
     "https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile"
 )
-SENTINEL = "skip_thought_signature_validator"
-KNOWN_MODELS = (
-    "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
-    "gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-3-flash", "gemini-3.1-flash-lite",
-)  # fmt: skip
-# 2.5 thinkingBudget ranges: (min, max, 0 allowed); -1 (dynamic) is always allowed.
-BUDGETS = {
-    "gemini-2.5-pro": (128, 32768, False),
-    "gemini-2.5-flash": (0, 24576, True),
-    "gemini-2.5-flash-lite": (512, 24576, True),
-}
 AUTH_INVALID = (
     "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie "
     "or other valid authentication credential. "
@@ -68,447 +137,15 @@ AUTH_MISSING = AUTH_INVALID.replace(
     "Request had invalid authentication credentials.",
     "Request is missing required authentication credential.",
 )
-SIGNATURE_MISSING = (
-    "Function call is missing a thought_signature in functionCall parts. This is required for "
-    "tools to work correctly, and missing thought_signature may lead to degraded model "
-    "performance. Additional data, function call `default_api:{name}` , position {pos}. Please "
-    "refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
-)
-RESPONSE_COUNT = (
-    "Please ensure that the number of function response parts is equal to the number of "
-    "function call parts of the function call turn."
-)
-BAD_NAME = (
-    "Invalid function name. Must start with a letter or an underscore. Must be alphameric "
-    "(a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum length "
-    "of 64."
-)
 WWW_AUTHENTICATE = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
-B64_RE = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
-TYPE_PREFIX = "type.googleapis.com/google.internal.cloud.code.v1internal."
-
-
-class GoogleError(Exception):
-    """A google.rpc.Status error reply: `{"error":{"code","message","status","details"?}}`."""
-
-    def __init__(
-        self, code: int, status: str, message: str, details: list[dict] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
-        super().__init__(message)
-        self.code, self.status, self.message = code, status, message
-        self.details, self.headers = details or [], headers or {}
-
-    def body(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
-        if self.details:
-            err["details"] = self.details
-        return {"error": err}
-
-
-def invalid(message: str) -> GoogleError:
-    return GoogleError(400, "INVALID_ARGUMENT", message)
-
-
-# ---------------------------------------------------------------- proto-JSON spec tables
-# Field types: scalar names below, a message name, "E:<enum>", "[T]" repeated, "{T}" map<string,T>.
-# Keys are the camelCase json names; the snake_case proto names are accepted too.
-MESSAGES: dict[str, dict[str, str]] = {
-    "Envelope": {"model": "string", "project": "string", "userPromptId": "string",
-                 "request": "Request", "enabledCreditTypes": "[string]"},
-    "Request": {"contents": "[Content]", "systemInstruction": "Content", "cachedContent": "string",
-                "tools": "[Tool]", "toolConfig": "ToolConfig", "labels": "{string}",
-                "safetySettings": "[SafetySetting]", "generationConfig": "GenerationConfig",
-                "sessionId": "string"},
-    "CountEnvelope": {"request": "CountRequest"},
-    "CountRequest": {"model": "string", "contents": "[Content]"},
-    "Content": {"role": "string", "parts": "[Part]"},
-    "Part": {"text": "string", "inlineData": "Blob", "fileData": "FileData",
-             "functionCall": "FunctionCall", "functionResponse": "FunctionResponse",
-             "thought": "bool", "thoughtSignature": "bytes", "executableCode": "ExecutableCode",
-             "codeExecutionResult": "CodeExecutionResult", "videoMetadata": "struct",
-             "partMetadata": "struct"},
-    "Blob": {"mimeType": "string", "data": "bytes"},
-    "FileData": {"mimeType": "string", "fileUri": "string"},
-    "FunctionCall": {"id": "string", "name": "string", "args": "struct"},
-    "FunctionResponse": {"id": "string", "name": "string", "response": "struct",
-                         "parts": "[FunctionResponsePart]", "willContinue": "bool",
-                         "scheduling": "string"},
-    "FunctionResponsePart": {"inlineData": "Blob", "fileData": "FileData"},
-    "ExecutableCode": {"language": "string", "code": "string"},
-    "CodeExecutionResult": {"outcome": "string", "output": "string"},
-    "Tool": {"functionDeclarations": "[FunctionDeclaration]", "googleSearch": "struct",
-             "codeExecution": "struct", "urlContext": "struct", "googleSearchRetrieval": "struct"},
-    "FunctionDeclaration": {"name": "string", "description": "string", "parameters": "Schema",
-                            "parametersJsonSchema": "value", "response": "Schema",
-                            "responseJsonSchema": "value", "behavior": "string"},
-    "Schema": {"type": "E:Type", "format": "string", "title": "string", "description": "string",
-               "nullable": "bool", "enum": "[string]", "items": "Schema",
-               "properties": "{Schema}", "required": "[string]", "minItems": "int",
-               "maxItems": "int", "minProperties": "int", "maxProperties": "int",
-               "minLength": "int", "maxLength": "int", "pattern": "string", "minimum": "float",
-               "maximum": "float", "default": "value", "example": "value", "anyOf": "[Schema]",
-               "propertyOrdering": "[string]"},
-    "ToolConfig": {"functionCallingConfig": "FunctionCallingConfig", "retrievalConfig": "struct"},
-    "FunctionCallingConfig": {"mode": "E:Mode", "allowedFunctionNames": "[string]"},
-    "SafetySetting": {"category": "string", "threshold": "string", "method": "string"},
-    "GenerationConfig": {"temperature": "float", "topP": "float", "topK": "float",
-                         "candidateCount": "int", "maxOutputTokens": "int",
-                         "stopSequences": "[string]", "responseLogprobs": "bool", "logprobs": "int",
-                         "presencePenalty": "float", "frequencyPenalty": "float", "seed": "int",
-                         "responseMimeType": "string", "responseSchema": "Schema",
-                         "responseJsonSchema": "value", "routingConfig": "struct",
-                         "modelSelectionConfig": "struct", "responseModalities": "[string]",
-                         "mediaResolution": "string", "speechConfig": "struct",
-                         "audioTimestamp": "bool", "thinkingConfig": "ThinkingConfig"},
-    "ThinkingConfig": {"includeThoughts": "bool", "thinkingBudget": "int",
-                       "thinkingLevel": "E:ThinkingLevel"},
-}  # fmt: skip
-ENUMS = {
-    "Type": {"TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT",
-             "NULL"},
-    "Mode": {"MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"},
-    "ThinkingLevel": {"THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"},
-}  # fmt: skip
-SCALAR_TYPES = {"string": "TYPE_STRING", "bool": "TYPE_BOOL", "float": "TYPE_FLOAT",
-                "int": "TYPE_INT32", "bytes": "TYPE_BYTES",
-                "struct": "type.googleapis.com/google.protobuf.Struct"}  # fmt: skip
-PART_DATA = ("text", "inlineData", "fileData", "functionCall", "functionResponse",
-             "executableCode", "codeExecutionResult")  # fmt: skip
-
-
-def snake(name: str) -> str:
-    return re.sub(r"([A-Z])", r"_\1", name).lower()
-
-
-_INDEX = {m: {**{snake(k): k for k in f}, **{k: k for k in f}} for m, f in MESSAGES.items()}
-
-
-def _at(path: str) -> str:
-    return f" at '{path}'" if path else ""
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-def check_message(value: Any, msg: str, path: str, errs: list[tuple[str, str]]) -> dict:
-    """Parse `value` as message `msg` like proto-JSON: collect every error into `errs` as
-    (field path, description) and return a copy with camelCase keys and nulls dropped."""
-    if not isinstance(value, dict):
-        errs.append((path, _bad_value(path, msg, value)))
-        return {}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        camel = _INDEX[msg].get(key)
-        if camel is None:
-            errs.append((path, f'Invalid JSON payload received. Unknown name "{key}"{_at(path)}: '
-                               "Cannot find field."))  # fmt: skip
-            continue
-        if camel in out:
-            errs.append((path, f"Invalid JSON payload received. '{snake(camel)}' has already "
-                               f"been set{_at(path)}."))  # fmt: skip
-            continue
-        typ = MESSAGES[msg][camel]
-        if item is None:
-            continue  # proto-JSON: null means "unset"
-        if isinstance(item, list) and not typ.startswith("[") and typ != "value":
-            errs.append((path, f'Invalid JSON payload received. Unknown name "{key}"{_at(path)}: '
-                               "Proto field is not repeating, cannot start list."))  # fmt: skip
-            continue
-        out[camel] = _check_value(item, typ, _join(path, snake(camel)), errs)
-    return out
-
-
-def _check_value(v: Any, typ: str, path: str, errs: list[tuple[str, str]]) -> Any:
-    if typ.startswith("["):
-        if not isinstance(v, list):
-            errs.append((path, _bad_value(path, typ[1:-1], v)))
-            return []
-        return [_check_value(x, typ[1:-1], f"{path}[{i}]", errs) for i, x in enumerate(v)]
-    if typ.startswith("{"):
-        if not isinstance(v, dict):
-            errs.append((path, _bad_value(path, typ, v)))
-            return {}
-        return {
-            k: _check_value(x, typ[1:-1], f"{path}[{i}].value", errs)
-            for i, (k, x) in enumerate(v.items())
-        }
-    if typ in MESSAGES:
-        return check_message(v, typ, path, errs)
-    if _scalar_ok(v, typ):
-        return int(v) if typ == "int" else v
-    errs.append((path, _bad_value(path, typ, v)))
-    return v
-
-
-def _scalar_ok(v: Any, typ: str) -> bool:
-    if typ == "value":
-        return True
-    if typ.startswith("E:"):
-        return isinstance(v, str) and v.upper() in ENUMS[typ[2:]]
-    if typ == "struct":
-        return isinstance(v, dict)
-    if typ == "bool" or isinstance(v, bool):
-        return typ == "bool" and isinstance(v, bool)
-    if typ == "string":
-        return isinstance(v, str)
-    if typ == "bytes":
-        return isinstance(v, str) and bool(B64_RE.fullmatch(v)) and len(v.rstrip("=")) % 4 != 1
-    if typ == "int":  # proto-JSON takes integral numbers and numeric strings
-        if isinstance(v, str):
-            return bool(re.fullmatch(r"-?\d+", v))
-        return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
-    return isinstance(v, int | float) or (isinstance(v, str) and _is_float(v))
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _bad_value(path: str, typ: str, v: Any) -> str:
-    if typ == "bytes" and isinstance(v, str):
-        return f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for \"{v}\""
-    name = SCALAR_TYPES.get(typ) or TYPE_PREFIX + typ.removeprefix("E:").strip("[]{}")
-    return f"Invalid JSON payload received. Invalid value at '{path}' ({name}), {json.dumps(v)}"
-
-
-def parse_or_raise(body: Any, msg: str) -> dict:
-    if not isinstance(body, dict):
-        raise invalid("Invalid JSON payload received. Root element must be a message.")
-    errs: list[tuple[str, str]] = []
-    out = check_message(body, msg, "", errs)
-    if errs:
-        violations = [{"field": p, "description": d} for p, d in errs]
-        bad_request = {"@type": "type.googleapis.com/google.rpc.BadRequest",
-                       "fieldViolations": violations}  # fmt: skip
-        raise GoogleError(400, "INVALID_ARGUMENT", "\n".join(d for _, d in errs), [bad_request])
-    return out
-
-
-# ---------------------------------------------------------------- semantic checks
-
-
-def validate_generate(
-    body: Any, project: str, models: set[str], *, enforce_signatures: bool = True,
-    strict_json_schema: bool = True,
-) -> dict:  # fmt: skip
-    """Check a generate envelope like Code Assist; return it normalised (camelCase) or raise."""
-    env = parse_or_raise(body, "Envelope")
-    if not env.get("project"):
-        raise invalid("Invalid project: the request must name the Code Assist project ('project').")
-    if env["project"] != project:
-        raise GoogleError(403, "PERMISSION_DENIED",
-                          "Permission 'cloudaicompanion.companions.generateChat' denied on "
-                          f"resource '//cloudaicompanion.googleapis.com/projects/{env['project']}/"
-                          "locations/global' (or it may not exist).")  # fmt: skip
-    model = check_model(env.get("model"), models, prefixed=False)
-    req = env.get("request") or {}
-    contents = req.get("contents") or []
-    check_contents(contents)
-    if "systemInstruction" in req:
-        check_system(req["systemInstruction"])
-    check_tools(req.get("tools") or [], strict_json_schema)
-    check_thinking(model, (req.get("generationConfig") or {}).get("thinkingConfig") or {})
-    check_turns(contents)
-    if enforce_signatures:
-        check_signatures(contents)
-    return env
-
-
-def validate_count(body: Any, models: set[str]) -> dict:
-    """countTokens takes exactly {"request":{"model":"models/<m>","contents":[…]}} (§2.5)."""
-    req = parse_or_raise(body, "CountEnvelope").get("request") or {}
-    check_model(req.get("model"), models, prefixed=True)
-    check_contents(req.get("contents") or [])
-    return req
-
-
-def check_model(model: str | None, models: set[str], *, prefixed: bool) -> str:
-    if not model:
-        raise invalid("Request contains an invalid argument: 'model' is required.")
-    if prefixed != model.startswith("models/"):
-        want = "models/<id>" if prefixed else "a bare model id (no 'models/' prefix)"
-        raise invalid(f'Invalid model name "{model}": expected {want}.')
-    name = model.removeprefix("models/")
-    if name not in models:
-        raise GoogleError(404, "NOT_FOUND", "Requested entity was not found.")
-    return name
-
-
-def check_contents(contents: list[dict]) -> None:
-    if not contents:
-        raise invalid("* GenerateContentRequest.contents: contents is not specified\n")
-    for ci, content in enumerate(contents):
-        if content.get("role") not in ("user", "model"):
-            raise invalid("Please use a valid role: user, model.")
-        check_parts(content.get("parts") or [], f"GenerateContentRequest.contents[{ci}]")
-
-
-def check_parts(parts: list[dict], path: str) -> None:
-    if not parts:
-        raise invalid(f"* {path}.parts: contents.parts must not be empty.\n")
-    for pi, part in enumerate(parts):
-        data = [k for k in PART_DATA if k in part]
-        if not data:
-            raise invalid(f"* {path}.parts[{pi}].data: required oneof field 'data' must have "
-                          "one initialized field\n")  # fmt: skip
-        if len(data) > 1:
-            raise invalid(f"Invalid JSON payload received. Invalid value at "
-                          f"'{path}.parts[{pi}]' (oneof), oneof field 'data' is already set. "
-                          f"Cannot set '{data[1]}'")  # fmt: skip
-        for kind in ("functionCall", "functionResponse"):
-            if kind in part and not part[kind].get("name"):
-                raise invalid(f"* {path}.parts[{pi}].{snake(kind)}.name: Name cannot be empty.\n")
-
-
-def check_system(system: dict) -> None:
-    path = "GenerateContentRequest.system_instruction"
-    check_parts(system.get("parts") or [], path)
-    if any("text" not in p for p in system["parts"]):
-        raise invalid(f"* {path}.parts: system instruction parts must be text.\n")
-
-
-def check_tools(tools: list[dict], strict_json_schema: bool) -> None:
-    seen: set[str] = set()
-    for ti, tool in enumerate(tools):
-        for di, decl in enumerate(tool.get("functionDeclarations") or []):
-            path = f"GenerateContentRequest.tools[{ti}].function_declarations[{di}]"
-            name = decl.get("name", "")
-            if not NAME_RE.fullmatch(name):
-                raise invalid(f"* {path}.name: {BAD_NAME}\n")
-            if name in seen:
-                raise invalid(f"Duplicate function declaration found: {name}")
-            seen.add(name)
-            if "parameters" in decl and "parametersJsonSchema" in decl:
-                raise invalid(f"* {path}: parameters and parameters_json_schema are mutually "
-                              "exclusive; set only one of them.\n")  # fmt: skip
-            if "parameters" in decl:
-                check_schema(decl["parameters"], f"{path}.parameters")
-            if strict_json_schema and "parametersJsonSchema" in decl:
-                bad = json_schema_errors(decl["parametersJsonSchema"],
-                                         f"request.tools[{ti}].function_declarations[{di}]"
-                                         ".parameters_json_schema")  # fmt: skip
-                if bad:
-                    raise invalid("\n".join(bad))
-
-
-def check_schema(schema: dict, path: str) -> None:
-    """What the Schema proto parse cannot see: `required` names and `enum` on non-strings."""
-    props = schema.get("properties") or {}
-    for i, name in enumerate(schema.get("required") or []):
-        if name not in props:
-            raise invalid(f"* {path}.required[{i}]: property is not defined\n")
-    if "enum" in schema and str(schema.get("type", "")).upper() != "STRING":
-        raise invalid(f"* {path}.enum: only allowed for STRING type\n")
-    for key, sub in props.items():
-        check_schema(sub, f"{path}.properties[{key}]")
-    for sub_path, sub in [(f"{path}.items", schema.get("items"))] + [
-        (f"{path}.any_of[{i}]", s) for i, s in enumerate(schema.get("anyOf") or [])
-    ]:
-        if sub:
-            check_schema(sub, sub_path)
-
-
-def json_schema_errors(schema: Any, path: str) -> list[str]:
-    """`$schema`, `additionalProperties` and type arrays anywhere in a parametersJsonSchema."""
-    if not isinstance(schema, dict):
-        return []
-    errs = [f'Invalid JSON payload received. Unknown name "{k}" at \'{path}\': Cannot find field.'
-            for k in ("$schema", "additionalProperties") if k in schema]  # fmt: skip
-    if isinstance(schema.get("type"), list):
-        errs.append(f'Invalid JSON payload received. Unknown name "type" at \'{path}\': '
-                    "Proto field is not repeating, cannot start list.")  # fmt: skip
-    for key in ("properties", "$defs", "definitions", "patternProperties"):
-        subs = schema.get(key)
-        for name, sub in subs.items() if isinstance(subs, dict) else ():
-            errs += json_schema_errors(sub, f"{path}.{key}.{name}")
-    for key in ("items", "not", "contains", "additionalItems", "anyOf", "oneOf", "allOf",
-                "prefixItems"):  # fmt: skip
-        subs = schema.get(key)
-        for i, sub in enumerate(subs if isinstance(subs, list) else [subs]):
-            errs += json_schema_errors(sub, f"{path}.{key}[{i}]")
-    return errs
-
-
-def check_thinking(model: str, tc: dict) -> None:
-    family = "3" if model.startswith("gemini-3") else ""
-    family = "2.5" if model.startswith("gemini-2.5") else family
-    if "thinkingLevel" in tc and family == "2.5":
-        raise invalid("Thinking level is not supported for this model.")
-    if "thinkingBudget" in tc and family == "3":
-        raise invalid("Thinking budget is not supported for this model; use thinking_level.")
-    budget, limits = tc.get("thinkingBudget"), BUDGETS.get(model)
-    if budget is None or limits is None or budget == -1:
-        return
-    low, high, zero_ok = limits
-    if budget == 0 and not zero_ok:
-        raise invalid("Budget 0 is invalid. This model only works in thinking mode.")
-    if not (low <= budget <= high or (budget == 0 and zero_ok)):
-        raise invalid(f"The thinking budget {budget} is invalid. Please choose a value between "
-                      f"{low} and {high}.")  # fmt: skip
-
-
-def _count(content: dict | None, kind: str) -> int:
-    return sum(kind in p for p in (content or {}).get("parts", []))
-
-
-def check_turns(contents: list[dict]) -> None:
-    """A function call turn follows a user turn; the next turn answers every call."""
-    for i, content in enumerate(contents):
-        prev = contents[i - 1] if i else None
-        nxt = contents[i + 1] if i + 1 < len(contents) else None
-        calls = _count(content, "functionCall")
-        if calls and prev is not None and prev["role"] == "model":
-            raise invalid("Please ensure that function call turn comes immediately after a user "
-                          "turn or after a function response turn.")  # fmt: skip
-        if (
-            calls
-            and nxt is not None
-            and (nxt["role"] != "user" or _count(nxt, "functionResponse") != calls)
-        ):
-            raise invalid(RESPONSE_COUNT)
-        if _count(content, "functionResponse") and not _count(prev, "functionCall"):
-            raise invalid("Please ensure that function response turn comes immediately after a "
-                          "function call turn.")  # fmt: skip
-
-
-def check_signatures(contents: list[dict]) -> None:
-    """§2.8: in the current tool loop the first functionCall of each model turn is signed."""
-    start = -1
-    for i, c in enumerate(contents):
-        if c["role"] == "user" and _count(c, "text") and not _count(c, "functionResponse"):
-            start = i
-    for i in range(start + 1, len(contents)):
-        calls = [p for p in contents[i]["parts"] if "functionCall" in p]
-        if contents[i]["role"] == "model" and calls and not calls[0].get("thoughtSignature"):
-            name = calls[0]["functionCall"]["name"]
-            raise invalid(SIGNATURE_MISSING.format(name=name, pos=i + 1))
-
-
-def count_tokens(contents: list[dict]) -> int:
-    """The fake's deterministic token count: (characters of text, and of JSON-dumped function
-    calls/responses) // 4, + 1 per part, + 258 per inlineData. Both spellings are read."""
-    chars = parts = images = 0
-    for content in contents:
-        for part in content.get("parts") or []:
-            parts += 1
-            images += "inlineData" in part or "inline_data" in part
-            if isinstance(part.get("text"), str):
-                chars += len(part["text"])
-            for key in ("functionCall", "function_call", "functionResponse", "function_response"):
-                if key in part:
-                    chars += len(_dumps(part[key]))
-    return chars // 4 + parts + 258 * images
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+KEY_MISSING = (
+    "Method doesn't allow unregistered callers (callers without established identity). Please "
+    "use API Key or other form of API consumer identity to call this API."
+)
+KEY_INVALID = "API key not valid. Please pass a valid API key."
+AI_STUDIO_PREFIX = "/v1beta/models"
+AI_STUDIO_RPCS = ("generateContent", "streamGenerateContent", "countTokens")
+RPC_TYPE = "type.googleapis.com/google.rpc."
 
 
 # ---------------------------------------------------------------- scripted replies
@@ -565,6 +202,44 @@ def rate_limited(delay: str = "1s", reason: str = "RATE_LIMIT_EXCEEDED", model: 
     return Error(429, GoogleError(429, "RESOURCE_EXHAUSTED", msg, [info, retry]).body())
 
 
+def ai_studio_rate_limited(
+    delay: str = "40s", model: str = "gemini-2.5-pro", *, limit: int = 10000,
+    retry_in: str | None = None,
+) -> Error:  # fmt: skip
+    """AI Studio's 429 RESOURCE_EXHAUSTED (§3): QuotaFailure, Help and RetryInfo(`delay`) details;
+    the message ends "Please retry in <retry_in>." (default: `delay` + 0.025771073 s, as precise
+    as the real one). `limit=0` is the "no quota at all for this model" variant."""
+    if retry_in is None:
+        whole = re.fullmatch(r"(\d+)s", delay)
+        retry_in = f"{whole.group(1)}.025771073s" if whole else delay
+    metric = "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count"
+    msg = ("You exceeded your current quota, please check your plan and billing details. For more "
+           "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. "
+           "To monitor your current usage, head to: https://ai.dev/usage?tab=rate-limit. \n"
+           f"* Quota exceeded for metric: {metric}, limit: {limit}, model: {model}\n"
+           f"Please retry in {retry_in}.")  # fmt: skip
+    quota = {
+        "@type": RPC_TYPE + "QuotaFailure",
+        "violations": [
+            {
+                "quotaMetric": metric,
+                "quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute",
+                "quotaDimensions": {"location": "global", "model": model},
+                "quotaValue": str(limit),
+            }
+        ],
+    }
+    links = [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ]
+    retry = {"@type": RPC_TYPE + "RetryInfo", "retryDelay": delay}
+    details = [quota, {"@type": RPC_TYPE + "Help", "links": links}, retry]
+    return Error(429, GoogleError(429, "RESOURCE_EXHAUSTED", msg, details).body())  # fmt: skip
+
+
 def split_text(text: str) -> list[str]:
     """2 or 3 chunks cut after spaces (one chunk for a single word)."""
     words = re.findall(r"\S*\s*", text)[:-1] or [text]
@@ -579,10 +254,10 @@ def default_reply(req: dict) -> Text:
     answers = [p["functionResponse"].get("response", {}) for p in last["parts"]
                if "functionResponse" in p]  # fmt: skip
     user_text = "\n".join(p["text"] for p in last["parts"] if "text" in p and not p.get("thought"))
-    text = "Tool said: " + _dumps(answers) if answers else "Echo: " + user_text
+    text = "Tool said: " + dumps(answers) if answers else "Echo: " + user_text
     config = req.get("generationConfig") or {}
     if config.get("responseMimeType") == "application/json":
-        text = _dumps({"echo": user_text})
+        text = dumps({"echo": user_text})
     thinking = (config.get("thinkingConfig") or {}).get("includeThoughts")
     return Text(text, "Thinking about the answer." if thinking else None)
 
@@ -610,12 +285,36 @@ def plan(reply: Text | Calls | Raw, sign: Any) -> tuple[list[list[dict]], list[d
     return events or [[]], whole, reply.finish if isinstance(reply, Text) else "STOP"
 
 
-def wrapper(parts: list[dict], model: str, usage: dict, finish: str | None, trace: str) -> dict:
+def response_body(
+    parts: list[dict], model: str, usage: dict, finish: str | None, response_id: str | None = None
+) -> dict:
+    """A bare GenerateContentResponse (AI Studio's reply; Code Assist wraps it)."""
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finish:
         candidate["finishReason"] = finish
-    resp = {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}
-    return {"response": resp, "traceId": trace}
+    resp: dict[str, Any] = {"candidates": [candidate], "usageMetadata": usage,
+                            "modelVersion": model}  # fmt: skip
+    if response_id is not None:
+        resp["responseId"] = response_id
+    return resp
+
+
+def wrapper(parts: list[dict], model: str, usage: dict, finish: str | None, trace: str) -> dict:
+    """Code Assist's `{"response": …, "traceId": …}` (§2.4)."""
+    return {"response": response_body(parts, model, usage, finish), "traceId": trace}
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """One entry of AI Studio's model list (§7.5)."""
+    gemma = name.startswith("gemma")
+    return {"name": f"models/{name}", "version": "001",
+            "displayName": " ".join(w.capitalize() for w in name.split("-")),
+            "description": f"FakeGoogle's {name}",
+            "inputTokenLimit": 131072 if gemma else 1048576,
+            "outputTokenLimit": 8192 if gemma else 65536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 2,
+            "thinking": not gemma}  # fmt: skip
 
 
 def usage_for(req: dict, whole: list[dict]) -> dict[str, int]:
@@ -637,8 +336,10 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any = None  # parsed JSON (form fields for /token), None when not parseable
-    rpc: str | None = None  # Code Assist method name, e.g. "streamGenerateContent"
+    # Code Assist method name, e.g. "streamGenerateContent"; AI Studio: "ai_studio:<method>"
+    rpc: str | None = None
     status: int = 0  # what the fake answered (0 = connection dropped before a status line)
+    credential: str | None = None  # the account's project, or the API key, once authenticated
 
 
 @dataclass
@@ -676,9 +377,9 @@ RPCS = ("generateContent", "streamGenerateContent", "countTokens", "loadCodeAssi
 
 
 class FakeGoogle:
-    """Code Assist + Google OAuth on 127.0.0.1:<ephemeral>. Use as a context manager or
-    start()/stop(). Attributes tests may set: token_delay, event_delay, crlf,
-    enforce_signatures, strict_json_schema."""
+    """Code Assist + AI Studio + Google OAuth on 127.0.0.1:<ephemeral>. Use as a context manager
+    or start()/stop(). Attributes tests may set: token_delay, event_delay, crlf,
+    enforce_signatures, strict_json_schema (both APIs)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -692,6 +393,9 @@ class FakeGoogle:
         self._operations: dict[str, list[Any]] = {}  # name -> [answers left undone, final LRO]
         self._models = set(KNOWN_MODELS)
         self._queue: deque[Reply] = deque()
+        self._queues: dict[str, deque[Reply]] = {}  # project or API key -> its own replies
+        self._always: dict[str, Reply] = {}  # project or API key -> reply on every call
+        self._keys: set[str] = set()  # valid AI Studio API keys
         self.requests: list[Recorded] = []
         self.token_requests: list[dict[str, str]] = []
         self.issued_signatures: list[str] = []
@@ -736,6 +440,11 @@ class FakeGoogle:
     def token_url(self) -> str:
         return self.base_url + "/token"
 
+    @property
+    def ai_studio_url(self) -> str:
+        """`endpoints.ai-studio`: the same server (paths under /v1beta/models)."""
+        return self.base_url
+
     # ---- scripting
     def add_account(
         self, access_token: str, refresh_token: str, project: str, *, email: str = "a@example.com",
@@ -758,6 +467,15 @@ class FakeGoogle:
             self._codes[code] = (access_token, refresh_token, account, redirect_uri,
                                  code_challenge)  # fmt: skip
 
+    def add_api_key(self, key: str) -> None:
+        """A valid AI Studio API key; its credential (for `enqueue_for`…) is the key itself."""
+        with self._lock:
+            self._keys.add(key)
+
+    def revoke_api_key(self, key: str) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
     def add_model(self, name: str) -> None:
         with self._lock:
             self._models.add(name)
@@ -774,16 +492,48 @@ class FakeGoogle:
         with self._lock:
             self._queue.extend(replies)
 
+    def enqueue_for(self, credential: str, *replies: Reply) -> None:
+        """Replies for one credential (an account's project, or an API key), served to its
+        generate calls before `always_for` and the shared queue."""
+        with self._lock:
+            self._queues.setdefault(credential, deque()).extend(replies)
+
+    def always_for(self, credential: str, reply: Reply) -> None:
+        """`credential` answers `reply` on every generate call (once its own queue is empty)
+        until `clear_for`."""
+        with self._lock:
+            self._always[credential] = reply
+
+    def clear_for(self, credential: str) -> None:
+        """Drop `credential`'s queue and `always_for` reply."""
+        with self._lock:
+            self._queues.pop(credential, None)
+            self._always.pop(credential, None)
+
     def calls(self, rpc: str) -> list[Recorded]:
+        """Recorded requests of one method: "generateContent" is Code Assist's,
+        "ai_studio:generateContent" AI Studio's."""
         with self._lock:
             return [r for r in self.requests if r.rpc == rpc]
 
     def reset(self) -> None:
+        """Forget requests and every scripted reply (accounts, keys and models stay)."""
         with self._lock:
             self._queue.clear()
+            self._queues.clear()
+            self._always.clear()
             self.requests.clear()
             self.token_requests.clear()
             self.issued_signatures.clear()
+
+    def _next_reply(self, credential: str) -> Reply | None:
+        with self._lock:
+            own = self._queues.get(credential)
+            if own:
+                return own.popleft()
+            if credential in self._always:
+                return self._always[credential]
+            return self._queue.popleft() if self._queue else None
 
     def _sign(self) -> str:
         sig = "sig-" + secrets.token_hex(8)
@@ -816,6 +566,8 @@ class FakeGoogle:
         if path.startswith("/v1internal/operations/") and rec.method == "GET":
             account = self._account(rec, "GetOperation")
             return _Out(body=self._poll(path.removeprefix("/v1internal/"), account))
+        if path == AI_STUDIO_PREFIX or path.startswith(AI_STUDIO_PREFIX + "/"):
+            return self._ai_studio(rec, content_type)
         if path == "/v1/projects" and rec.method == "GET":
             self._account(rec, "ListProjects")
             with self._lock:
@@ -840,6 +592,7 @@ class FakeGoogle:
         with self._lock:
             found = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if found and not found[1]:
+            rec.credential = found[0].project
             return found[0]
         reason = "ACCESS_TOKEN_EXPIRED" if found else (
             "ACCESS_TOKEN_TYPE_UNSUPPORTED" if auth else "CREDENTIALS_MISSING")  # fmt: skip
@@ -936,9 +689,14 @@ class FakeGoogle:
         env = validate_generate(rec.body, account.project, models,
                                 enforce_signatures=self.enforce_signatures,
                                 strict_json_schema=self.strict_json_schema)  # fmt: skip
-        req, model = env.get("request") or {}, env["model"]
-        with self._lock:
-            reply = self._queue.popleft() if self._queue else None
+        return self._answer(rec, env.get("request") or {}, env["model"], account.project)
+
+    def _answer(
+        self, rec: Recorded, req: dict, model: str, credential: str, *, bare: bool = False
+    ) -> _Out:
+        """Serve the next scripted (or the default) reply to a validated generate call, as Code
+        Assist wrappers or, `bare`, as AI Studio's GenerateContentResponses."""
+        reply = self._next_reply(credential)
         if isinstance(reply, Error):
             body = reply.body if isinstance(reply.body, dict) else reply.body.encode()
             return _Out(reply.status, body, dict(reply.headers or {}))
@@ -946,23 +704,119 @@ class FakeGoogle:
         if isinstance(reply, CutStream):
             reply = reply.reply
         events, whole, finish = plan(reply or default_reply(req), self._sign)
-        usage, trace = usage_for(req, whole), secrets.token_hex(8)
+        usage = usage_for(req, whole)
         early = {k: v for k, v in usage.items() if k != "candidatesTokenCount"}
         early["totalTokenCount"] = usage["promptTokenCount"] + usage["thoughtsTokenCount"]
-        wrappers = [
-            wrapper(parts, model, usage if i == len(events) - 1 else early,
-                    finish if i == len(events) - 1 else None, trace)
+        trace = secrets.token_urlsafe(16) if bare else secrets.token_hex(8)
+
+        def shape(parts: list[dict], usage: dict, finish: str | None) -> dict:
+            if bare:
+                return response_body(parts, model, usage, finish, trace)
+            return wrapper(parts, model, usage, finish, trace)
+
+        chunks = [
+            shape(parts, usage if i == len(events) - 1 else early,
+                  finish if i == len(events) - 1 else None)
             for i, parts in enumerate(events)
         ]  # fmt: skip
-        if rec.rpc == "streamGenerateContent" and rec.query.get("alt") == "sse":
-            return _Out(events=wrappers, cut_after=cut)
+        method = (rec.rpc or "").removeprefix("ai_studio:")
+        if method == "streamGenerateContent" and rec.query.get("alt") == "sse":
+            return _Out(events=chunks, cut_after=cut)
         if cut is not None:
             return _Out(drop=True)
-        if rec.rpc == "streamGenerateContent":
-            return _Out(body=wrappers)
-        single = wrapper(whole, model, usage, finish, trace)
-        single["response"]["responseId"] = trace
+        if method == "streamGenerateContent":
+            return _Out(body=chunks)
+        single = shape(whole, usage, finish)
+        if not bare:
+            single["response"]["responseId"] = trace
         return _Out(body=single)
+
+    # ---- AI Studio (§3)
+    def _ai_studio(self, rec: Recorded, content_type: str) -> _Out:
+        model, method = self._ai_studio_target(rec)
+        key = self._api_key(rec)
+        with self._lock:
+            models = set(self._models)
+        if method == "models.list":
+            return _Out(body=self._list_models(rec.query, sorted(models)))
+        if method == "models.get":
+            if model not in models:
+                raise GoogleError(
+                    404, "NOT_FOUND", f"Model is not found: models/{model} for api version v1beta"
+                )
+            return _Out(body=model_info(model))
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise invalid(f"Invalid Content-Type {content_type!r}: expected application/json.")
+        if rec.body is None:
+            raise invalid("Invalid JSON payload received. Unexpected token.")
+        if not isinstance(rec.body, dict):
+            raise invalid("Invalid JSON payload received. Root element must be a message.")
+        if method == "countTokens":
+            body = validate_ai_studio_count(
+                rec.body, model, models, strict_json_schema=self.strict_json_schema
+            )
+            gen = body.get("generateContentRequest")
+            total = count_request_tokens(gen) if gen is not None else count_tokens(
+                body["contents"])  # fmt: skip
+            return _Out(body={"totalTokens": total})
+        req = validate_ai_studio_generate(
+            rec.body,
+            model,
+            models,
+            method=method,
+            enforce_signatures=self.enforce_signatures,
+            strict_json_schema=self.strict_json_schema,
+        )
+        return self._answer(rec, req, model, key, bare=True)
+
+    def _ai_studio_target(self, rec: Recorded) -> tuple[str, str]:
+        """(model, method) of an AI Studio path; records `rec.rpc`; unknown paths are a 404."""
+        rest = rec.path.removeprefix(AI_STUDIO_PREFIX)
+        model, _, method = rest.removeprefix("/").partition(":")
+        if rest == "" and rec.method == "GET":
+            method = "models.list"
+        elif rest.startswith("/") and model and "/" not in model and not method:
+            method = "models.get" if rec.method == "GET" else ""
+        elif not (rest.startswith("/") and model and "/" not in model
+                  and method in AI_STUDIO_RPCS and rec.method == "POST"):  # fmt: skip
+            method = ""
+        if not method:
+            raise GoogleError(404, "NOT_FOUND", f"Method not found: {rec.method} {rec.path}")
+        rec.rpc = "ai_studio:" + method
+        return model, method
+
+    def _api_key(self, rec: Recorded) -> str:
+        key = rec.headers.get("x-goog-api-key") or rec.query.get("key")
+        if not key:  # an OAuth Bearer token is no API key
+            raise GoogleError(403, "PERMISSION_DENIED", KEY_MISSING)
+        with self._lock:
+            known = key in self._keys
+        if not known:
+            info = {
+                "@type": RPC_TYPE + "ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+            localized = {"@type": RPC_TYPE + "LocalizedMessage", "locale": "en-US",
+                         "message": KEY_INVALID}  # fmt: skip
+            raise GoogleError(400, "INVALID_ARGUMENT", KEY_INVALID, [info, localized])
+        rec.credential = key
+        return key
+
+    @staticmethod
+    def _list_models(query: dict[str, str], models: list[str]) -> dict[str, Any]:
+        size_text, token = query.get("pageSize", ""), query.get("pageToken", "")
+        if size_text and not size_text.isdigit():
+            raise invalid(f"Invalid value at 'page_size' (TYPE_INT32), \"{size_text}\"")
+        size = min(int(size_text or 0) or 50, 1000)
+        if token and not (token.startswith("page-") and token[5:].isdigit()):
+            raise invalid("Invalid page token.")
+        start = int(token[5:]) if token else 0
+        out: dict[str, Any] = {"models": [model_info(m) for m in models[start : start + size]]}
+        if start + size < len(models):
+            out["nextPageToken"] = f"page-{start + size}"
+        return out
 
     def _token(self, rec: Recorded, raw: bytes, content_type: str) -> _Out:
         form: dict[str, str] = {}
@@ -1012,7 +866,7 @@ class FakeGoogle:
         with self._lock:
             self._tokens[access] = (account, False)
             self._refresh[refresh] = account
-        claims = base64.urlsafe_b64encode(_dumps({"email": account.email}).encode()).rstrip(b"=")
+        claims = base64.urlsafe_b64encode(dumps({"email": account.email}).encode()).rstrip(b"=")
         return _Out(body={"access_token": access, "expires_in": 3599, "refresh_token": refresh,
                           "scope": SCOPES, "token_type": "Bearer",
                           "id_token": f"eyJhbGciOiJub25lIn0.{claims.decode()}."})  # fmt: skip
@@ -1086,7 +940,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(body, bytes):
             ctype = "text/html; charset=UTF-8" if body.lstrip().startswith(b"<") else "text/plain"
         else:
-            body = _dumps(body).encode()
+            body = dumps(body).encode()
         self.send_response(out.status)
         headers = {"Content-Type": ctype, **out.headers, "Content-Length": str(len(body))}
         for name, value in headers.items():
@@ -1107,7 +961,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             if i and fake.event_delay:
                 time.sleep(fake.event_delay)
-            data = b"data: " + _dumps(event).encode() + end
+            data = b"data: " + dumps(event).encode() + end
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
         if out.cut_after is not None:

@@ -226,10 +226,12 @@ def test_errors_in_anthropic_shape(client: anthropic.Anthropic, fake: FakeGoogle
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(model="gemini-2.5-pro", max_tokens=10, messages=[])
     assert "messages" in bad.value.message
-    fake.enqueue(rate_limited("30s"))
+    fake.enqueue(rate_limited("30s"))  # a model without preview variants
     with pytest.raises(anthropic.RateLimitError) as limited:
         client.messages.create(
-            model="gemini-2.5-pro", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+            model="gemini-3-flash-preview",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x"}],
         )
     assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert limited.value.response.headers["retry-after"] == "30"

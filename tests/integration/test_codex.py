@@ -399,11 +399,22 @@ def test_responses_to_gemini_tools_and_image(oai: openai.OpenAI, fake: FakeGoogl
 
 
 def test_usage_limit_is_429_with_retry_after(oai: openai.OpenAI, codex: FakeCodex) -> None:
+    # its own model: the account then rests for that model only, the others stay served
     codex.enqueue(UsageLimit(1234))
     with pytest.raises(openai.RateLimitError) as err:
-        oai.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "x"}])
-    assert err.value.response.headers["retry-after"] == "1234"
+        oai.chat.completions.create(
+            model="gpt-5-codex", messages=[{"role": "user", "content": "x"}]
+        )
+    assert err.value.response.headers["retry-after"] in ("1233", "1234")
     assert "usage limit" in err.value.message.lower()
+    # the resting account is not asked again for that model: 429 straight from the proxy
+    with pytest.raises(openai.RateLimitError):
+        oai.chat.completions.create(
+            model="gpt-5-codex", messages=[{"role": "user", "content": "x"}]
+        )
+    assert len(codex.responses_requests) == 1
+    ok = oai.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "y"}])
+    assert ok.choices[0].message.content == "Echo: y"
 
 
 def test_detail_error_is_translated(proxy: Proxy, codex: FakeCodex) -> None:

@@ -128,13 +128,19 @@ def test_models(client: genai.Client) -> None:
     assert one.name == "models/gemini-2.5-flash" and one.input_token_limit
 
 
-def test_errors_in_gemini_shape(client: genai.Client, fake: FakeGoogle) -> None:
+def test_errors_in_gemini_shape(
+    client: genai.Client, fake: FakeGoogle, request: pytest.FixtureRequest
+) -> None:
     with pytest.raises(errors.ClientError) as nf:
         client.models.generate_content(model="mystery-model", contents="x")
     assert nf.value.code == 404 and nf.value.status == "NOT_FOUND"
+    # a model without preview variants, one per API version: the account then rests for it
+    model = {"v1": "gemini-3-pro-preview", "v1beta": "gemini-3-flash-preview"}[
+        request.node.callspec.params["client"]
+    ]
     fake.enqueue(rate_limited("5s", "QUOTA_EXHAUSTED"))
     with pytest.raises(errors.ClientError) as limited:
-        client.models.generate_content(model="gemini-2.5-pro", contents="x")
+        client.models.generate_content(model=model, contents="x")
     assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
     details = limited.value.details["error"]["details"]
     assert any(d.get("reason") == "QUOTA_EXHAUSTED" for d in details)

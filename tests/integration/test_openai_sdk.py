@@ -250,10 +250,11 @@ def test_unknown_route_is_json_404(proxy: Proxy) -> None:
 
 
 def test_upstream_429_is_translated(client: openai.OpenAI, fake: FakeGoogle) -> None:
-    fake.enqueue(rate_limited("7s", "QUOTA_EXHAUSTED", "gemini-2.5-pro"))
+    # (a model without preview variants: with one account there is nowhere else to go)
+    fake.enqueue(rate_limited("7s", "QUOTA_EXHAUSTED", "gemini-3-pro-preview"))
     with pytest.raises(openai.RateLimitError) as err:
         client.chat.completions.create(
-            model="gemini-2.5-pro", messages=[{"role": "user", "content": "x"}]
+            model="gemini-3-pro-preview", messages=[{"role": "user", "content": "x"}]
         )
     assert err.value.response.headers["retry-after"] == "7"
     assert "exhausted your capacity" in err.value.message

@@ -24,6 +24,8 @@ from tests.fakes.google import AUTH_INVALID
 from tests.fakes.google import AUTH_MISSING
 from tests.fakes.google import CLIENT_ID
 from tests.fakes.google import CLIENT_SECRET
+from tests.fakes.google import KEY_INVALID
+from tests.fakes.google import KEY_MISSING
 from tests.fakes.google import KNOWN_MODELS
 from tests.fakes.google import MESSAGES
 from tests.fakes.google import RESPONSE_COUNT
@@ -36,10 +38,15 @@ from tests.fakes.google import FakeGoogle
 from tests.fakes.google import GoogleError
 from tests.fakes.google import Raw
 from tests.fakes.google import Text
+from tests.fakes.google import ai_studio_rate_limited
+from tests.fakes.google import count_request_tokens
 from tests.fakes.google import count_tokens
+from tests.fakes.google import model_info
 from tests.fakes.google import rate_limited
 from tests.fakes.google import snake
 from tests.fakes.google import split_text
+from tests.fakes.google import validate_ai_studio_count
+from tests.fakes.google import validate_ai_studio_generate
 from tests.fakes.google import validate_generate
 from translators.sse import SSEParser
 from translators.sse import parse_json_events
@@ -313,7 +320,7 @@ def test_transport_rejections(
 @pytest.mark.parametrize(("verb", "path"), [
     ("POST", "/v1internal/generateContent"), ("POST", "/v1internal:fetchAdminControls"),
     ("GET", "/v1internal:generateContent"), ("POST", "/v1internal:generateContent/"),
-    ("POST", "/v1beta/models/gemini-2.5-pro:generateContent"),
+    ("POST", "/v1/models/gemini-2.5-pro:generateContent"),  # AI Studio is served on /v1beta only
 ])  # fmt: skip
 def test_unknown_paths_are_json_404(client: httpx.Client, verb: str, path: str) -> None:
     resp = client.request(verb, path, json={}, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -826,8 +833,588 @@ def test_split_text(text: str, chunks: list[str]) -> None:
 
 def test_known_models_and_spec_tables() -> None:
     assert "gemini-3.1-flash-lite" in KNOWN_MODELS
+    assert len(set(KNOWN_MODELS)) == len(KNOWN_MODELS) == 13
+    assert "session_id" not in {snake(k) for k in MESSAGES["PublicRequest"]}
+    assert set(MESSAGES["PublicCountRequest"]) == set(MESSAGES["PublicRequest"]) | {"model"}
     assert snake("thinkingConfig") == "thinking_config"
     assert "session_id" in {snake(k) for k in MESSAGES["Request"]}
+
+
+# ---------------------------------------------------------------- AI Studio (§3, §7.4)
+
+KEY = "AIzaSy-fake-key-1"
+STUDIO_BODY = {"contents": [USER]}
+
+
+@pytest.fixture
+def studio_fake(fake: FakeGoogle) -> FakeGoogle:
+    fake.add_api_key(KEY)
+    return fake
+
+
+def studio(
+    client: httpx.Client, method: str, body: Any, *, model: str = "gemini-2.5-pro",
+    key: str | None = KEY, query: str = "", headers: dict[str, str] | None = None,
+) -> httpx.Response:  # fmt: skip
+    hdrs = {"x-goog-api-key": key} if key else {}
+    hdrs.update(headers or {})
+    return client.post(f"/v1beta/models/{model}:{method}{query}", json=body, headers=hdrs)
+
+
+def test_ai_studio_url_is_the_same_server(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    assert studio_fake.ai_studio_url == studio_fake.base_url
+    assert studio(client, "generateContent", STUDIO_BODY).status_code == 200
+
+
+KEY_ERROR_DETAILS = [
+    {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+     "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}},
+    {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
+     "message": KEY_INVALID},
+]  # fmt: skip
+KEY_CASES: list[tuple[str, dict[str, str], str, int, str | None]] = [
+    ("header", {"x-goog-api-key": KEY}, "", 200, None),
+    ("query", {}, f"?key={KEY}", 200, None),
+    ("query-with-sse", {}, f"?alt=sse&key={KEY}", 200, None),
+    ("missing", {}, "", 403, "PERMISSION_DENIED"),
+    ("empty-header", {"x-goog-api-key": ""}, "", 403, "PERMISSION_DENIED"),
+    ("bearer-is-no-key", {"Authorization": f"Bearer {TOKEN}"}, "", 403, "PERMISSION_DENIED"),
+    ("unknown-header", {"x-goog-api-key": "AIza-nope"}, "", 400, "INVALID_ARGUMENT"),
+    ("unknown-query", {}, "?key=AIza-nope", 400, "INVALID_ARGUMENT"),
+    ("bearer-and-unknown", {"Authorization": f"Bearer {TOKEN}", "x-goog-api-key": "x"}, "", 400,
+     "INVALID_ARGUMENT"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("headers", "query", "status", "code"),
+                         [c[1:] for c in KEY_CASES], ids=[c[0] for c in KEY_CASES])  # fmt: skip
+def test_ai_studio_key_checks(
+    studio_fake: FakeGoogle, client: httpx.Client, headers: dict, query: str, status: int,
+    code: str | None,
+) -> None:  # fmt: skip
+    resp = studio(client, "generateContent", STUDIO_BODY, key=None, query=query, headers=headers)
+    assert resp.status_code == status, resp.text
+    rec = studio_fake.requests[-1]
+    assert (rec.rpc, rec.status) == ("ai_studio:generateContent", status)
+    if code is None:
+        assert rec.credential == KEY
+        return
+    err = error_of(resp)
+    assert err["status"] == code and rec.credential is None
+    if status == 403:
+        assert err == {"code": 403, "status": "PERMISSION_DENIED", "message": KEY_MISSING}
+    else:
+        assert err["message"] == KEY_INVALID and err["details"] == KEY_ERROR_DETAILS
+
+
+def test_ai_studio_key_is_checked_before_the_body(
+    studio_fake: FakeGoogle, client: httpx.Client
+) -> None:
+    bad = {"model": "gemini-2.5-pro"}
+    assert studio(client, "generateContent", bad, key=None).status_code == 403
+    assert studio(client, "countTokens", bad, key="wrong").status_code == 400
+    assert "API key" in error_of(studio(client, "countTokens", bad, key="wrong"))["message"]
+    studio_fake.revoke_api_key(KEY)
+    assert error_of(studio(client, "generateContent", STUDIO_BODY))["message"] == KEY_INVALID
+
+
+@pytest.mark.parametrize(("verb", "path"), [
+    ("POST", "/v1beta/models/gemini-2.5-pro:embedEverything"),
+    ("GET", "/v1beta/models/gemini-2.5-pro:generateContent"),
+    ("POST", "/v1beta/models"), ("POST", "/v1beta/models/gemini-2.5-pro"),
+    ("POST", "/v1beta/models/:generateContent"),
+    ("POST", "/v1beta/models/models/gemini-2.5-pro:generateContent"),
+    ("POST", "/v1beta/modelsx/gemini-2.5-pro:generateContent"),
+])  # fmt: skip
+def test_ai_studio_unknown_paths_are_404_before_the_key(
+    studio_fake: FakeGoogle, client: httpx.Client, verb: str, path: str
+) -> None:
+    resp = client.request(verb, path, json=STUDIO_BODY)  # no key at all
+    assert resp.status_code == 404
+    assert error_of(resp)["status"] == "NOT_FOUND"
+
+
+ENVELOPE_KEYS = [
+    ("model", "gemini-2.5-pro"), ("project", PROJECT), ("user_prompt_id", "7c9e6679"),
+    ("userPromptId", "7c9e6679"), ("request", {"contents": [USER]}), ("session_id", "s-1"),
+    ("sessionId", "s-1"), ("enabled_credit_types", ["GOOGLE_ONE_AI"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), ENVELOPE_KEYS, ids=[k for k, _ in ENVELOPE_KEYS])
+def test_ai_studio_rejects_envelope_keys(
+    studio_fake: FakeGoogle, client: httpx.Client, key: str, value: Any
+) -> None:
+    body = {**STUDIO_BODY, key: value}
+    for method, query in (("generateContent", ""), ("streamGenerateContent", SSE)):
+        resp = studio(client, method, body, query=query)
+        assert resp.status_code == 400
+        assert error_of(resp)["message"] == (
+            f'Invalid JSON payload received. Unknown name "{key}": Cannot find field.'
+        )
+    # a whole Code Assist envelope: every envelope key is named
+    err = error_of(studio(client, "generateContent", envelope()))
+    assert [v["description"].split('"')[1] for v in err["details"][0]["fieldViolations"]] == [
+        "model", "project", "user_prompt_id", "request"]  # fmt: skip
+
+
+NOT_ON_AI_STUDIO = {"unknown-top", "missing-project", "wrong-project", "missing-model",
+                    "prefixed-model", "unknown-model"}  # fmt: skip
+STUDIO_REJECTIONS = [r for r in REJECTIONS if r[0] not in NOT_ON_AI_STUDIO]
+
+
+def unrooted(message: str) -> str:
+    """A Code Assist message's field path as AI Studio names it (no `request.` root)."""
+    return message.replace(" at 'request'", "").replace("'request.", "'")
+
+
+@pytest.mark.parametrize(("change", "status", "code", "message"),
+                         [r[1:] for r in STUDIO_REJECTIONS],
+                         ids=[r[0] for r in STUDIO_REJECTIONS])  # fmt: skip
+def test_ai_studio_reuses_the_request_rules(
+    studio_fake: FakeGoogle, client: httpx.Client, change: Callable[[dict], None], status: int,
+    code: str, message: str,
+) -> None:  # fmt: skip
+    env = envelope()
+    change(env)
+    body, model = env["request"], env["model"]  # the model travels in the path
+    for method, query in (("generateContent", ""), ("streamGenerateContent", SSE)):
+        resp = studio(client, method, body, model=model, query=query)
+        assert resp.status_code == status, resp.text
+        err = error_of(resp)
+        assert err["status"] == code
+        assert unrooted(message) in err["message"]
+    assert studio_fake.requests[-1].status == status
+
+
+def test_ai_studio_error_paths_have_no_request_root(
+    studio_fake: FakeGoogle, client: httpx.Client
+) -> None:
+    schema = {"type": "object", "additionalProperties": False}
+    resp = studio(client, "generateContent", {**STUDIO_BODY, "tools": tool(
+        parametersJsonSchema=schema)})  # fmt: skip
+    assert error_of(resp)["message"] == (
+        'Invalid JSON payload received. Unknown name "additionalProperties" at '
+        "'tools[0].function_declarations[0].parameters_json_schema': Cannot find field."
+    )
+    resp = studio(client, "generateContent", {"contents": [{"role": "user", "parts": [{"x": 1}]}]})
+    assert error_of(resp)["details"][0]["fieldViolations"] == [{
+        "field": "contents[0].parts[0]",
+        "description": "Invalid JSON payload received. Unknown name \"x\" at "
+                       "'contents[0].parts[0]': Cannot find field."}]  # fmt: skip
+
+
+@pytest.mark.parametrize("body", [
+    # google-genai 3.4.0: mixed case, snake_case system_instruction (§7.4)
+    {"contents": [{"role": "user", "parts": [
+        {"text": "what is this"},
+        {"inlineData": {"data": "iVBORw0KGgo=", "mime_type": "image/png"}}]}],
+     "system_instruction": {"parts": [{"text": "Be brief"}]},
+     "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters_json_schema": {
+         "type": "object", "properties": {"city": {"type": "string"}}}}]}],
+     "generation_config": {"thinking_config": {"include_thoughts": True, "thinking_budget": 1024},
+                           "temperature": 0.2}},
+    # CLIProxyAPI-style camelCase, a tool loop with the sentinel
+    {"contents": [USER, call_turn("f"), answer_turn("f")], "systemInstruction": {
+        "role": "user", "parts": [{"text": "sys"}]}, "tools": tool(parameters={"type": "OBJECT"}),
+     "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}}, "safetySettings": [
+         {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]},
+])  # fmt: skip
+def test_ai_studio_valid_bodies_pass(
+    studio_fake: FakeGoogle, client: httpx.Client, body: dict
+) -> None:
+    for method, query in (("generateContent", ""), ("streamGenerateContent", SSE)):
+        assert studio(client, method, body, query=query).status_code == 200
+
+
+def test_ai_studio_signature_rule(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    body = {"contents": [USER, call_turn("f", sig=None), answer_turn("f")]}
+    err = error_of(studio(client, "generateContent", body))
+    assert "missing a thought_signature" in err["message"]
+    studio_fake.enforce_signatures = False
+    assert studio(client, "generateContent", body).status_code == 200
+
+
+def test_ai_studio_unknown_model(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    resp = studio(client, "streamGenerateContent", STUDIO_BODY, model="gemini-9-ultra", query=SSE)
+    assert resp.status_code == 404
+    assert error_of(resp) == {"code": 404, "status": "NOT_FOUND", "message": (
+        "models/gemini-9-ultra is not found for API version v1beta, or is not supported for "
+        "streamGenerateContent. Call ListModels to see the list of available models and their "
+        "supported methods.")}  # fmt: skip
+    studio_fake.add_model("gemini-9-ultra")
+    assert studio(client, "generateContent", STUDIO_BODY, model="gemini-9-ultra").status_code == 200
+
+
+def test_ai_studio_sse_is_bare_responses(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    body = {**STUDIO_BODY, "generationConfig": {"thinkingConfig": {"includeThoughts": True}}}
+    resp = studio(client, "streamGenerateContent", body, query=SSE)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "text/event-stream"
+    raw = resp.content
+    frames = raw.split(b"\n\n")
+    assert frames[-1] == b"" and all(f.startswith(b'data: {"candidates":') for f in frames[:-1])
+    assert b"[DONE]" not in raw and b"event:" not in raw and b'"response"' not in raw
+    parser = SSEParser()
+    chunks = parse_json_events(parser.feed(raw) + parser.finish())
+    assert len(chunks) == 4  # thought + 3 text chunks
+    assert all(list(c) == ["candidates", "usageMetadata", "modelVersion", "responseId"]
+               for c in chunks)  # fmt: skip
+    assert len({c["responseId"] for c in chunks}) == 1
+    assert {c["modelVersion"] for c in chunks} == {"gemini-2.5-pro"}
+    assert chunks[0]["candidates"][0]["content"]["parts"] == [{
+        "thought": True, "text": "Thinking about the answer.",
+        "thoughtSignature": studio_fake.issued_signatures[0]}]  # fmt: skip
+    texts = [c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks[1:]]
+    assert texts == ["Echo: List ", "files in ", "src"]
+    assert "finishReason" not in chunks[0]["candidates"][0]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert "candidatesTokenCount" not in chunks[0]["usageMetadata"]
+    assert chunks[-1]["usageMetadata"]["candidatesTokenCount"] == count_tokens(
+        [{"parts": [{"text": "Echo: List files in src"}]}])  # fmt: skip
+
+
+def test_ai_studio_non_stream_and_json_array(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    data = studio(client, "generateContent", STUDIO_BODY).json()
+    prompt = count_tokens([USER])
+    out = count_tokens([{"parts": [{"text": "Echo: List files in src"}]}])
+    assert data == {
+        "candidates": [{"content": {"role": "model",
+                                    "parts": [{"text": "Echo: List files in src"}]},
+                        "index": 0, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": out,
+                          "totalTokenCount": prompt + out, "thoughtsTokenCount": 0},
+        "modelVersion": "gemini-2.5-pro", "responseId": data["responseId"]}  # fmt: skip
+    assert isinstance(data["responseId"], str) and data["responseId"]
+    resp = studio(client, "streamGenerateContent", STUDIO_BODY)  # no alt=sse
+    assert resp.headers["content-type"].startswith("application/json")
+    arr = resp.json()
+    assert isinstance(arr, list) and len(arr) == 3
+    assert all("response" not in c and "traceId" not in c for c in arr)
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in arr) == (
+        "Echo: List files in src")  # fmt: skip
+
+
+def test_ai_studio_calls_are_recorded_apart(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    studio(client, "generateContent", STUDIO_BODY)
+    studio(client, "streamGenerateContent", STUDIO_BODY, query=SSE)
+    studio(client, "countTokens", STUDIO_BODY)
+    post(client, "generateContent", envelope())
+    assert [r.rpc for r in studio_fake.requests] == [
+        "ai_studio:generateContent", "ai_studio:streamGenerateContent", "ai_studio:countTokens",
+        "generateContent"]  # fmt: skip
+    assert studio_fake.calls("generateContent") == [studio_fake.requests[-1]]
+    assert studio_fake.calls("ai_studio:generateContent")[0].body == STUDIO_BODY
+    assert [r.credential for r in studio_fake.requests] == [KEY, KEY, KEY, PROJECT]
+
+
+def test_ai_studio_transport_rejections(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    headers = {"x-goog-api-key": KEY}
+    url = "/v1beta/models/gemini-2.5-pro:generateContent"
+    for content, ctype, message in (
+        (json.dumps(STUDIO_BODY), "text/plain", "expected application/json"),
+        ('{"contents":', "application/json", "Invalid JSON payload received."),
+        ("[]", "application/json", "Root element must be a message."),
+    ):
+        resp = client.post(url, content=content, headers={**headers, "Content-Type": ctype})
+        assert resp.status_code == 400 and message in error_of(resp)["message"]
+
+
+# ---- AI Studio countTokens
+
+
+def test_ai_studio_count_tokens_both_forms(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    contents = [{"role": "user", "parts": [{"text": "abcdefgh"}]}]
+    assert count_tokens(contents) == 8 // 4 + 1
+    resp = studio(client, "countTokens", {"contents": contents}, model="gemini-2.5-flash")
+    assert resp.json() == {"totalTokens": 3}
+    system = {"parts": [{"text": "You are terse. " * 4}]}
+    tools = tool(parametersJsonSchema={"type": "object"})
+    gen = {"model": "models/gemini-2.5-flash", "contents": contents, "systemInstruction": system,
+           "tools": tools, "generationConfig": {"temperature": 1}}  # fmt: skip
+    full = studio(client, "countTokens", {"generateContentRequest": gen}, model="gemini-2.5-flash")
+    tool_chars = len(json.dumps(tools, separators=(",", ":")))
+    expected = count_tokens([*contents, system]) + tool_chars // 4
+    assert full.json() == {"totalTokens": expected} and count_request_tokens(gen) == expected
+    assert expected > 3 + count_tokens([system])  # system and tools both counted
+    snake_form = {"generate_content_request": {**gen, "system_instruction": system}}
+    del snake_form["generate_content_request"]["systemInstruction"]
+    resp = studio(client, "countTokens", snake_form, model="gemini-2.5-flash")
+    assert resp.json() == {"totalTokens": expected}
+    assert studio_fake.calls("ai_studio:generateContent") == []  # counting is no generate call
+
+
+GEN = {"model": "models/gemini-2.5-pro", "contents": [USER]}
+COUNT_REJECTIONS: list[tuple[str, Any, int, str]] = [
+    ("code-assist-form", {"request": {"model": "models/gemini-2.5-pro", "contents": [USER]}}, 400,
+     'Unknown name "request": Cannot find field.'),
+    ("both-forms", {"contents": [USER], "generateContentRequest": GEN}, 400,
+     "mutually exclusive"),
+    ("neither", {}, 400, "contents is not specified"),
+    ("empty-contents", {"contents": []}, 400, "contents is not specified"),
+    ("system-beside-contents",
+     {"contents": [USER], "systemInstruction": {"parts": [{"text": "s"}]}}, 400,
+     'Unknown name "systemInstruction": Cannot find field.'),
+    ("tools-beside-contents", {"contents": [USER], "tools": []}, 400, 'Unknown name "tools"'),
+    ("model-beside-contents", {"model": "models/gemini-2.5-pro", "contents": [USER]}, 400,
+     'Unknown name "model"'),
+    ("gen-without-model", {"generateContentRequest": {"contents": [USER]}}, 400,
+     "GenerateContentRequest.model: unexpected model name format"),
+    ("gen-bare-model", {"generateContentRequest": {**GEN, "model": "gemini-2.5-pro"}}, 400,
+     "models/<id>"),
+    ("gen-other-model", {"generateContentRequest": {**GEN, "model": "models/gemini-2.5-flash"}},
+     400, "does not match the model in the URL"),
+    ("gen-unknown-model", {"generateContentRequest": {**GEN, "model": "models/nope"}}, 404,
+     "Requested entity"),
+    ("gen-session-id", {"generateContentRequest": {**GEN, "session_id": "s"}}, 400,
+     'Unknown name "session_id" at \'generate_content_request\''),
+    ("gen-bad-role", {"generateContentRequest": {**GEN, "contents": [
+        {"role": "assistant", "parts": [{"text": "x"}]}]}}, 400, "Please use a valid role"),
+    ("gen-bad-schema", {"generateContentRequest": {**GEN, "tools": tool(parametersJsonSchema={
+        "$schema": "x"})}}, 400,
+     "'generate_content_request.tools[0].function_declarations[0].parameters_json_schema'"),
+    ("gen-level-on-2.5", {"generateContentRequest": {**GEN, "generationConfig": {
+        "thinkingConfig": {"thinkingLevel": "HIGH"}}}}, 400, "Thinking level is not supported"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [c[1:] for c in COUNT_REJECTIONS],
+                         ids=[c[0] for c in COUNT_REJECTIONS])  # fmt: skip
+def test_ai_studio_count_tokens_rejections(
+    studio_fake: FakeGoogle, client: httpx.Client, body: Any, status: int, message: str
+) -> None:
+    resp = studio(client, "countTokens", body)
+    assert resp.status_code == status, resp.text
+    assert message in error_of(resp)["message"]
+
+
+def test_ai_studio_count_tokens_skips_the_signature_rule(
+    studio_fake: FakeGoogle, client: httpx.Client
+) -> None:
+    gen = {**GEN, "contents": [USER, call_turn("f", sig=None), answer_turn("f")]}
+    assert studio(client, "countTokens", {"generateContentRequest": gen}).status_code == 200
+    resp = studio(client, "countTokens", {"contents": gen["contents"]}, model="gemini-nope")
+    assert resp.status_code == 404 and "not supported for countTokens" in resp.text
+
+
+# ---- AI Studio model list
+
+
+def test_ai_studio_model_list_and_get(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    headers = {"x-goog-api-key": KEY}
+    names = [m["name"] for m in client.get("/v1beta/models", headers=headers).json()["models"]]
+    assert names == sorted(f"models/{m}" for m in KNOWN_MODELS)
+    one = client.get(f"/v1beta/models/gemini-2.5-pro?key={KEY}").json()
+    assert one == model_info("gemini-2.5-pro")
+    assert (one["inputTokenLimit"], one["outputTokenLimit"]) == (1048576, 65536)
+    assert one["supportedGenerationMethods"] == ["generateContent", "countTokens"]
+    assert one["displayName"] == "Gemini 2.5 Pro"
+    missing = client.get("/v1beta/models/gemini-9", headers=headers)
+    assert missing.status_code == 404 and error_of(missing)["status"] == "NOT_FOUND"
+    assert client.get("/v1beta/models").status_code == 403
+    assert client.get("/v1beta/models/gemini-2.5-pro?key=bad").status_code == 400
+    assert [r.rpc for r in studio_fake.requests[:2]] == ["ai_studio:models.list",
+                                                         "ai_studio:models.get"]  # fmt: skip
+
+
+def test_ai_studio_model_list_pages(studio_fake: FakeGoogle, client: httpx.Client) -> None:
+    headers = {"x-goog-api-key": KEY}
+    seen: list[str] = []
+    params: dict[str, str] = {"pageSize": "5"}
+    for _ in range(10):
+        page = client.get("/v1beta/models", params=params, headers=headers).json()
+        assert len(page["models"]) <= 5
+        seen += [m["name"] for m in page["models"]]
+        if "nextPageToken" not in page:
+            break
+        params = {"pageSize": "5", "pageToken": page["nextPageToken"]}
+    assert seen == sorted(f"models/{m}" for m in KNOWN_MODELS)
+    for bad in ({"pageSize": "lots"}, {"pageToken": "garbage"}):
+        resp = client.get("/v1beta/models", params=bad, headers=headers)
+        assert resp.status_code == 400 and error_of(resp)["status"] == "INVALID_ARGUMENT"
+
+
+# ---------------------------------------------------------------- shared and per-credential replies
+
+TOKEN_B, PROJECT_B, KEY_B = "ya29.b", "project-b-456", "AIzaSy-fake-key-2"
+
+
+@pytest.fixture
+def pool(studio_fake: FakeGoogle) -> FakeGoogle:
+    studio_fake.add_account(TOKEN_B, "1//refresh-b", PROJECT_B, email="b@example.com")
+    studio_fake.add_api_key(KEY_B)
+    return studio_fake
+
+
+def envelope_for(project: str) -> dict:
+    return {**envelope(), "project": project}
+
+
+def text_of(resp: httpx.Response) -> str:
+    data = resp.json()
+    return (data.get("response") or data)["candidates"][0]["content"]["parts"][0]["text"]
+
+
+def test_shared_queue_serves_whichever_api_is_called(
+    pool: FakeGoogle, client: httpx.Client
+) -> None:
+    pool.enqueue(Text("first"), Text("second"), Text("third"))
+    assert text_of(studio(client, "generateContent", STUDIO_BODY)) == "first"
+    assert text_of(post(client, "generateContent", envelope())) == "second"
+    assert studio(client, "countTokens", STUDIO_BODY).status_code == 200  # takes no reply
+    assert studio(client, "generateContent", {"contents": []}).status_code == 400  # neither
+    _, _, chunks = stream(client, envelope())
+    assert "".join(parts_of(c)[0]["text"] for c in chunks) == "third"
+    assert text_of(studio(client, "generateContent", STUDIO_BODY)) == "Echo: List files in src"
+
+
+def test_enqueue_for_one_account(pool: FakeGoogle, client: httpx.Client) -> None:
+    """Account A answers 429 with RetryInfo, B answers normally."""
+    pool.enqueue_for(PROJECT, rate_limited("2s", model="gemini-2.5-pro"), Text("a-own"))
+    pool.enqueue(Text("shared"))
+    b = post(client, "generateContent", envelope_for(PROJECT_B), token=TOKEN_B)
+    assert (b.status_code, text_of(b)) == (200, "shared")  # B has no queue: the shared one
+    a = post(client, "generateContent", envelope())
+    assert a.status_code == 429
+    assert error_of(a)["details"][1] == {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                         "retryDelay": "2s"}  # fmt: skip
+    assert text_of(post(client, "generateContent", envelope())) == "a-own"
+    assert text_of(post(client, "generateContent", envelope())) == "Echo: List files in src"
+    assert [r.credential for r in pool.calls("generateContent")] == [PROJECT_B] + [PROJECT] * 3
+
+
+def test_enqueue_for_follows_the_project_across_refreshes(
+    pool: FakeGoogle, client: httpx.Client
+) -> None:
+    fresh = client.post(pool.token_url, data=refresh_form()).json()["access_token"]
+    pool.enqueue_for(PROJECT, Text("for A"))
+    assert text_of(post(client, "generateContent", envelope(), token=fresh)) == "for A"
+
+
+def test_enqueue_for_an_api_key(pool: FakeGoogle, client: httpx.Client) -> None:
+    pool.enqueue_for(KEY, ai_studio_rate_limited())
+    pool.enqueue_for(KEY_B, Text("b-key"))
+    assert studio(client, "generateContent", STUDIO_BODY).status_code == 429
+    assert text_of(studio(client, "generateContent", STUDIO_BODY, key=KEY_B)) == "b-key"
+    assert studio(client, "generateContent", STUDIO_BODY).status_code == 200
+    # a rejected request (bad body) consumes nothing
+    pool.enqueue_for(KEY, Text("kept"))
+    assert studio(client, "generateContent", {"contents": "x"}).status_code == 400
+    assert text_of(studio(client, "generateContent", STUDIO_BODY)) == "kept"
+
+
+def test_always_for_until_cleared(pool: FakeGoogle, client: httpx.Client) -> None:
+    pool.always_for(PROJECT, rate_limited("30s", "QUOTA_EXHAUSTED", "gemini-2.5-pro"))
+    pool.enqueue_for(PROJECT, Text("own first"))
+    pool.enqueue(Text("shared"))
+    assert text_of(post(client, "generateContent", envelope())) == "own first"
+    for _ in range(3):  # the shared queue is not reached while `always` holds
+        resp = post(client, "streamGenerateContent", envelope(), query=SSE)
+        assert resp.status_code == 429 and error_of(resp)["details"][0]["reason"] == (
+            "QUOTA_EXHAUSTED")  # fmt: skip
+    b = post(client, "generateContent", envelope_for(PROJECT_B), token=TOKEN_B)
+    assert text_of(b) == "shared"  # other accounts unaffected
+    pool.clear_for(PROJECT)
+    assert post(client, "generateContent", envelope()).status_code == 200
+
+
+def test_every_account_answers_429(pool: FakeGoogle, client: httpx.Client) -> None:
+    for project in (PROJECT, PROJECT_B):
+        pool.always_for(project, rate_limited("1s"))
+    for key in (KEY, KEY_B):
+        pool.always_for(key, ai_studio_rate_limited("40s"))
+    for _ in range(2):
+        assert post(client, "generateContent", envelope()).status_code == 429
+        b = post(client, "generateContent", envelope_for(PROJECT_B), token=TOKEN_B)
+        assert b.status_code == 429
+        for key in (KEY, KEY_B):
+            err = error_of(studio(client, "generateContent", STUDIO_BODY, key=key))
+            assert err["details"][0]["@type"].endswith("QuotaFailure")
+
+
+def test_clear_for_drops_the_queue_and_reset_drops_all(
+    pool: FakeGoogle, client: httpx.Client
+) -> None:
+    pool.enqueue_for(KEY, Text("never"))
+    pool.clear_for(KEY)
+    assert text_of(studio(client, "generateContent", STUDIO_BODY)) == "Echo: List files in src"
+    pool.enqueue_for(PROJECT, Text("never"))
+    pool.always_for(KEY, Error(500, {"error": {"code": 500}}))
+    pool.reset()
+    assert post(client, "generateContent", envelope()).status_code == 200
+    assert studio(client, "generateContent", STUDIO_BODY).status_code == 200
+    assert studio(client, "generateContent", STUDIO_BODY, key="AIza-unknown").status_code == 400
+    assert studio(client, "generateContent", STUDIO_BODY, key=KEY_B).status_code == 200  # kept
+
+
+def test_ai_studio_cut_stream(pool: FakeGoogle, client: httpx.Client) -> None:
+    pool.enqueue_for(KEY, CutStream(1))
+    received = b""
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        client.stream("POST", "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+                      params={"alt": "sse", "key": KEY}, json=STUDIO_BODY) as resp,
+    ):  # fmt: skip
+        for chunk in resp.iter_raw():
+            received += chunk
+    assert received.count(b"data: ") == 1 and received.startswith(b'data: {"candidates":')
+
+
+def test_ai_studio_rate_limited_shape() -> None:
+    err = ai_studio_rate_limited()
+    assert err.status == 429 and err.headers is None
+    body = err.body
+    assert isinstance(body, dict)
+    e = body["error"]
+    assert (e["code"], e["status"]) == (429, "RESOURCE_EXHAUSTED")
+    assert e["message"].startswith("You exceeded your current quota, please check your plan")
+    assert e["message"].endswith("Please retry in 40.025771073s.")
+    assert "limit: 10000, model: gemini-2.5-pro" in e["message"]
+    assert [d["@type"].rsplit(".", 1)[1] for d in e["details"]] == [
+        "QuotaFailure", "Help", "RetryInfo"]  # fmt: skip
+    metric = "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count"
+    assert e["details"][0]["violations"] == [{
+        "quotaMetric": metric,
+        "quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute",
+        "quotaDimensions": {"location": "global", "model": "gemini-2.5-pro"},
+        "quotaValue": "10000"}]  # fmt: skip
+    assert e["details"][2] == {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                               "retryDelay": "40s"}  # fmt: skip
+    none_left = ai_studio_rate_limited("7s", "gemini-2.5-flash", limit=0).body
+    assert isinstance(none_left, dict)
+    assert "limit: 0, model: gemini-2.5-flash" in none_left["error"]["message"]
+    assert none_left["error"]["message"].endswith("Please retry in 7.025771073s.")
+    odd = ai_studio_rate_limited("1.5s", retry_in="1.5s").body
+    assert isinstance(odd, dict) and odd["error"]["message"].endswith("Please retry in 1.5s.")
+
+
+# ---------------------------------------------------------------- preview models (§9)
+
+PREVIEWS = ["gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05",
+            "gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20",
+            "gemini-2.5-flash-lite-preview-06-17"]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", PREVIEWS)
+def test_preview_models_are_known(
+    studio_fake: FakeGoogle, client: httpx.Client, model: str
+) -> None:
+    assert model in KNOWN_MODELS
+    resp = post(client, "generateContent", envelope(model))
+    assert resp.status_code == 200 and resp.json()["response"]["modelVersion"] == model
+    assert studio(client, "generateContent", STUDIO_BODY, model=model).status_code == 200
+
+
+@pytest.mark.parametrize(("model", "budget", "ok"), [
+    ("gemini-2.5-pro-preview-05-06", 0, False), ("gemini-2.5-pro-preview-06-05", 128, True),
+    ("gemini-2.5-flash-preview-04-17", 0, True), ("gemini-2.5-flash-preview-05-20", 30000, False),
+    ("gemini-2.5-flash-lite-preview-06-17", 100, False),
+])  # fmt: skip
+def test_preview_models_follow_their_family_budgets(
+    client: httpx.Client, model: str, budget: int, ok: bool
+) -> None:
+    body = envelope(model, generationConfig={"thinkingConfig": {"thinkingBudget": budget}})
+    assert post(client, "generateContent", body).status_code == (200 if ok else 400)
 
 
 # ---------------------------------------------------------------- property: never a crash
@@ -866,3 +1453,14 @@ def test_tool_and_part_validation_only_raises_google_errors(
         validate_generate(body, PROJECT, set(KNOWN_MODELS))
     except GoogleError as e:
         assert 400 <= e.code < 500 and e.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=json_values, model=st.sampled_from(["gemini-2.5-pro", "gemini-3-flash", "x"]))
+def test_ai_studio_validation_only_raises_google_errors(body: Any, model: str) -> None:
+    for check in (validate_ai_studio_generate, validate_ai_studio_count):
+        for candidate in (body, {"contents": body}, {"generateContentRequest": body}):
+            try:
+                check(candidate, model, set(KNOWN_MODELS))
+            except GoogleError as e:
+                assert 400 <= e.code < 500 and e.message

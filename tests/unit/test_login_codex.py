@@ -315,3 +315,14 @@ def test_import_codex_errors(
     code, _, err = run_cli(["import", "codex", str(path), "--config", str(env.config)], capsys)
     assert code == 1 and err.startswith("cliproxy import codex: ") and message in err
     assert env.files() == []
+
+
+def test_accounts_lists_the_codex_account(
+    env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = codex_auth_json(env, tmp_path)
+    assert run_cli(["import", "codex", str(path), "--config", str(env.config)], capsys)[0] == 0
+    code, out, _ = run_cli(["accounts", "--config", str(env.config)], capsys)
+    assert code == 0
+    [line] = out.splitlines()
+    assert line.split()[:3] == ["codex", EMAIL, ACCOUNT_ID]

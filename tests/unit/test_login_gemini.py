@@ -456,7 +456,8 @@ def test_ctrl_c_leaves_no_file(env: Env, capsys: pytest.CaptureFixture[str]) -> 
     finally:
         presser.join()
     assert code == 130
-    assert err.strip() == "cliproxy login gemini: interrupted; nothing was saved"
+    # (the fake may log a connection reset first: the interrupted client hung up mid-answer)
+    assert err.splitlines()[-1] == "cliproxy login gemini: interrupted; nothing was saved"
     assert env.files() == []  # no auth file, no temp file
 
 

@@ -1,0 +1,27 @@
+"""Google AI Studio (Generative Language API) with an API key (UPSTREAMS.md §3).
+
+Same body format as Code Assist's `request`, without the envelope; answers without the
+`{"response": …}` wrapper.
+"""
+
+from __future__ import annotations
+
+
+def method_url(base: str, model: str, method: str, stream: bool = False) -> str:
+    url = f"{base}/v1beta/models/{model}:{method}"
+    return url + "?alt=sse" if stream else url
+
+
+def headers(key: str, stream: bool) -> dict[str, str]:
+    return {
+        "x-goog-api-key": key,
+        "content-type": "application/json",
+        "accept-encoding": "identity",
+        "accept": "text/event-stream" if stream else "application/json",
+    }
+
+
+def count_tokens_body(request: dict, model: str) -> dict:
+    """countTokens that counts system prompt and tools too: the public API's
+    `generateContentRequest` form (a bare `contents` would ignore them)."""
+    return {"generateContentRequest": {"model": f"models/{model}", **request}}

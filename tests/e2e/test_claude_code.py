@@ -1,0 +1,130 @@
+"""Claude Code 2.1.197 (`claude -p … --output-format json`) through the proxy (REAL-CLIENTS.md §3).
+
+Claude Code silently falls back to a second, non-streaming request when it cannot use a stream
+(§3.4), so every test counts the upstream generate calls: one streamed call per model turn.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Clients
+from tests.e2e.conftest import Run
+from tests.e2e.conftest import client_env
+from tests.e2e.conftest import run_client
+from tests.e2e.conftest import upstream_summary
+from tests.fakes import codex as fake_codex
+from tests.fakes import google as fake_google
+from tests.fakes.codex import FakeCodex
+from tests.fakes.google import FakeGoogle
+from tests.integration.conftest import PROJECT
+from tests.integration.conftest import Proxy
+
+pytestmark = pytest.mark.e2e
+
+FILE_TEXT = "hello from a file"
+
+
+def claude(
+    clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path
+) -> Run:
+    # REAL-CLIENTS.md §3.1, with retries off so every request the client makes is visible
+    env = client_env(
+        home,
+        ANTHROPIC_BASE_URL=proxy.base_url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_MODEL=model,
+        ANTHROPIC_SMALL_FAST_MODEL="claude-haiku-4-5",
+        ANTHROPIC_DEFAULT_HAIKU_MODEL="claude-haiku-4-5",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_BUG_COMMAND="1",
+        DISABLE_NON_ESSENTIAL_MODEL_CALLS="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+    )
+    argv = [clients.bin("claude"), "-p", prompt, "--output-format", "json"]
+    return run_client(argv, env, cwd)
+
+
+def context(run: Run, proxy: Proxy, google: FakeGoogle | None, codex: FakeCodex | None) -> str:
+    return (
+        f"{run.report()}\n--- upstream ---\n{upstream_summary(google, codex)}\n"
+        f"--- proxy log ---\n{proxy.log()[-4000:]}"
+    )
+
+
+def generate_calls(google: FakeGoogle) -> list[fake_google.Recorded]:
+    return [r for r in google.requests if r.rpc in ("generateContent", "streamGenerateContent")]
+
+
+def test_plain_prompt_to_gemini(
+    clients: Clients, proxy: Proxy, google: FakeGoogle, tmp_path: Path, workdir: Path
+) -> None:
+    run = claude(clients, proxy, "gemini-2.5-flash", "say hi", tmp_path / "home", workdir)
+    info = context(run, proxy, google, None)
+    out = run.json()
+    assert run.returncode == 0, info
+    assert out["type"] == "result" and out["is_error"] is False, info
+    # 1 streamed upstream call = Claude Code used our stream; 2 = its non-stream fallback fired
+    calls = generate_calls(google)
+    assert [(c.rpc, c.query.get("alt"), c.status) for c in calls] == [
+        ("streamGenerateContent", "sse", 200)
+    ], info
+    env = calls[0].body
+    assert env["model"] == "gemini-2.5-flash" and env["project"] == PROJECT, info
+    user_texts = [p.get("text", "") for p in env["request"]["contents"][-1]["parts"]]
+    assert "say hi" in user_texts, info
+    assert out["result"] == fake_google.default_reply(env["request"]).text, info
+    assert out["result"].startswith("Echo: ") and out["num_turns"] == 1, info
+
+
+def test_plain_prompt_to_codex(
+    clients: Clients, proxy: Proxy, codex: FakeCodex, tmp_path: Path, workdir: Path
+) -> None:
+    run = claude(clients, proxy, "gpt-5", "say hi", tmp_path / "home", workdir)
+    info = context(run, proxy, None, codex)
+    out = run.json()
+    assert run.returncode == 0, info
+    assert out["type"] == "result" and out["is_error"] is False, info
+    reqs = codex.responses_requests
+    assert [r.status for r in reqs] == [200], info  # one streamed call, no fallback
+    body = reqs[0].body
+    assert body["model"] == "gpt-5" and body["stream"] is True, info
+    assert out["result"] == fake_codex.default_reply(body).text, info
+    assert out["result"].startswith("Echo: ") and "say hi" in out["result"], info
+    assert out["num_turns"] == 1, info
+
+
+def test_read_tool_round_trip(
+    clients: Clients, proxy: Proxy, google: FakeGoogle, tmp_path: Path, workdir: Path
+) -> None:
+    target = workdir / "hello.txt"
+    target.write_text(FILE_TEXT + "\n")
+    google.enqueue(fake_google.Calls([("Read", {"file_path": str(target)})]))
+    run = claude(
+        clients, proxy, "gemini-2.5-flash", "read hello.txt", tmp_path / "home", workdir
+    )
+    info = context(run, proxy, google, None)
+    out = run.json()
+    assert run.returncode == 0, info
+    assert out["is_error"] is False and out["num_turns"] == 2, info
+    calls = generate_calls(google)
+    assert [(c.rpc, c.status) for c in calls] == [("streamGenerateContent", 200)] * 2, info
+    contents = calls[1].body["request"]["contents"]
+    # the model turn carries the call (with the signature the fake issued) ...
+    model_turn = contents[-2]
+    call_parts = [p for p in model_turn["parts"] if "functionCall" in p]
+    assert [p["functionCall"]["name"] for p in call_parts] == ["Read"], info
+    assert call_parts[0]["functionCall"]["args"] == {"file_path": str(target)}, info
+    assert call_parts[0].get("thoughtSignature") in google.issued_signatures, info
+    # ... and the user turn answers it with the file's text
+    answers = [p["functionResponse"] for p in contents[-1]["parts"] if "functionResponse" in p]
+    assert [a["name"] for a in answers] == ["Read"], info
+    assert FILE_TEXT in json.dumps(answers[0]["response"]), info
+    assert FILE_TEXT in out["result"], info
+    assert out["result"] == fake_google.default_reply(calls[1].body["request"]).text, info
