@@ -22,6 +22,7 @@ from mitmproxy.connection import Server
 from addons import local
 from addons.accounts.pool import Account
 from addons.accounts.pool import RefreshError
+from addons.accounts.status import account_status
 from addons.exchange import ERROR_DIALECT
 from addons.exchange import Answer
 from addons.exchange import Client
@@ -598,15 +599,5 @@ class Gateway:
         pool = self.state.pool
         accounts: dict[str, dict] = {}
         for acc in pool.accounts if pool is not None else []:
-            expiry = acc.expiry
-            accounts[acc.path.name] = {
-                "provider": acc.provider,
-                "email": acc.email,
-                "project": acc.project_id,
-                "token_expiry": expiry.isoformat() if expiry else None,
-                "usable": acc.disabled is None,
-                "disabled": acc.disabled,
-                "requests_served": acc.requests_served,
-                "last_error": acc.last_error,
-            }
+            accounts[acc.name] = account_status(acc)
         return {"status": "ok", "accounts": accounts, "models": self.available_models()}

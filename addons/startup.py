@@ -95,11 +95,14 @@ class Startup:
                 return
             logger.error("%s (the previous config stays in force)", e)
             return
+        if self.started:  # `set cliproxy_config` while running: a reload, state kept
+            self.state.config_path = path
+            self.state.update(settings)
+            return
+        self.state.apply(settings, path)
+        self.started = True  # before _quiet: its option update re-enters configure
         self._quiet(settings.debug)
-        if not self.started:
-            logger.info("config: %s", path if path.exists() else "defaults (no config file)")
-        self.state.apply(settings)
-        self.started = True
+        logger.info("config: %s", path if path.exists() else "defaults (no config file)")
 
     def _quiet(self, debug: bool) -> None:
         updates: dict[str, object] = {}
@@ -128,6 +131,7 @@ class Startup:
         if settings.api_keys and not ctx.options.has_changed("block_global"):
             updates["block_global"] = False  # remote clients with a key must reach us
         ctx.options.update(**updates)
+        self.state.start_watching()
         if settings.proxy_url.startswith("socks"):
             logger.warning(
                 "proxy-url %s: SOCKS is used for token refreshes only; API calls go direct "

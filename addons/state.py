@@ -1,22 +1,33 @@
 """What the addons share: the settings in force, the account pool and the HTTP client for
-token refreshes. Replaced as a whole when the config changes."""
+token refreshes and retries; and the hot reload of config.yaml and auth-dir.
+
+A reload swaps references only: a request in flight keeps the account and client it already
+holds, so nothing it is doing is disturbed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 
 import httpx
 
 from addons.accounts.pool import AccountPool
 from addons.settings import Settings
+from addons.settings import SettingsError
+from addons.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
+RELOAD_INTERVAL = 1.0  # seconds between looks at config.yaml and auth-dir
+OLD_CLIENT_GRACE = 600.0  # an HTTP client replaced by a reload closes after in-flight calls
+
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
-    """httpx for refreshes and other side calls: through the same proxy-url as the API calls
+    """httpx for refreshes, retries and side calls: through the same proxy-url as the API calls
     (UPSTREAMS.md §10: a refresh that ignores proxy-url fails where the API call works)."""
     return httpx.AsyncClient(
         proxy=settings.proxy_url or None,
@@ -25,42 +36,106 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+def _token_urls(settings: Settings) -> dict[str, str]:
+    return {"gemini": settings.endpoints.google_token, "codex": settings.endpoints.openai_token}
+
+
+def _file_signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 @dataclass
 class State:
     settings: Settings = field(default_factory=Settings)
     pool: AccountPool | None = None
     http: httpx.AsyncClient | None = None
+    config_path: Path | None = None
+    _config_seen: tuple[int, int] | None = None
+    _watcher: asyncio.Task[None] | None = None
 
-    def apply(self, settings: Settings) -> None:
-        """Take new settings: a new HTTP client and a pool re-read from auth-dir."""
-        old_http = self.http
+    def apply(self, settings: Settings, config_path: Path | None = None) -> None:
+        """Start-up: take the settings, build the HTTP client and the pool from auth-dir."""
         self.settings = settings
+        if config_path is not None:
+            self.config_path = config_path
+            self._config_seen = _file_signature(config_path)
         self.http = make_http_client(settings)
+        self.pool = self._new_pool(settings, self.http)
+
+    def _new_pool(self, settings: Settings, http: httpx.AsyncClient) -> AccountPool:
         auth_dir = settings.auth_path
         try:
             auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as e:
             logger.warning("auth-dir %s cannot be created: %s", auth_dir, e)
-        token_urls = {
-            "gemini": settings.endpoints.google_token,
-            "codex": settings.endpoints.openai_token,
-        }
-        self.pool = AccountPool(auth_dir, token_urls, self.http)
-        self.pool.load()
-        if old_http is not None:
-            # in-flight refreshes hold their own reference; close once they are done
-            _close_later(old_http)
+        pool = AccountPool(auth_dir, _token_urls(settings), http)
+        pool.set_keys(settings.generative_language_api_key)
+        pool.load()
+        return pool
+
+    def update(self, settings: Settings) -> None:
+        """A changed config while running: unchanged accounts keep their cooldowns."""
+        old = self.settings
+        if (settings.host, settings.port) != (old.host, old.port):
+            logger.warning("host/port changes take effect after a restart")
+        if settings.proxy_url != old.proxy_url or self.http is None:
+            if self.http is not None:
+                _close_later(self.http)
+            self.http = make_http_client(settings)
+        if self.pool is None or settings.auth_path != old.auth_path:
+            self.pool = self._new_pool(settings, self.http)
+        else:
+            self.pool.http = self.http
+            self.pool.token_urls = _token_urls(settings)
+            self.pool.set_keys(settings.generative_language_api_key)
+        self.settings = settings
+        logger.warning("config reloaded from %s", self.config_path)
+
+    # ------------------------------------------------------------------ watching
+
+    def check(self) -> None:
+        """One look at config.yaml and auth-dir (cheap: a few stat calls)."""
+        if self.config_path is not None:
+            seen = _file_signature(self.config_path)
+            if seen != self._config_seen:
+                self._config_seen = seen
+                try:
+                    settings = load_settings(self.config_path)
+                except SettingsError as e:
+                    logger.error("%s (the previous config stays in force)", e)
+                else:
+                    if settings != self.settings:
+                        self.update(settings)
+        if self.pool is not None:
+            self.pool.sync()
+
+    def start_watching(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_INTERVAL)
+            try:
+                self.check()
+            except Exception:  # a reload must never take the proxy down
+                logger.exception("hot reload failed; the previous state stays in force")
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         if self.http is not None:
             await self.http.aclose()
 
 
 def _close_later(client: httpx.AsyncClient) -> None:
-    import asyncio
-
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    loop.call_later(120, lambda: loop.create_task(client.aclose()))
+    loop.call_later(OLD_CLIENT_GRACE, lambda: loop.create_task(client.aclose()))

@@ -28,9 +28,7 @@ pytestmark = pytest.mark.e2e
 FILE_TEXT = "hello from a file"
 
 
-def claude(
-    clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path
-) -> Run:
+def claude(clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path) -> Run:
     # REAL-CLIENTS.md §3.1, with retries off so every request the client makes is visible
     env = client_env(
         home,
@@ -106,9 +104,7 @@ def test_read_tool_round_trip(
     target = workdir / "hello.txt"
     target.write_text(FILE_TEXT + "\n")
     google.enqueue(fake_google.Calls([("Read", {"file_path": str(target)})]))
-    run = claude(
-        clients, proxy, "gemini-2.5-flash", "read hello.txt", tmp_path / "home", workdir
-    )
+    run = claude(clients, proxy, "gemini-2.5-flash", "read hello.txt", tmp_path / "home", workdir)
     info = context(run, proxy, google, None)
     out = run.json()
     assert run.returncode == 0, info

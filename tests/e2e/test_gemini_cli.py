@@ -47,7 +47,8 @@ def gemini(clients: Clients, proxy: Proxy, prompt: str, home: Path, cwd: Path) -
         GOOGLE_GEMINI_BASE_URL=proxy.base_url,
     )
     # -m skips the router call: one generation request
-    argv = [clients.bin("gemini"), "-p", prompt, "--output-format", "json", "-m", "gemini-2.5-flash"]
+    argv = [clients.bin("gemini"), "-p", prompt, "--output-format", "json"]
+    argv += ["-m", "gemini-2.5-flash"]
     return run_client(argv, env, cwd)
 
 
