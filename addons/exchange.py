@@ -30,13 +30,15 @@ from translators import ir
 from translators import openai_chat
 from translators import openai_responses
 from translators.accumulate import ResponseAccumulator
+from translators.pipeline import CodeAssistEnvelope
 from translators.pipeline import GeminiPassthrough
 from translators.pipeline import ResponsesRelay
 from translators.pipeline import StreamPipeline
 from translators.sse import SSEParser
 from translators.sse import parse_json_events
 
-Client = Literal["chat", "anthropic", "gemini", "responses"]
+# "code_assist" is Gemini CLI through the /v1internal relay
+Client = Literal["chat", "anthropic", "gemini", "responses", "code_assist"]
 Kind = Literal["translate", "passthrough", "count_tokens"]
 
 ERROR_DIALECT: dict[Client, Dialect] = {
@@ -44,6 +46,7 @@ ERROR_DIALECT: dict[Client, Dialect] = {
     "responses": "openai",
     "anthropic": "anthropic",
     "gemini": "gemini",
+    "code_assist": "gemini",
 }
 UPSTREAM_NAME: dict[Upstream, str] = {
     "code_assist": "Code Assist",
@@ -99,6 +102,8 @@ def _encoder(ex: Exchange) -> Any:
         return anthropic.StreamEncoder(ex.client_model)
     if ex.client == "gemini":
         return gemini.StreamEncoder(ex.client_model)
+    if ex.client == "code_assist":
+        return CodeAssistEnvelope(gemini.StreamEncoder(ex.client_model))
     if ex.client == "responses":
         return openai_responses.StreamEncoder(ex.client_model, custom_tools=set(ex.custom_tools))
     return openai_chat.StreamEncoder(ex.client_model, include_usage=ex.include_usage)
@@ -109,6 +114,8 @@ def _render(ex: Exchange, response: ir.Response) -> dict:
         return anthropic.render_response(response)
     if ex.client == "gemini":
         return gemini.render_response(response)
+    if ex.client == "code_assist":
+        return {"response": gemini.render_response(response)}
     if ex.client == "responses":
         return openai_responses.render_response(response, custom_tools=set(ex.custom_tools))
     return openai_chat.render_response(response)
@@ -132,6 +139,8 @@ def make_stream(ex: Exchange) -> Callable[[bytes], list[bytes]]:
     if ex.kind == "passthrough":
         if ex.upstream == "codex":
             return ResponsesRelay()
+        if ex.client == "code_assist":  # Gemini CLI wants Code Assist frames
+            return GeminiPassthrough(unwrap=False, wrap=ex.upstream == "ai_studio")
         return GeminiPassthrough(unwrap=ex.upstream == "code_assist")
     unwrap = gemini.unwrap_code_assist if ex.upstream == "code_assist" else None
     return StreamPipeline(_decoder(ex), _encoder(ex), unwrap=unwrap)
@@ -164,11 +173,13 @@ def whole_answer(ex: Exchange, content: bytes) -> Answer:
         events = [ev for obj in objects for ev in decoder.feed(obj)] + decoder.finish()
     else:
         obj = json.loads(content or b"{}")
-        if ex.upstream == "code_assist" and ex.kind != "count_tokens":
-            obj = gemini.unwrap_code_assist(obj)
         if ex.kind == "count_tokens":
             total = obj.get("totalTokens", 0) if isinstance(obj, dict) else 0
             return Answer(200, count_tokens_body(ex, total))
+        if ex.kind == "passthrough" and ex.client == "code_assist":
+            return Answer(200, obj if ex.upstream == "code_assist" else {"response": obj})
+        if ex.upstream == "code_assist":
+            obj = gemini.unwrap_code_assist(obj)
         if ex.kind == "passthrough":
             return Answer(200, obj)
         decoder = gemini.StreamDecoder(ex.model, ex.tool_names)
@@ -237,7 +248,7 @@ def error_to_client(ex: Exchange, err: UpstreamError) -> Answer:
     if status == 429 and err.fault.retry_after is not None and math.isfinite(err.fault.retry_after):
         headers["retry-after"] = str(max(1, math.ceil(err.fault.retry_after)))
     text = f"upstream ({name}) error {err.status}: {err.message}"
-    if ex.client == "gemini":
+    if ex.dialect == "gemini":
         body = gemini.error_body(status, text, err.status_name)
         if err.details:
             body["error"]["details"] = err.details

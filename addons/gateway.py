@@ -20,6 +20,8 @@ from mitmproxy import http
 from mitmproxy.connection import Server
 
 from addons import local
+from addons import relay
+from addons.accounts.gemini import GeminiAccount
 from addons.accounts.pool import Account
 from addons.accounts.pool import RefreshError
 from addons.accounts.status import account_status
@@ -128,6 +130,9 @@ class Gateway:
         path = req.path.split("?", 1)[0]
         route = classify(req.method, path, req.headers, req.query)
         dialect = route.dialect if route else guess_dialect(path, req.headers, req.query)
+        if route is not None and route.action in ("relay", "relay_operation"):
+            await self._relay(flow, route)
+            return
         denial = self._check_access(flow, dialect)
         if denial is not None:
             flow.response = denial
@@ -422,6 +427,108 @@ class Gateway:
             "countTokens", prepared, account, upstream_of(account),
         )  # fmt: skip
         self._send(flow, ex)
+
+    # ------------------------------------------------------------------ the /v1internal relay
+
+    async def _relay(self, flow: http.HTTPFlow, route: Route) -> None:
+        """Gemini CLI's Code Assist calls, served with the pool's credentials."""
+        if not _is_loopback(flow):
+            flow.response = local.error_response(
+                "gemini", 403, "the /v1internal relay serves loopback clients only"
+            )
+            return
+        rpc = route.rpc or ""
+        if route.action == "relay_operation" or rpc in relay.SETUP_METHODS:
+            project = self._relay_project()
+            if project is None:
+                flow.response = local.error_response(
+                    "gemini", 503, self._no_account_message("gemini")
+                )
+            elif rpc == "loadCodeAssist":
+                flow.response = local.json_response(200, relay.load_code_assist(project))
+            else:
+                flow.response = local.json_response(200, relay.onboarded_operation(project))
+            return
+        if rpc in relay.GENERATION_METHODS:
+            await self._relay_generation(flow, rpc, self._json_body(flow.request))
+            return
+        await self._relay_forward(flow, rpc)
+
+    def _relay_project(self) -> str | None:
+        """The project Gemini CLI is told it has: the first Code Assist account's (requests are
+        re-addressed to whichever account serves them anyway)."""
+        pool = self.state.pool
+        accounts = pool.usable("gemini") if pool is not None else []
+        for account in accounts:
+            if account.project_id:
+                return account.project_id
+        return "cliproxy" if accounts else None
+
+    async def _relay_generation(self, flow: http.HTTPFlow, rpc: str, body: Any) -> None:
+        try:
+            requested, request = relay.envelope_parts(body)
+        except ValueError as e:
+            raise ir.RequestError(str(e)) from None
+        resolved = self._resolve(flow, "gemini", requested)
+        if resolved is None:
+            return
+        model, provider = resolved
+        if provider != "gemini":  # e.g. gpt-* through Codex, answered as Code Assist frames
+            req = gemini.parse_request(request, requested)
+            if rpc == "countTokens":
+                flow.response = local.json_response(200, {"totalTokens": estimate_tokens(req)})
+                return
+            req.stream = rpc == "streamGenerateContent"
+            await self._via_ir(flow, "code_assist", req)
+            return
+        prepared = gemini.prepare_passthrough(request)
+        prepared.pop("model", None)  # countTokens names it inside; the envelope carries it
+        account = await self._account(flow, "gemini", provider, model)
+        if account is None:
+            return
+        kind = "count_tokens" if rpc == "countTokens" else "passthrough"
+        ex = Exchange(
+            "code_assist", kind, provider, requested, model, rpc == "streamGenerateContent",
+            rpc, prepared, account, upstream_of(account),
+        )  # fmt: skip
+        self._send(flow, ex)
+
+    async def _relay_forward(self, flow: http.HTTPFlow, rpc: str) -> None:
+        """Any other method (quota, experiments, metrics, settings): forwarded with a Code
+        Assist account's token and project; answered locally when there is none."""
+        pool = self.state.pool
+        account = next(
+            (a for a in (pool.usable("gemini") if pool else []) if isinstance(a, GeminiAccount)),
+            None,
+        )
+        if account is not None and pool is not None:
+            try:
+                await pool.ensure_fresh(account)
+            except RefreshError:
+                account = None
+        if account is None:
+            flow.response = local.json_response(200, relay.LOCAL_FALLBACKS.get(rpc, {}))
+            return
+        req = flow.request
+        raw = req.get_content(strict=False) or b""
+        query = req.path.partition("?")[2]
+        url = code_assist.method_url(self.state.settings.endpoints.gemini_cli, rpc)
+        headers = code_assist.headers(account.access_token, False)
+        method = req.method
+        req.headers = http.Headers(
+            [(b"host", urlsplit(url).netloc.encode())]
+            + [(k.encode(), v.encode()) for k, v in headers.items()]
+        )
+        req.url = url + (f"?{query}" if query else "")
+        req.method = method
+        if raw.strip():
+            try:
+                req.content = _json_bytes(
+                    relay.rewrite_project(json.loads(raw), account.project_id)
+                )
+            except ValueError:
+                req.content = raw
+        flow.comment = f"relay {rpc} → code_assist · {account.label}"
 
     # ------------------------------------------------------------------ response
 

@@ -23,6 +23,8 @@ Action = Literal[
     "models",  # GET /v1/models, /v1beta/models
     "model",  # GET /v1beta/models/{m}, /v1/models/{m}
     "healthz",  # GET /healthz
+    "relay",  # /v1internal:{method} (Gemini CLI's Code Assist calls)
+    "relay_operation",  # GET /v1internal/operations/… (onboarding poll)
 ]
 
 
@@ -31,6 +33,7 @@ class Route:
     dialect: Dialect
     action: Action
     model: str | None = None  # the model named in a Gemini path
+    rpc: str | None = None  # the Code Assist method of a /v1internal call
 
 
 _GEMINI_PATH = re.compile(r"^/(v1beta|v1)/models/([^/:]+)(?::([A-Za-z]+))?$")
@@ -60,6 +63,10 @@ def classify(
     """The route of a request, or None for an unknown path / wrong method."""
     if path in ("/v1/chat/completions", "/chat/completions"):
         return Route("openai", "chat") if method == "POST" else None
+    if path.startswith("/v1internal:"):
+        return Route("gemini", "relay", rpc=path.removeprefix("/v1internal:"))
+    if path.startswith("/v1internal/"):
+        return Route("gemini", "relay_operation", rpc=path.removeprefix("/v1internal/"))
     if path in ("/v1/responses", "/responses"):
         return Route("openai", "responses") if method == "POST" else None
     if path == "/v1/messages":

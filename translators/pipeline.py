@@ -155,12 +155,14 @@ class ResponsesRelay:
 
 
 class GeminiPassthrough:
-    """Gemini SSE → a Gemini client, chunk for chunk: Code Assist frames lose their
-    `{"response": …}` wrapper (`unwrap`), AI Studio frames pass as they are. A stream that ends
-    without a finishReason was cut: it ends in an error frame, never a clean end."""
+    """Gemini SSE → a Gemini-speaking client, chunk for chunk. `unwrap`: Code Assist frames lose
+    their `{"response": …}` wrapper (for public-API clients); `wrap`: bare AI Studio frames get
+    one (for Code Assist clients, i.e. Gemini CLI through the relay). A stream that ends without
+    a finishReason was cut: it ends in an error frame, never a clean end."""
 
-    def __init__(self, unwrap: bool) -> None:
+    def __init__(self, unwrap: bool, wrap: bool = False) -> None:
         self.unwrap = unwrap
+        self.wrap = wrap
         self.parser = SSEParser()
         self.finished = False
 
@@ -182,12 +184,42 @@ class GeminiPassthrough:
         if "error" in obj and "response" not in obj and "candidates" not in obj:
             self.finished = True  # an error frame is an end, and the client sees it
             return data_frame(obj)
-        payload = gemini.unwrap_code_assist(obj) if self.unwrap else obj
-        if not payload:
-            return None
-        candidates = payload.get("candidates")
+        inner = gemini.unwrap_code_assist(obj) if "response" in obj else obj
+        candidates = inner.get("candidates") if isinstance(inner, dict) else None
         if isinstance(candidates, list) and any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates
         ):
             self.finished = True
-        return data_frame(payload)
+        if self.unwrap:
+            return data_frame(inner) if inner else None
+        return data_frame({"response": obj}) if self.wrap else data_frame(obj)
+
+
+class CodeAssistEnvelope:
+    """A Gemini stream encoder whose frames go out as Code Assist frames (`{"response": …}`),
+    for Gemini CLI through the relay when another upstream (Codex) serves the model. Error
+    frames stay `{"error": …}`, as Code Assist sends them."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+
+    def encode(self, event: ir.Event) -> list[bytes]:
+        return self._wrap(self.inner.encode(event))
+
+    def finish(self) -> list[bytes]:
+        return self._wrap(self.inner.finish())
+
+    def error(self, message: str, status: int = 500) -> list[bytes]:
+        return self.inner.error(message, status)
+
+    @staticmethod
+    def _wrap(frames: list[bytes]) -> list[bytes]:
+        out = []
+        for frame in frames:
+            try:
+                obj = json.loads(frame.removeprefix(b"data: "))
+            except ValueError:
+                out.append(frame)
+                continue
+            out.append(frame if "error" in obj else data_frame({"response": obj}))
+        return out

@@ -51,7 +51,9 @@ def build(
             upstream,
         )
     if upstream == "ai_studio":
-        body = ai_studio.count_tokens_body(payload, model) if method == "countTokens" else payload
+        # session_id is Code Assist's (gemini-cli sends it); the public API refuses it
+        bare = {k: v for k, v in payload.items() if k not in ("session_id", "sessionId", "model")}
+        body = ai_studio.count_tokens_body(bare, model) if method == "countTokens" else bare
         return Outbound(
             ai_studio.method_url(endpoints.ai_studio, model, method, stream),
             ai_studio.headers(account.access_token, stream),
