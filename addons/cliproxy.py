@@ -13,9 +13,19 @@ if _ROOT not in sys.path:
 
 from addons.gateway import Gateway  # noqa: E402
 from addons.inspect import FlowLimit  # noqa: E402
+from addons.reqlog import RequestLog  # noqa: E402
+from addons.reqlog import RequestLogWriter  # noqa: E402
 from addons.startup import Startup  # noqa: E402
 from addons.state import State  # noqa: E402
 
 _state = State()
 
-addons = [Startup(_state), Gateway(_state), FlowLimit()]
+# mitmproxy runs each hook through the chain in order: RequestLog sees the client's request and
+# the raw upstream answer before the Gateway rewrites them, RequestLogWriter the final answer.
+addons = [
+    Startup(_state),
+    RequestLog(_state),
+    Gateway(_state),
+    RequestLogWriter(_state),
+    FlowLimit(),
+]

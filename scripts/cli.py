@@ -10,16 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import UTC
-from datetime import datetime
 from pathlib import Path
 
 import addons
-from addons.accounts.pool import load_accounts
 from addons.settings import SettingsError
 from addons.settings import config_path
 from addons.settings import load_settings
 from addons.startup import PLACEHOLDER_TARGET
+from scripts import accounts
 from scripts import importer
 from scripts import login_codex
 from scripts import login_gemini
@@ -30,10 +28,6 @@ ADDON = str(Path(addons.__file__).resolve().parent / "cliproxy.py")
 COMMANDS = ("serve", "web", "login", "import", "accounts")
 SEED_LOGINS = {"--login": ["login", "gemini"], "--codex-login": ["login", "codex"]}
 GO_FLAGS = ("login", "codex-login", "no-browser", "project_id", "config")
-LOGIN_HINT = (
-    "run `cliproxy login gemini` or `cliproxy login codex` "
-    "(or adopt a CLI login: `cliproxy import gemini-cli` / `cliproxy import codex`)"
-)
 
 
 def _launch_args(config: Path, extra: list[str]) -> list[str]:
@@ -64,20 +58,7 @@ def cmd_web(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_accounts(ns: argparse.Namespace, extra: list[str]) -> int:
-    settings = load_settings(config_path(ns.config))
-    auth_dir = settings.auth_path
-    accounts = load_accounts(auth_dir)
-    if not accounts:
-        files = len(list(auth_dir.glob("*.json"))) if auth_dir.is_dir() else 0
-        what = f"no usable accounts ({files} file(s) skipped)" if files else "no accounts"
-        print(f"cliproxy accounts: {what} in {auth_dir}: {LOGIN_HINT}", file=sys.stderr)
-        return 1
-    now = datetime.now(UTC)
-    for acc in accounts:
-        expiry = acc.expiry
-        left = f"{int((expiry - now).total_seconds() // 60)} min" if expiry else "unknown"
-        print(f"{acc.provider:7} {acc.email or '-':30} {acc.project_id:30} token expires in {left}")
-    return 0
+    return accounts.run(load_settings(config_path(ns.config)))
 
 
 def _report(label: str, verb: str, action: Callable[[], Saved]) -> int:

@@ -6,6 +6,7 @@ import json
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
@@ -172,8 +173,6 @@ def test_explicit_port_wins(proxy_factory: Callable[..., Proxy]) -> None:
             r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             break
         except httpx.HTTPError:
-            import time
-
             time.sleep(0.1)
     assert r is not None and r.status_code == 200
     with pytest.raises(httpx.ConnectError):
@@ -217,3 +216,32 @@ def test_upstream_unreachable_is_json_not_html(
     assert r.status_code == 502
     assert r.headers["content-type"].startswith("application/json")
     assert "error" in r.json()
+
+
+def test_request_log_writes_redacted_pairs(
+    proxy_factory: Callable[..., Proxy], fake: FakeGoogle
+) -> None:
+    proxy = proxy_factory(
+        auth_files=valid_account(), config={"request-log": True, "api-keys": ["k-secret-1"]}
+    )
+    client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="k-secret-1", max_retries=0)
+    client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
+    logs = proxy.config_path.parent / "logs"
+
+    def chat_logs() -> list[str]:
+        files = sorted(logs.glob("*.json")) if logs.is_dir() else []
+        texts = [f.read_text() for f in files]
+        return [t for t in texts if "/v1/chat/completions" in t]
+
+    for _ in range(50):
+        if chat_logs():
+            break
+        time.sleep(0.1)
+    (text,) = chat_logs()
+    entry = json.loads(text)
+    assert entry["client_request"]["body"]["messages"] == MSG
+    assert entry["upstream_request"]["body"]["project"] == PROJECT
+    assert entry["upstream_response"]["status"] == 200
+    assert entry["client_response"]["body"]["choices"][0]["message"]["content"] == "Echo: hi"
+    assert "k-secret-1" not in text and "ya29." not in text
+    assert entry["client_request"]["headers"]["authorization"] == "<redacted>"

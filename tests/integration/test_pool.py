@@ -354,3 +354,20 @@ def test_hot_reload_while_a_slow_stream_is_in_flight(
     for _ in range(2):
         keyed.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
     assert served_by(fake) == [PROJECT_B, PROJECT_B]
+
+
+def test_cliproxy_accounts_shows_live_cooldowns(
+    proxy_factory: Callable[..., Proxy], fake: FakeGoogle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.cli import main
+
+    proxy = proxy_factory(auth_files=two_accounts(), config={"api-keys": ["k-live"]})
+    client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="k-live", max_retries=0)
+    fake.enqueue(rate_limited("30s", "QUOTA_EXHAUSTED", "gemini-2.5-flash"))
+    client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
+    assert main(["accounts", "--config", str(proxy.config_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"live state of the proxy on port {proxy.port}" in out
+    assert "resting for gemini-2.5-flash: 30 s left" in out or "29 s left" in out
+    assert "requests served: 1" in out and "last error: HTTP 429" in out
+    assert "k-live" not in out and "ya29" not in out

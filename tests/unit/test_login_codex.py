@@ -324,5 +324,5 @@ def test_accounts_lists_the_codex_account(
     assert run_cli(["import", "codex", str(path), "--config", str(env.config)], capsys)[0] == 0
     code, out, _ = run_cli(["accounts", "--config", str(env.config)], capsys)
     assert code == 0
-    [line] = out.splitlines()
+    _, line = out.splitlines()
     assert line.split()[:3] == ["codex", EMAIL, ACCOUNT_ID]

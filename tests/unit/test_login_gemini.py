@@ -584,5 +584,6 @@ def test_accounts(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(env.login(), capsys)[0] == 0
     code, out, _ = run_cli(["accounts", "--config", str(env.config)], capsys)
     assert code == 0
-    [line] = out.splitlines()
+    header, line = out.splitlines()
+    assert header == "1 account(s), from auth-dir (the proxy is not running: no live state):"
     assert line.split()[:3] == ["gemini", EMAIL, PROJECT]
