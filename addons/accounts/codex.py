@@ -19,6 +19,7 @@ from addons.accounts.runtime import Runtime
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 # Refresh a little before the access token's own expiry so a request never races it.
 REFRESH_MARGIN = timedelta(minutes=5)
+UNKNOWN_LIFETIME = timedelta(hours=1)
 # Token-endpoint codes that mean the refresh token is gone for good (never retry them).
 PERMANENT_REFRESH_ERRORS = frozenset(
     {"refresh_token_expired", "refresh_token_reused", "refresh_token_invalidated", "invalid_grant"}
@@ -63,7 +64,12 @@ class CodexAccount(Runtime):
 
     @property
     def expiry(self) -> datetime | None:
-        return jwt.expiry(self.access_token) or parse_time(self.raw.get("expired"))
+        """The earlier of the access token's JWT `exp` and the file's `expired` (CONTRACT.md §3:
+        a past `expired` means refresh, whatever the token says)."""
+        known = [
+            t for t in (jwt.expiry(self.access_token), parse_time(self.raw.get("expired"))) if t
+        ]
+        return min(known) if known else None
 
     @property
     def plan(self) -> str:
@@ -111,8 +117,9 @@ class CodexAccount(Runtime):
         expiry = jwt.expiry(self.raw["access_token"])
         if expiry is None and isinstance(reply.get("expires_in"), (int, float)):
             expiry = now + timedelta(seconds=reply["expires_in"])
-        if expiry is not None:
-            self.raw["expired"] = format_time(expiry)
+        # an opaque token with no lifetime given: assume a short one rather than refreshing on
+        # every request because the old `expired` stays in the past
+        self.raw["expired"] = format_time(expiry or now + UNKNOWN_LIFETIME)
         new_id = jwt.openai_auth(str(self.raw.get("id_token") or "")).get("chatgpt_account_id")
         if isinstance(new_id, str) and new_id and not self.raw.get("account_id"):
             self.account_id = new_id

@@ -29,6 +29,7 @@ from translators import gemini
 from translators import ir
 from translators import openai_chat
 from translators import openai_responses
+from translators.pipeline import CodeAssistEnvelope
 from translators.pipeline import GeminiPassthrough
 from translators.pipeline import ResponsesRelay
 from translators.pipeline import StreamPipeline
@@ -749,6 +750,19 @@ def test_empty_upstream_stream_is_an_error() -> None:
 # ---------------------------------------------------------------- ResponsesRelay
 
 
+class BrokenParser:
+    """An SSE parser with a bug, to reach the translators' last-resort handlers."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def feed(self, chunk: bytes) -> list:
+        raise self.exc
+
+    def finish(self) -> list:
+        return []
+
+
 def test_relay_moves_rate_limits_after_created_and_passes_the_rest_verbatim() -> None:
     out = run(ResponsesRelay(), [CODEX_STREAM])
     assert out == [CODEX_FRAMES[1], CODEX_FRAMES[0], *CODEX_FRAMES[2:]]
@@ -814,10 +828,7 @@ def test_relay_internal_fault_becomes_response_failed() -> None:
     relay = ResponsesRelay()
     relay(CODEX_FRAMES[1])
 
-    def broken(chunk: bytes) -> list:
-        raise MemoryError("no room")
-
-    relay.parser.feed = broken  # type: ignore[method-assign]
+    relay.parser = BrokenParser(MemoryError("no room"))  # type: ignore[assignment]
     out = relay(b"anything")
     ((name, obj),) = frames(b"".join(out))
     assert name == "response.failed"
@@ -848,11 +859,14 @@ def test_passthrough_leaves_ai_studio_frames_alone() -> None:
     assert b"".join(out) == AI_STUDIO_STREAM  # compact JSON in, the same bytes out
 
 
-def test_passthrough_drops_code_assist_frames_without_a_response() -> None:
-    data = sse_data([{"traceId": "abc"}, CA_FRAMES[2]])
-    out = run(GeminiPassthrough(unwrap=True), [data])
-    assert len(out) == 1
-    assert frames(out[0])[0][1]["candidates"][0]["finishReason"] == "STOP"
+def test_passthrough_wraps_ai_studio_frames_for_a_code_assist_client() -> None:
+    out = run(GeminiPassthrough(unwrap=False, wrap=True), [AI_STUDIO_STREAM])
+    assert frames(b"".join(out)) == [(None, {"response": f["response"]}) for f in CA_FRAMES]
+
+
+def test_passthrough_relays_code_assist_frames_verbatim_to_a_code_assist_client() -> None:
+    out = run(GeminiPassthrough(unwrap=False), [CA_STREAM])
+    assert b"".join(out) == CA_STREAM
 
 
 @pytest.mark.parametrize(("unwrap", "data"), [(True, CA_STREAM), (False, AI_STUDIO_STREAM)])
@@ -884,15 +898,37 @@ def test_passthrough_upstream_error_frame_passes_and_ends_the_stream() -> None:
 def test_passthrough_internal_fault_becomes_an_error_frame() -> None:
     passthrough = GeminiPassthrough(unwrap=True)
 
-    def broken(chunk: bytes) -> list:
-        raise RuntimeError("x")
-
-    passthrough.parser.feed = broken  # type: ignore[method-assign]
+    passthrough.parser = BrokenParser(RuntimeError("x"))  # type: ignore[assignment]
     assert passthrough(b"data: {}\n\n") == [
         b'data: {"error":{"code":502,"message":"proxy error: RuntimeError",'
         b'"status":"UNAVAILABLE"}}\n\n'
     ]
     assert passthrough(b"") == []  # finished: no second error frame
+
+
+# ---------------------------------------------------------------- CodeAssistEnvelope
+
+
+def test_envelope_wraps_every_frame_for_gemini_cli_and_leaves_errors_bare() -> None:
+    def envelope() -> Stream:
+        encoder = CodeAssistEnvelope(gemini.StreamEncoder("gpt-5-codex"))
+        return StreamPipeline(codex.StreamDecoder("gpt-5-codex"), encoder)
+
+    with deterministic():
+        bare = run(codex_pipeline(gemini_client), [CODEX_STREAM])
+        wrapped = run(envelope(), [CODEX_STREAM])
+        cut = run(envelope(), [CODEX_CUT])
+    assert [(None, {"response": obj}) for _, obj in frames(b"".join(bare))] == frames(
+        b"".join(wrapped)
+    )
+    assert frames(cut[-1]) == [
+        (
+            None,
+            gemini.error_body(
+                502, "Codex stream closed before response.completed", "stream_incomplete"
+            ),
+        )
+    ]
 
 
 # ---------------------------------------------------------------- properties
@@ -1000,6 +1036,10 @@ FACTORIES: dict[str, Callable[[], Stream]] = {
     "relay": ResponsesRelay,
     "passthrough code_assist": lambda: GeminiPassthrough(unwrap=True),
     "passthrough ai_studio": lambda: GeminiPassthrough(unwrap=False),
+    "passthrough ai_studio->code_assist": lambda: GeminiPassthrough(unwrap=False, wrap=True),
+    "codex->code_assist envelope": lambda: StreamPipeline(
+        codex.StreamDecoder("gpt-5"), CodeAssistEnvelope(gemini.StreamEncoder("gpt-5"))
+    ),
 }
 
 
