@@ -10,11 +10,22 @@ from collections import deque
 from mitmproxy import ctx
 from mitmproxy import flow as mflow
 from mitmproxy import http
+from mitmproxy.addonmanager import Loader
 
 
 class FlowLimit:
     def __init__(self) -> None:
         self.finished: deque[mflow.Flow] = deque()
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "cliproxy_max_flows",
+            int,
+            1000,
+            """
+            mitmweb only: how many finished flows to keep for inspection.
+            """,
+        )
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._finished(flow)

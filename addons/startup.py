@@ -64,14 +64,6 @@ class Startup:
             Path of cliproxy's config.yaml (default: $CLIPROXY_CONFIG, else ./config.yaml).
             """,
         )
-        loader.add_option(
-            "cliproxy_max_flows",
-            int,
-            1000,
-            """
-            mitmweb only: how many finished flows to keep for inspection.
-            """,
-        )
         _http1.make_error_response = json_error_response  # type: ignore[attr-defined]
         if not ctx.options.has_changed("mode"):
             # The default :8080 server is about to be replaced by ours in running(); a failure to
@@ -105,12 +97,19 @@ class Startup:
         logger.info("config: %s", path if path.exists() else "defaults (no config file)")
 
     def _quiet(self, debug: bool) -> None:
-        updates: dict[str, object] = {}
-        if not debug:
-            if not ctx.options.has_changed("termlog_verbosity"):
-                updates["termlog_verbosity"] = "warn"
-            if not ctx.options.has_changed("flow_detail"):
-                updates["flow_detail"] = 0
+        """Quiet by default; options the user set (and options this tool lacks: mitmweb has
+        no flow_detail) are left alone."""
+        if debug:
+            return
+        wanted: dict[str, object] = {"flow_detail": 0}
+        if "web_port" not in ctx.options:
+            # mitmweb prints no per-request lines, and its info log carries the UI's token URL
+            wanted["termlog_verbosity"] = "warn"
+        updates = {
+            name: value
+            for name, value in wanted.items()
+            if name in ctx.options and not ctx.options.has_changed(name)
+        }
         if updates:
             ctx.options.update(**updates)
 

@@ -245,3 +245,33 @@ def test_request_log_writes_redacted_pairs(
     assert entry["client_response"]["body"]["choices"][0]["message"]["content"] == "Echo: hi"
     assert "k-secret-1" not in text and "ya29." not in text
     assert entry["client_request"]["headers"]["authorization"] == "<redacted>"
+
+
+def test_mitmweb_serves_the_proxy_and_prints_its_ui_address(tmp_path: Path) -> None:
+    port, web_port = free_port(), free_port()
+    (tmp_path / "config.yaml").write_text(
+        f"host: 127.0.0.1\nport: {port}\nauth-dir: {tmp_path / 'auth'}\n"
+    )
+    log = (tmp_path / "web.log").open("wb")
+    process = subprocess.Popen(
+        [
+            MITMDUMP.replace("mitmdump", "mitmweb"),
+            "-s", str(ROOT / "addons" / "cliproxy.py"),
+            "--set", "web_open_browser=false", "--set", f"web_port={web_port}",
+        ],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        health = None
+        for _ in range(100):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert health is not None and health.json()["status"] == "ok"
+        assert "Web server listening at http://127.0.0.1:" in (tmp_path / "web.log").read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
