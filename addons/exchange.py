@@ -19,10 +19,13 @@ from addons.accounts.pool import Account
 from addons.local import error_body
 from addons.routing import Dialect
 from addons.routing import Provider
+from addons.settings import Settings
 from addons.upstreams import code_assist
 from addons.upstreams import codex as codex_upstream
 from addons.upstreams.fault import Fault
+from addons.upstreams.outbound import Outbound
 from addons.upstreams.outbound import Upstream
+from addons.upstreams.outbound import build
 from translators import anthropic
 from translators import codex
 from translators import gemini
@@ -125,6 +128,18 @@ def _decoder(ex: Exchange) -> Any:
     if ex.upstream == "codex":
         return codex.StreamDecoder(ex.model)
     return gemini.StreamDecoder(ex.model, ex.tool_names)
+
+
+def outbound_for(settings: Settings, ex: Exchange) -> Outbound:
+    """The upstream request of the exchange's current attempt (account, model)."""
+    return build(
+        settings.endpoints,
+        ex.account,
+        ex.model,
+        ex.method,
+        ex.method == "streamGenerateContent",
+        ex.payload,
+    )
 
 
 def error_answer(ex: Exchange, status: int, message: str, headers: dict | None = None) -> Answer:

@@ -15,7 +15,6 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from mitmproxy import http
 from mitmproxy.connection import Server
 
@@ -29,13 +28,11 @@ from addons.exchange import ERROR_DIALECT
 from addons.exchange import Answer
 from addons.exchange import Client
 from addons.exchange import Exchange
-from addons.exchange import UpstreamError
 from addons.exchange import all_cooling_answer
-from addons.exchange import error_to_client
 from addons.exchange import make_stream
-from addons.exchange import read_error
-from addons.exchange import success_answer
+from addons.exchange import outbound_for
 from addons.exchange import whole_answer
+from addons.failover import Failover
 from addons.routing import LOGIN_COMMAND
 from addons.routing import Dialect
 from addons.routing import Provider
@@ -47,8 +44,6 @@ from addons.routing import resolve_model
 from addons.state import State
 from addons.upstreams import code_assist
 from addons.upstreams import codex as codex_upstream
-from addons.upstreams.outbound import Outbound
-from addons.upstreams.outbound import build
 from addons.upstreams.outbound import upstream_of
 from translators import anthropic
 from translators import codex
@@ -80,10 +75,6 @@ def _is_loopback(flow: http.HTTPFlow) -> bool:
         return False
 
 
-def _json_bytes(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def _http_proxy(proxy_url: str) -> tuple[str, tuple[str, int], str | None] | None:
     """(scheme, address, basic credentials) of an http(s) `proxy-url`, else None."""
     if not proxy_url.startswith(("http://", "https://")):
@@ -100,6 +91,7 @@ def _http_proxy(proxy_url: str) -> tuple[str, tuple[str, int], str | None] | Non
 class Gateway:
     def __init__(self, state: State) -> None:
         self.state = state
+        self.failover = Failover(state)
 
     # ------------------------------------------------------------------ request
 
@@ -252,20 +244,10 @@ class Gateway:
 
     # ------------------------------------------------------------------ upstream calls
 
-    def _outbound(self, ex: Exchange) -> Outbound:
-        return build(
-            self.state.settings.endpoints,
-            ex.account,
-            ex.model,
-            ex.method,
-            ex.method == "streamGenerateContent",
-            ex.payload,
-        )
-
     def _send(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         """Re-target the flow at the exchange's upstream: URL, headers (nothing of the
         client's), body; remember the exchange for the response hooks."""
-        out = self._outbound(ex)
+        out = outbound_for(self.state.settings, ex)
         ex.upstream = out.upstream
         req = flow.request
         req.method = "POST"
@@ -274,7 +256,7 @@ class Gateway:
             + [(k.encode(), v.encode()) for k, v in out.headers.items()]
         )
         req.url = out.url
-        req.content = _json_bytes(out.body)
+        req.content = out.content
         via = _http_proxy(self.state.settings.proxy_url)
         if via is not None:
             scheme, address, _ = via
@@ -523,9 +505,8 @@ class Gateway:
         req.method = method
         if raw.strip():
             try:
-                req.content = _json_bytes(
-                    relay.rewrite_project(json.loads(raw), account.project_id)
-                )
+                rewritten = relay.rewrite_project(json.loads(raw), account.project_id)
+                req.content = json.dumps(rewritten, separators=(",", ":")).encode()
             except ValueError:
                 req.content = raw
         flow.comment = f"relay {rpc} → code_assist · {account.label}"
@@ -563,7 +544,7 @@ class Gateway:
                 answer = whole_answer(ex, content)
             else:
                 retry_after = flow.response.headers.get("retry-after")
-                answer = await self._recover(flow, ex, status, content, retry_after)
+                answer = await self.failover.recover(flow, ex, status, content, retry_after)
             flow.response = self._to_response(flow, answer)
         except Exception:
             logger.exception("internal error while translating the answer for %s", ex.client)
@@ -577,115 +558,6 @@ class Gateway:
                 "content-type": "text/event-stream", "cache-control": "no-cache",
             })  # fmt: skip
         return local.json_response(answer.status, answer.body, answer.headers)
-
-    # ------------------------------------------------------------------ failover
-
-    async def _recover(
-        self,
-        flow: http.HTTPFlow,
-        ex: Exchange,
-        status: int,
-        content: bytes,
-        retry_after: str | None,
-    ) -> Answer:
-        """The current attempt was refused: rest that account for the model, retry on the next
-        one (`quota-exceeded.switch-project`, `request-retry`), then on preview models
-        (`switch-preview-model`); the answer of the first success, else a clean error."""
-        settings = self.state.settings
-        pool = self.state.pool
-        origin = ex.model
-        previews = list(code_assist.PREVIEW_MODELS.get(origin, ()))
-        quota_err: UpstreamError | None = None  # what to report if previews don't help
-        while True:
-            err = read_error(ex, status, content, retry_after)
-            fault = err.fault
-            if fault.kind == "request":
-                # a preview id the upstream does not know is not the client's fault
-                return error_to_client(ex, quota_err or err)
-            self._note_refusal(ex, err)
-            if fault.kind == "quota":
-                quota_err = quota_err or err
-                if not settings.quota_exceeded.switch_project:
-                    return error_to_client(ex, err)
-            account = await self._next_account(ex, fault.kind)
-            if (
-                account is None
-                and fault.kind == "quota"
-                and previews
-                and (settings.quota_exceeded.switch_preview_model and pool is not None)
-            ):
-                ex.model, ex.tried, ex.attempts = previews.pop(0), set(), 0
-                logger.warning("every account refused for quota; trying %s", ex.model)
-                account = await pool.acquire(ex.provider, ex.model)
-            if account is None:
-                wait = pool.wait_seconds(ex.provider, origin) if pool is not None else None
-                if quota_err is not None and wait is not None:
-                    return all_cooling_answer(ex.dialect, ex.provider, origin, wait, quota_err)
-                return error_to_client(ex, quota_err or err)
-            ex.account, ex.attempts = account, ex.attempts + 1
-            status, content, retry_after = await self._attempt(flow, ex)
-            if status == 200:
-                ex.account.succeeded(ex.model)
-                return success_answer(ex, content)
-
-    async def _next_account(self, ex: Exchange, kind: str) -> Account | None:
-        """The account for the next attempt: the same one after a forced refresh (first 401),
-        else another one that has not refused this request, within `request-retry`."""
-        pool = self.state.pool
-        if pool is None:
-            return None
-        if kind == "auth" and not ex.refreshed:
-            ex.refreshed = True
-            if (account := await self._refreshed(ex.account)) is not None:
-                return account
-            ex.tried.add(ex.account.name)
-        if ex.attempts >= self.state.settings.request_retry:
-            return None
-        return await pool.acquire(ex.provider, ex.model, frozenset(ex.tried))
-
-    def _note_refusal(self, ex: Exchange, err: UpstreamError) -> None:
-        account, fault = ex.account, err.fault
-        reason = f"HTTP {err.status}: {err.message}"[:300]
-        account.last_error = reason
-        ex.tried.add(account.name)
-        if fault.kind == "unusable":
-            account.disabled = fault.reason or reason
-            logger.warning("%s cannot serve: %s", account.label, account.disabled)
-            return
-        if fault.kind == "auth" and not ex.refreshed:
-            return  # refreshed and retried once before it rests
-        rest = account.cool(ex.model, fault.kind, fault.retry_after, reason)  # type: ignore[arg-type]
-        logger.warning("%s refused %s (%s); resting %.0f s", account.label, ex.model, reason, rest)
-
-    async def _refreshed(self, account: Account) -> Account | None:
-        """The same account with a forced token refresh, or None when that fails."""
-        pool = self.state.pool
-        assert pool is not None
-        try:
-            await pool.ensure_fresh(account, force=True)
-        except RefreshError as e:
-            account.last_error = f"token refresh failed: {e}"
-            return None
-        return account
-
-    async def _attempt(self, flow: http.HTTPFlow, ex: Exchange) -> tuple[int, bytes, str | None]:
-        """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow)."""
-        out = self._outbound(ex)
-        ex.upstream = out.upstream
-        flow.comment = f"{ex.client} → {out.upstream} · {ex.account.label} (retry {ex.attempts})"
-        http_client = self.state.http
-        assert http_client is not None
-        try:
-            reply = await http_client.post(
-                out.url,
-                content=_json_bytes(out.body),
-                headers=out.headers,
-                timeout=httpx.Timeout(600.0, connect=15.0),
-            )
-        except httpx.HTTPError as e:
-            body = {"error": {"code": 502, "message": f"upstream unreachable: {type(e).__name__}"}}
-            return 502, _json_bytes(body), None
-        return reply.status_code, reply.content, reply.headers.get("retry-after")
 
     # ------------------------------------------------------------------ local answers
 

@@ -8,6 +8,7 @@ another account (or another model) rebuilds the request here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from typing import Literal
@@ -29,6 +30,11 @@ class Outbound:
     headers: dict[str, str]
     body: Any
     upstream: Upstream
+
+    @property
+    def content(self) -> bytes:
+        """The body as it goes on the wire: compact JSON, UTF-8."""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def upstream_of(account: Account) -> Upstream:
