@@ -245,8 +245,10 @@ def read_error(ex: Exchange, status: int, content: bytes, retry_after: str | Non
 def client_status(upstream_status: int) -> int:
     """Upstream status → what the client sees. The account's credentials are ours, not the
     client's: an upstream 401/403 must not make Claude Code retry its own key forever."""
-    if upstream_status in (401, 403):
+    if upstream_status in (401, 403, 407):  # 407: the configured proxy-url refused us
         return 503
+    if upstream_status == 499:  # Google's "cancelled", treated like a rate limit
+        return 429
     if upstream_status == 404:
         return 404
     if upstream_status >= 500:

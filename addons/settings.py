@@ -101,6 +101,7 @@ def parse_settings(data: Any, source: str = DEFAULT_CONFIG) -> Settings:
         data = {}
     if not isinstance(data, dict):
         raise SettingsError(f"{source}: the top level must be a mapping of keys")
+    _kebab_only(data, "", source)
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
@@ -110,6 +111,20 @@ def parse_settings(data: Any, source: str = DEFAULT_CONFIG) -> Settings:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise SettingsError(f"{source}: {key}: {msg}") from None
+
+
+# Sections whose keys are the user's own (model names), not settings.
+_FREE_KEYS = frozenset({"model-aliases"})
+
+
+def _kebab_only(data: dict, prefix: str, source: str) -> None:
+    """Keys are kebab-case (CONTRACT.md §2): a snake_case spelling is reported, not accepted."""
+    for key, value in data.items():
+        if isinstance(key, str) and "_" in key:
+            hint = key.replace("_", "-")
+            raise SettingsError(f"{source}: {prefix}{key}: unknown key (did you mean {hint}?)")
+        if isinstance(value, dict) and key not in _FREE_KEYS:
+            _kebab_only(value, f"{prefix}{key}.", source)
 
 
 def load_settings(path: Path) -> Settings:

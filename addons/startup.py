@@ -78,6 +78,9 @@ class Startup:
         if "cliproxy_config" not in updated and self.started:
             return
         path = config_path(ctx.options.cliproxy_config or None)
+        if self.started and not path.exists():
+            logger.error("%s does not exist (the previous config stays in force)", path)
+            return
         try:
             settings = load_settings(path)
         except SettingsError as e:

@@ -103,13 +103,20 @@ class State:
             seen = _file_signature(self.config_path)
             if seen != self._config_seen:
                 self._config_seen = seen
-                try:
-                    settings = load_settings(self.config_path)
-                except SettingsError as e:
-                    logger.error("%s (the previous config stays in force)", e)
+                if seen is None:
+                    # deleted, moved, or mid-save (some editors remove, then write): that is
+                    # no new config, and certainly not "all defaults" with another auth-dir
+                    logger.warning(
+                        "%s is gone; the previous config stays in force", self.config_path
+                    )
                 else:
-                    if settings != self.settings:
-                        self.update(settings)
+                    try:
+                        settings = load_settings(self.config_path)
+                    except SettingsError as e:
+                        logger.error("%s (the previous config stays in force)", e)
+                    else:
+                        if settings != self.settings:
+                            self.update(settings)
         if self.pool is not None:
             self.pool.sync()
 

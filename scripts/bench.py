@@ -48,7 +48,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable
-from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -556,28 +555,43 @@ async def _drive(
 
 
 async def hold_streams(
-    target: Target, w: Workload, k: int, timeout: float = 90.0
+    target: Target, w: Workload, k: int, timeout: float = 60.0, opening: int = 50
 ) -> dict[str, Any]:
-    """Open k streams at once, keep them open; RSS of the proxy while all are open."""
+    """Open k streams and keep them all open; RSS of the proxy while they are.
+
+    At most `opening` streams are being opened at any moment: mitmproxy listens with asyncio's
+    default backlog (100), so a burst of hundreds of simultaneous connects overflows its accept
+    queue and some get reset; real clients do not all connect within the same millisecond.
+    """
     url = target.base_url + w.path
     limits = httpx.Limits(max_connections=k, max_keepalive_connections=k)
-    opened = 0
-    all_open = asyncio.Event()
+    gate = asyncio.Semaphore(opening)
+    opened = failed = 0
+    settled = asyncio.Event()  # every stream is either open or failed
     release = asyncio.Event()
     errors: list[str] = []
 
+    def tick() -> None:
+        if opened + failed == k:
+            settled.set()
+
     async def one(client: httpx.AsyncClient) -> None:
-        nonlocal opened
+        nonlocal opened, failed
         try:
+            await gate.acquire()
             async with client.stream("POST", url, content=w.body, headers=w.headers) as r:
                 async for _ in r.aiter_raw():
                     opened += 1
-                    if opened == k:
-                        all_open.set()
+                    gate.release()
+                    tick()
                     await release.wait()
                     return
+            raise httpx.ReadError("the stream ended before its first event")
         except httpx.HTTPError as e:
-            errors.append(f"{type(e).__name__}: {e}")
+            failed += 1
+            gate.release()
+            tick()
+            errors.append(f"{type(e).__name__}: {e!r} {e.__cause__!r}")
 
     rss_before = rss_mib(target.pid)
     async with httpx.AsyncClient(
@@ -586,7 +600,7 @@ async def hold_streams(
         tasks = [asyncio.create_task(one(client)) for _ in range(k)]
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_open.wait(), timeout)
+                await asyncio.wait_for(settled.wait(), timeout)
             await asyncio.sleep(0.5)  # let the proxy settle its buffers
             rss_open = rss_mib(target.pid)
         finally:
@@ -614,21 +628,27 @@ def _ms(x: float) -> float:
     return round(x * 1000, 3)
 
 
-def summarize(phase: Phase, delay_s: float) -> dict[str, Any]:
-    secs = [s.seconds for s in phase.samples]
-    n = len(phase.samples)
+def summarize(phases: list[Phase], delay_s: float) -> dict[str, Any]:
+    """Latencies over all rounds' samples; rates and CPU/request as the median of the rounds'
+    (a round disturbed by the other processes on the machine does not drag the figure)."""
+    samples = [s for p in phases for s in p.samples]
+    errors = [e for p in phases for e in p.errors]
+    secs = [s.seconds for s in samples]
+    per_round = [p.cpu * 1000 / len(p.samples) for p in phases if p.samples and p.cpu]
     out: dict[str, Any] = {
-        "requests": n,
-        "errors": len(phase.errors),
-        "error_examples": [e for e in phase.errors if e][:3],
-        "req_per_s": round(n / phase.wall, 1) if phase.wall else 0.0,
+        "requests": len(samples),
+        "rounds": len(phases),
+        "errors": len(errors),
+        "error_examples": [e for e in errors if e][:3],
+        "req_per_s": round(statistics.median(len(p.samples) / p.wall for p in phases), 1),
         "p50_ms": _ms(_pct(secs, 0.50)),
         "p99_ms": _ms(_pct(secs, 0.99)),
-        "cpu_ms_per_req": round(phase.cpu * 1000 / n, 3) if n and phase.cpu else None,
-        "cpu_util": round(phase.cpu / phase.wall, 3) if phase.wall else None,
-        "rss_after_mib": round(phase.rss_after, 1),
+        "cpu_ms_per_req": round(statistics.median(per_round), 3) if per_round else None,
+        "cpu_ms_per_req_rounds": [round(x, 3) for x in per_round],
+        "cpu_util": round(statistics.median(p.cpu / p.wall for p in phases), 3),
+        "rss_after_mib": round(phases[-1].rss_after, 1),
     }
-    streams = [s for s in phase.samples if s.event_latency]
+    streams = [s for s in samples if s.event_latency]
     if streams:
         lat = [x for s in streams for x in s.event_latency]
         gaps = [x for s in streams for x in s.inter_arrival]
@@ -660,6 +680,7 @@ class Options:
     event_delay_ms: float
     streams: int
     probe: int
+    repeat: int
 
 
 async def measure_all(
@@ -670,34 +691,44 @@ async def measure_all(
     results: dict[str, Any] = {}
     rss_idle = {t.name: round(rss_mib(t.pid), 1) for t in (bare, bare_stream, proxy)}
 
-    async def scenario(name: str, target: Target | None, base: str, w: Workload, role: str) -> None:
-        n = opts.stream_requests if w.stream else opts.requests
-        log(f"  {name}: {n} requests, concurrency {opts.concurrency}")
-        phase = await run_phase(target, base, w, n, opts.concurrency, ev)
-        results[name] = summarize(phase, delay) | {"role": role, "stream": w.stream}
-        if w.stream:
-            probe = await run_phase(target, base, w, opts.probe, 1, ev)
-            got = summarize(probe, delay)
-            results[name]["probe"] = {k: got.get(k) for k in (
+    @dataclass(frozen=True)
+    class Scenario:
+        name: str
+        target: Target | None
+        base: str
+        w: Workload
+        role: str
+
+    scenarios = [
+        Scenario("direct-fake-stream", None, fake_url, PASS_STREAM, "reference"),
+        Scenario("bare-post", bare, bare.base_url, PASS_POST, "baseline"),
+        Scenario("bare-stream", bare_stream, bare_stream.base_url, PASS_STREAM, "baseline"),
+        Scenario("openai-chat", proxy, proxy.base_url, CHAT, "cliproxy"),
+        Scenario("anthropic-messages", proxy, proxy.base_url, MESSAGES, "cliproxy"),
+        Scenario("openai-chat-stream", proxy, proxy.base_url, CHAT_STREAM, "cliproxy"),
+        Scenario("gemini-stream", proxy, proxy.base_url, GEMINI_STREAM, "cliproxy"),
+    ]
+    loaded: dict[str, list[Phase]] = {sc.name: [] for sc in scenarios}
+    probes: dict[str, list[Phase]] = {sc.name: [] for sc in scenarios if sc.w.stream}
+    # Rounds interleave the scenarios, so that a slow spell of the machine hits all of them.
+    for round_no in range(1, opts.repeat + 1):
+        for sc in scenarios:
+            n = opts.stream_requests if sc.w.stream else opts.requests
+            log(f"  round {round_no}/{opts.repeat} {sc.name}: {n} requests, "
+                f"concurrency {opts.concurrency}")  # fmt: skip
+            phase = await run_phase(sc.target, sc.base, sc.w, n, opts.concurrency, ev)
+            loaded[sc.name].append(phase)
+            if sc.w.stream:
+                probe = await run_phase(sc.target, sc.base, sc.w, opts.probe, 1, ev)
+                probes[sc.name].append(probe)
+    for sc in scenarios:
+        results[sc.name] = summarize(loaded[sc.name], delay) | {
+            "role": sc.role, "stream": sc.w.stream}  # fmt: skip
+        if sc.w.stream:
+            got = summarize(probes[sc.name], delay)
+            results[sc.name]["probe"] = {k: got.get(k) for k in (
                 "requests", "errors", "ttfb_p50_ms", "event_latency_p50_ms",
                 "event_latency_mean_ms", "inter_arrival_added_mean_ms")}  # fmt: skip
-
-    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-        ("direct stream", lambda: scenario("direct-fake-stream", None, fake_url, PASS_STREAM,
-                                           "reference")),
-        ("bare POST", lambda: scenario("bare-post", bare, bare.base_url, PASS_POST, "baseline")),
-        ("bare stream", lambda: scenario("bare-stream", bare_stream, bare_stream.base_url,
-                                         PASS_STREAM, "baseline")),
-        ("chat", lambda: scenario("openai-chat", proxy, proxy.base_url, CHAT, "cliproxy")),
-        ("messages", lambda: scenario("anthropic-messages", proxy, proxy.base_url, MESSAGES,
-                                      "cliproxy")),
-        ("chat stream", lambda: scenario("openai-chat-stream", proxy, proxy.base_url, CHAT_STREAM,
-                                         "cliproxy")),
-        ("gemini stream", lambda: scenario("gemini-stream", proxy, proxy.base_url, GEMINI_STREAM,
-                                           "cliproxy")),
-    ]  # fmt: skip
-    for _, step in steps:
-        await step()
     rss_after_run = {t.name: round(rss_mib(t.pid), 1) for t in (bare, bare_stream, proxy)}
     held = Workload(CHAT_STREAM.path, openai_body(True, hold=True), BEARER, True, b"")
     log(f"  {opts.streams} concurrently open streams (cliproxy)")
@@ -800,21 +831,26 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _spread(values: list[float]) -> str | None:
+    return f"{min(values):.2f}-{max(values):.2f}" if len(values) > 1 else None
+
+
 def render(report: dict[str, Any], opts: Options) -> str:
     sc = report["scenarios"]
     out = [f"cliproxy benchmark — {report['date']}, {report['machine']}",
            f"requests {opts.requests} (streams {opts.stream_requests}), concurrency "
            f"{opts.concurrency}, {opts.stream_events} events/stream "
            f"{opts.event_delay_ms} ms apart, "
-           f"stream probe {opts.probe} at concurrency 1", ""]  # fmt: skip
+           f"stream probe {opts.probe} at concurrency 1, {opts.repeat} round(s)", ""]  # fmt: skip
     rows = []
     for name, r in sc.items():
         vs = r.get("vs_bare", {})
         rows.append([name, r["requests"], r["errors"], r["req_per_s"], r["p50_ms"], r["p99_ms"],
-                     r["cpu_ms_per_req"], vs.get("cpu_per_req_ratio"), vs.get("req_per_s_ratio"),
+                     r["cpu_ms_per_req"], _spread(r["cpu_ms_per_req_rounds"]),
+                     vs.get("cpu_per_req_ratio"), vs.get("req_per_s_ratio"),
                      None if r["cpu_util"] is None else f"{r['cpu_util'] * 100:.0f}%"])  # fmt: skip
     out.append(_table(["scenario", "n", "err", "req/s", "p50 ms", "p99 ms", "CPU ms/req",
-                       "CPU ratio", "req/s ratio", "mitm CPU"], rows))  # fmt: skip
+                       "rounds", "CPU ratio", "req/s ratio", "mitm CPU"], rows))  # fmt: skip
     out.append("  (ratios: cliproxy / bare pass-through of the same kind, same run)")
     out.append("")
     rows = []
@@ -881,10 +917,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--event-delay-ms", type=float, default=5.0, help="spacing of those events")
     p.add_argument("--streams", type=int, default=100, help="concurrently open streams (RSS)")
     p.add_argument("--probe", type=int, default=50, help="streams of the concurrency-1 probe")
+    p.add_argument("--repeat", type=int, default=1, help="interleaved rounds of all scenarios; "
+                   "CPU/request and req/s are the rounds' median")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name in ("requests", "concurrency", "stream_events", "streams", "probe"):
+    for name in ("requests", "concurrency", "stream_events", "streams", "probe", "repeat"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -909,7 +947,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve_fake(args.stream_events, args.event_delay_ms))
         return 0
     opts = Options(args.requests, args.stream_requests or args.requests, args.concurrency,
-                   args.stream_events, args.event_delay_ms, args.streams, args.probe)  # fmt: skip
+                   args.stream_events, args.event_delay_ms, args.streams, args.probe,
+                   args.repeat)  # fmt: skip
     _raise_fd_limit(opts.streams)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     children = Children()

@@ -47,17 +47,23 @@ class StreamPipeline:
     def __call__(self, chunk: bytes) -> list[bytes]:
         if self.failed:
             return []
+        out: list[bytes] = []  # kept on a fault: the encoder's state already includes it
         try:
             if chunk:
-                return self._translate(self.parser.feed(chunk), [])
-            out = self._translate(self.parser.finish(), self.decoder.finish())
+                self._translate(self.parser.feed(chunk), out)
+                return out
+            # the events flushed at end of stream reach the decoder before its finish()
+            self._translate(self.parser.finish(), out)
+            if self.failed:
+                return out
+            for event in self.decoder.finish():
+                out.extend(self.encoder.encode(event))
             return out + self.encoder.finish()
         except Exception as e:  # never let mitmproxy pass the rest through untranslated
             self.failed = True
-            return self.encoder.error(f"proxy translation error: {type(e).__name__}: {e}")
+            return out + self.encoder.error(f"proxy translation error: {type(e).__name__}: {e}")
 
-    def _translate(self, events: list, tail: list[ir.Event]) -> list[bytes]:
-        out: list[bytes] = []
+    def _translate(self, events: list, out: list[bytes]) -> None:
         for obj in parse_json_events(events):
             if isinstance(obj, dict) and "error" in obj and "response" not in obj:
                 # an error object inside a 200 stream: surface it, never a clean end
@@ -65,15 +71,13 @@ class StreamPipeline:
                 message = str(err.get("message") or obj["error"])
                 status = err.get("code") if isinstance(err.get("code"), int) else 500
                 self.failed = True
-                return out + self.encoder.error(message, status)
+                out.extend(self.encoder.error(message, status))
+                return
             payload = self.unwrap(obj) if self.unwrap else obj
             if not isinstance(payload, dict):
                 continue
             for event in self.decoder.feed(payload):
                 out.extend(self.encoder.encode(event))
-        for event in tail:
-            out.extend(self.encoder.encode(event))
-        return out
 
 
 TERMINAL_RESPONSE_EVENTS = frozenset(
@@ -184,14 +188,20 @@ class GeminiPassthrough:
         if "error" in obj and "response" not in obj and "candidates" not in obj:
             self.finished = True  # an error frame is an end, and the client sees it
             return data_frame(obj)
-        inner = gemini.unwrap_code_assist(obj) if "response" in obj else obj
+        # a Code Assist chunk without `response` is valid (no candidates): nothing for the
+        # public API, passed on as it is to a Code Assist client
+        inner = gemini.unwrap_code_assist(obj) if self.unwrap or "response" in obj else obj
         candidates = inner.get("candidates") if isinstance(inner, dict) else None
         if isinstance(candidates, list) and any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates
         ):
             self.finished = True
+        feedback = inner.get("promptFeedback") if isinstance(inner, dict) else None
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            self.finished = True  # a blocked prompt is a complete answer without candidates
         if self.unwrap:
-            return data_frame(inner) if inner else None
+            # a Code Assist wrapper without `response` (= no candidates) has nothing to pass on
+            return data_frame(inner) if inner and "response" in obj else None
         return data_frame({"response": obj}) if self.wrap else data_frame(obj)
 
 

@@ -255,3 +255,10 @@ def test_build_never_mutates_the_exchange_payload(
 
 def _compact(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_content_is_compact_utf8_json_of_the_body() -> None:
+    payload = {"contents": [{"role": "user", "parts": [{"text": "Grüße ✓"}]}]}
+    out = build(ENDPOINTS, KEY, "gemini-2.5-pro", "generateContent", False, payload)
+    assert out.content == '{"contents":[{"role":"user","parts":[{"text":"Grüße ✓"}]}]}'.encode()
+    assert json.loads(out.content) == out.body

@@ -859,6 +859,17 @@ def test_passthrough_leaves_ai_studio_frames_alone() -> None:
     assert b"".join(out) == AI_STUDIO_STREAM  # compact JSON in, the same bytes out
 
 
+def test_passthrough_drops_code_assist_frames_without_a_response() -> None:
+    # a Code Assist chunk without `response` is valid (= no candidates): nothing to pass on to a
+    # public-API client, while a Code Assist client gets it as it came
+    data = sse_data([{"traceId": "abc"}, CA_FRAMES[2]])
+    out = run(GeminiPassthrough(unwrap=True), [data])
+    assert len(out) == 1
+    assert frames(out[0])[0][1]["candidates"][0]["finishReason"] == "STOP"
+    relayed = run(GeminiPassthrough(unwrap=False), [data])
+    assert b"".join(relayed) == data
+
+
 def test_passthrough_wraps_ai_studio_frames_for_a_code_assist_client() -> None:
     out = run(GeminiPassthrough(unwrap=False, wrap=True), [AI_STUDIO_STREAM])
     assert frames(b"".join(out)) == [(None, {"response": f["response"]}) for f in CA_FRAMES]
@@ -1076,3 +1087,44 @@ def test_random_bytes_never_break_any_stream(data: bytes, cuts: list[int]) -> No
     for factory in FACTORIES.values():
         out = run(factory(), chunks)
         assert all(isinstance(b, bytes) and b for b in out)
+
+
+# ---------------------------------------------------------------- regressions found here
+
+
+@pytest.mark.parametrize("client", ["chat", "anthropic", "gemini", "responses"])
+@pytest.mark.parametrize("ending", [b"\n", b""])
+def test_codex_last_event_without_blank_line_is_a_clean_end(client: str, ending: bytes) -> None:
+    # SSEParser.finish() flushes the last event; the decoder must see it before finish()
+    data = CODEX_STREAM.rstrip(b"\n") + ending
+    with deterministic():
+        expected = run(codex_pipeline(ENCODERS[client]), [CODEX_STREAM])
+    with deterministic():
+        out = run(codex_pipeline(ENCODERS[client]), [data])
+    assert b"".join(out) == b"".join(expected)
+
+
+@pytest.mark.parametrize("client", ["chat", "anthropic", "gemini", "responses"])
+def test_decoder_fault_keeps_what_was_translated_in_the_same_read(client: str) -> None:
+    with deterministic():
+        out = StreamPipeline(BoomDecoder(fail_at=2), ENCODERS[client]())(THREE_FRAMES)
+    assert b"t1" in b"".join(out)
+    if client == "responses":
+        assert next(n for n, _ in frames(b"".join(out))) == "response.created"
+
+
+BLOCKED = {
+    "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+    "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+    "modelVersion": "gemini-2.5-flash",
+}
+
+
+@pytest.mark.parametrize(
+    ("unwrap", "frame"),
+    [(False, BLOCKED), (True, {"response": BLOCKED, "traceId": "t"})],
+)
+def test_passthrough_blocked_prompt_is_a_complete_answer(unwrap: bool, frame: dict) -> None:
+    out = run(GeminiPassthrough(unwrap=unwrap), [sse_data([frame])])
+    assert len(out) == 1
+    assert "error" not in frames(out[0])[0][1]

@@ -62,6 +62,8 @@ def test_kebab_keys_are_read() -> None:
         ({"quota-exceeded": {"switch": True}}, "quota-exceeded.switch: unknown key"),
         ({"api-keys": "k"}, "api-keys: Input should be a valid list"),
         ({"proxy-url": "gopher://x"}, "proxy-url: Value error, must start with"),
+        ({"request_retry": 2}, "request_retry: unknown key (did you mean request-retry?)"),
+        ({"endpoints": {"gemini_cli": "http://x"}}, "endpoints.gemini_cli: unknown key"),
         ([1, 2], "the top level must be a mapping"),
     ],
 )
