@@ -66,3 +66,9 @@ def parse_time(value: Any) -> datetime | None:
 
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def text(mapping: dict[str, Any], key: str) -> str:
+    """`mapping[key]` when it is a string, else "" (auth files from other tools vary)."""
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""

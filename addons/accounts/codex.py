@@ -13,6 +13,7 @@ from addons.accounts import jwt
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
+from addons.accounts.authfile import text
 from addons.accounts.runtime import Runtime
 
 # The Codex CLI's public OAuth client (UPSTREAMS.md §6).
@@ -54,13 +55,11 @@ class CodexAccount(Runtime):
 
     @property
     def access_token(self) -> str:
-        value = self.raw.get("access_token")
-        return value if isinstance(value, str) else ""
+        return text(self.raw, "access_token")
 
     @property
     def refresh_token(self) -> str:
-        value = self.raw.get("refresh_token")
-        return value if isinstance(value, str) else ""
+        return text(self.raw, "refresh_token")
 
     @property
     def expiry(self) -> datetime | None:

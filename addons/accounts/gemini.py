@@ -12,6 +12,7 @@ from typing import Any
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
+from addons.accounts.authfile import text
 from addons.accounts.runtime import Runtime
 
 # The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
@@ -52,13 +53,11 @@ class GeminiAccount(Runtime):
 
     @property
     def access_token(self) -> str:
-        value = self.token.get("access_token")
-        return value if isinstance(value, str) else ""
+        return text(self.token, "access_token")
 
     @property
     def refresh_token(self) -> str:
-        value = self.token.get("refresh_token")
-        return value if isinstance(value, str) else ""
+        return text(self.token, "refresh_token")
 
     @property
     def expiry(self) -> datetime | None:
