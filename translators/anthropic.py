@@ -15,10 +15,14 @@ What is dropped, and where:
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 
 from translators import ir
+from translators.media import EXT_MIME
+from translators.media import IMAGE_EXT_MIME
+from translators.media import mime_from_name
 from translators.sse import dumps
 from translators.sse import event_frame
 
@@ -55,18 +59,10 @@ _KNOWN_KEYS = frozenset(
     }
 )
 
-# Extension -> MIME for image URLs (no `mimetypes`: it reads system files). The real type is only
-# known once fetched; the upstream renderer that fetches uses the response's content type.
-_EXT_MIME = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "heic": "image/heic",
-    "heif": "image/heif",
-    "pdf": "application/pdf",
-}
+# Extension -> MIME for image and document URLs: Claude's URL sources are images or PDFs, so any
+# other extension keeps the block's default. The real type is only known once fetched; the
+# upstream renderer that fetches uses the response's content type.
+_URL_MIME = {**IMAGE_EXT_MIME, "pdf": EXT_MIME["pdf"]}
 
 # IR finish reason -> stop_reason (UPSTREAMS.md §8.3).
 STOP_REASONS: dict[str, str] = {
@@ -388,9 +384,7 @@ def _is_media(part: ir.Part) -> bool:
 
 
 def _url_mime(url: str, default: str) -> str:
-    path = url.split("?", 1)[0].split("#", 1)[0]
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    return _EXT_MIME.get(ext, default)
+    return mime_from_name(url.split("?", 1)[0].split("#", 1)[0], default, _URL_MIME)
 
 
 def _string(value: object, param: str) -> str:
@@ -416,7 +410,13 @@ def _number(value: object, param: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(f"`{param}` must be a number", param)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # e.g. 10**400: JSON allows it, a float does not
+        raise RequestError(f"`{param}` must be a finite number", param) from None
+    if not math.isfinite(number):
+        raise RequestError(f"`{param}` must be a finite number", param)
+    return number
 
 
 def _integer(value: object, param: str) -> int | None:

@@ -18,6 +18,7 @@ import base64
 import binascii
 import json
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 from translators import ir
@@ -527,21 +528,28 @@ def _parse_part(part: Any, param: str, binder: _CallBinder, req: ir.Request) -> 
     return []
 
 
-def _parse_contents(body: dict[str, Any], req: ir.Request) -> list[ir.Message]:
-    raw = body.get("contents")
-    if raw is None:
+def _contents(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`contents` as (param, Content object) pairs. google-genai may send one Content or a bare
+    string (a user turn) instead of a list, and strings among the Contents. Lazy, so each
+    Content is checked when the caller reaches it."""
+    if value is None:
         raise ir.RequestError("contents is required", "contents")
-    items = _as_list(raw, "contents")
+    items = _as_list(value, "contents")
     if not items:
         raise ir.RequestError("contents must not be empty", "contents")
-    binder = _CallBinder()
-    messages: list[ir.Message] = []
     for i, content in enumerate(items):
         param = f"contents[{i}]"
         if isinstance(content, str):
             content = {"role": "user", "parts": [{"text": content}]}
         if not isinstance(content, dict):
             raise ir.RequestError(f"{param} must be an object", param)
+        yield param, content
+
+
+def _parse_contents(body: dict[str, Any], req: ir.Request) -> list[ir.Message]:
+    binder = _CallBinder()
+    messages: list[ir.Message] = []
+    for param, content in _contents(body.get("contents")):
         role = content.get("role") or "user"
         if role == "function":  # the old API's role for function responses
             role = "user"
@@ -806,45 +814,36 @@ def parse_request(body: object, model: str) -> ir.Request:
 # ================================================================ Gemini client -> Gemini upstream
 
 
-def _normalise_blob(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for key, val in value.items():
-        new = _BLOB_KEYS.get(key, key)
-        if new != key and new in value:
+def _renamed(obj: dict[Any, Any], table: dict[str, str] | None = None) -> dict[Any, Any]:
+    """`obj` (not mutated) with its keys in camelCase: the keys `table` lists, or without a table
+    every string key. Where a client sent both spellings of a key, the camelCase one wins."""
+    out: dict[Any, Any] = {}
+    for key, val in obj.items():
+        if table is not None:
+            new = table.get(key, key)
+        else:
+            new = _camel(key) if isinstance(key, str) else key
+        if new != key and new in obj:
             continue  # both spellings: camelCase wins
         out[new] = val
     return out
 
 
+def _normalise_blob(value: Any) -> Any:
+    return _renamed(value, _BLOB_KEYS) if isinstance(value, dict) else value
+
+
 def _normalise_part(part: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, val in part.items():
-        new = _PART_KEYS.get(key, key)
-        if new != key and new in part:
-            continue
-        if new in ("inlineData", "fileData"):
-            val = _normalise_blob(val)
-        out[new] = val
+    out = _renamed(part, _PART_KEYS)
+    for key in ("inlineData", "fileData"):
+        if key in out:
+            out[key] = _normalise_blob(out[key])
     return out
 
 
 def _passthrough_contents(value: Any) -> list[Any]:
-    if value is None:
-        raise ir.RequestError("contents is required", "contents")
-    if isinstance(value, str):
-        value = [{"role": "user", "parts": [{"text": value}]}]
-    items = _as_list(value, "contents", text_ok=False)
-    if not items:
-        raise ir.RequestError("contents must not be empty", "contents")
     out: list[Any] = []
-    for i, content in enumerate(items):
-        param = f"contents[{i}]"
-        if isinstance(content, str):
-            content = {"role": "user", "parts": [{"text": content}]}
-        if not isinstance(content, dict):
-            raise ir.RequestError(f"{param} must be an object", param)
+    for param, content in _contents(value):
         parts = content.get("parts")
         if parts is None:
             out.append(content)
@@ -877,13 +876,7 @@ def _camel_keys(value: Any, depth: int = 0) -> Any:
     if depth > 16:
         return value
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, val in value.items():
-            new = _camel(key) if isinstance(key, str) else key
-            if new != key and new in value:
-                continue
-            out[new] = _camel_keys(val, depth + 1)
-        return out
+        return {key: _camel_keys(val, depth + 1) for key, val in _renamed(value).items()}
     if isinstance(value, list):
         return [_camel_keys(v, depth + 1) for v in value]
     return value
@@ -894,16 +887,11 @@ def _passthrough_generation_config(gc: Any) -> Any:
         return None
     if not isinstance(gc, dict):
         raise ir.RequestError("generationConfig must be an object", "generationConfig")
-    out: dict[str, Any] = {}
-    for key, val in gc.items():
-        new = _camel(key)
-        if new != key and new in gc:
-            continue
-        if new == "thinkingConfig":
-            val = _camel_keys(val)
-        elif new == "responseJsonSchema" and isinstance(val, dict):
-            val = _strip_schema_key(val)
-        out[new] = val
+    out = _renamed(gc)
+    if "thinkingConfig" in out:
+        out["thinkingConfig"] = _camel_keys(out["thinkingConfig"])
+    if isinstance(out.get("responseJsonSchema"), dict):
+        out["responseJsonSchema"] = _strip_schema_key(out["responseJsonSchema"])
     return out
 
 
@@ -915,14 +903,11 @@ def _passthrough_tools(tools: Any) -> Any:
     for i, tool in enumerate(items):
         if not isinstance(tool, dict):
             raise ir.RequestError(f"tools[{i}] must be an object", f"tools[{i}]")
-        new_tool: dict[str, Any] = {}
-        for key, val in tool.items():
-            new = _camel(key)
-            if new != key and new in tool:
-                continue
-            if new == "functionDeclarations":
-                val = _passthrough_declarations(val, f"tools[{i}].functionDeclarations")
-            new_tool[new] = val
+        new_tool = _renamed(tool)
+        if "functionDeclarations" in new_tool:
+            new_tool["functionDeclarations"] = _passthrough_declarations(
+                new_tool["functionDeclarations"], f"tools[{i}].functionDeclarations"
+            )
         out.append(new_tool)
     return out
 
@@ -956,12 +941,7 @@ def prepare_passthrough(body: object) -> dict[str, Any]:
     input is not mutated."""
     if not isinstance(body, dict):
         raise ir.RequestError("request body must be a JSON object")
-    out: dict[str, Any] = {}
-    for key, val in body.items():
-        new = _TOP_KEYS.get(key, key)
-        if new != key and new in body:
-            continue  # both spellings: camelCase wins
-        out[new] = val
+    out: dict[str, Any] = _renamed(body, _TOP_KEYS)
     out["contents"] = _passthrough_contents(out.get("contents"))
     if "generationConfig" in out:
         out["generationConfig"] = _passthrough_generation_config(out["generationConfig"])

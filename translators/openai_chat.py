@@ -1,32 +1,43 @@
 """OpenAI Chat Completions client dialect (`POST /v1/chat/completions`, `GET /v1/models`).
 
 Wire facts: UPSTREAMS.md §7.1 (request, response, stream chunk rules, errors) and §8 (mappings).
-Only this dialect's JSON and the IR are known here (DESIGN.md §2).
+Only this dialect's JSON and the IR are known here (DESIGN.md §2); what it shares with the
+Responses dialect lives in openai_common.py.
 
-Everything a client sent that cannot be translated is noted in ONE place: `_drop()`, which appends
-a human-readable line to `req.extras["dropped"]` so the addon can log it.
+Everything a client sent that cannot be translated is noted in ONE place: `openai_common.drop()`,
+which appends a human-readable line to `req.extras["dropped"]` so the addon can log it.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import math
 import time
 import uuid
 from typing import Any
-from urllib.parse import unquote_to_bytes
-from urllib.parse import urlsplit
 
 from translators import ir
+from translators.media import EXT_MIME
+from translators.media import data_url
+from translators.media import mime_from_name
+from translators.media import parse_data_url
+from translators.openai_common import EFFORTS
+from translators.openai_common import TOOL_CHOICE_MODES
+from translators.openai_common import SafeStreamEncoder
+from translators.openai_common import args_json
+from translators.openai_common import arguments_object
+from translators.openai_common import boolean_field
+from translators.openai_common import content_parts
+from translators.openai_common import drop
+from translators.openai_common import drop_unknown_keys
+from translators.openai_common import image_url_part
+from translators.openai_common import integer_field
+from translators.openai_common import number_field
+from translators.openai_common import request_object
+from translators.openai_common import system_text
 from translators.sse import data_frame
-from translators.sse import dumps
 
 RequestError = ir.RequestError
 
 ROLES = frozenset({"developer", "system", "user", "assistant", "tool", "function"})
-EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
-TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 
 # Top-level keys with no effect on the answer: ignored without a note.
 _IGNORED_KEYS = frozenset(
@@ -68,30 +79,6 @@ _KNOWN_KEYS = frozenset(
     }
 )
 
-# Extension -> MIME for http(s) image URLs and file names (no `mimetypes`: it reads system files).
-_EXT_MIME = {
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "heic": "image/heic",
-    "heif": "image/heif",
-    "bmp": "image/bmp",
-    "pdf": "application/pdf",
-    "txt": "text/plain",
-    "md": "text/markdown",
-    "csv": "text/csv",
-    "html": "text/html",
-    "json": "application/json",
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mp4": "video/mp4",
-}
-_AUDIO_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg"}
-
 _MODELS_CREATED = 1750000000  # a constant `created` for /v1/models (clients only display it)
 
 
@@ -103,11 +90,7 @@ def parse_request(body: object) -> ir.Request:
 
     Raises only ir.RequestError, whose `param` names the offending field.
     """
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError("model is required and must be a non-empty string", "model")
+    body, model = request_object(body)
     req = ir.Request(model=model, messages=[])
     _parse_messages(body.get("messages"), req)
     _parse_tools(body, req)
@@ -115,15 +98,8 @@ def parse_request(body: object) -> ir.Request:
     _parse_sampling(body, req)
     _parse_output(body, req)
     _parse_stream(body, req)
-    for key in body:
-        if key not in _KNOWN_KEYS and key not in _IGNORED_KEYS:
-            _drop(req, f"{key}: unsupported field ignored")
+    drop_unknown_keys(body, req, _KNOWN_KEYS, _IGNORED_KEYS)
     return req
-
-
-def _drop(req: ir.Request, note: str) -> None:
-    """The one documented place where untranslatable input is knowingly dropped."""
-    req.extras.setdefault("dropped", []).append(note)
 
 
 # ---------------------------------------------------------------- messages
@@ -178,34 +154,13 @@ def _parse_messages(messages: object, req: ir.Request) -> None:
 
 
 def _system_text(content: object, where: str, req: ir.Request) -> str:
-    parts = _content_parts(content, where, req, required=True)
-    texts: list[str] = []
-    for part in parts:
-        if isinstance(part, ir.TextPart):
-            texts.append(part.text)
-        else:
-            _drop(req, f"{where}: non-text part in a system message")
-    return "\n".join(t for t in texts if t)
+    return system_text(_content_parts(content, where, req, required=True), where, req)
 
 
 def _content_parts(
     content: object, where: str, req: ir.Request, *, required: bool
 ) -> list[ir.TextPart | ir.ImagePart]:
-    """String content or an array of content parts. Empty strings yield no part."""
-    if content is None:
-        if required:
-            raise RequestError(f"{where} is required", where)
-        return []
-    if isinstance(content, str):
-        return [ir.TextPart(content)] if content else []
-    if not isinstance(content, list):
-        raise RequestError(f"{where} must be a string or an array of content parts", where)
-    out: list[ir.TextPart | ir.ImagePart] = []
-    for j, part in enumerate(content):
-        parsed = _content_part(part, f"{where}[{j}]", req)
-        if parsed is not None:
-            out.append(parsed)
-    return out
+    return content_parts(content, where, req, _content_part, required=required)
 
 
 def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir.ImagePart | None:
@@ -218,30 +173,15 @@ def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir
             raise RequestError(f"{where}.{kind} must be a string", f"{where}.{kind}")
         return ir.TextPart(text) if text else None
     if kind == "image_url":
-        return _image_url_part(part.get("image_url"), f"{where}.image_url")
+        return image_url_part(part.get("image_url"), f"{where}.image_url")
     if kind == "input_audio":
         return _audio_part(part.get("input_audio"), f"{where}.input_audio", req)
     if kind == "file":
         return _file_part(part.get("file"), f"{where}.file", req)
     if not isinstance(kind, str):
         raise RequestError(f"{where}.type must be a string", f"{where}.type")
-    _drop(req, f"{where}: content part type {kind!r} not supported")
+    drop(req, f"{where}: content part type {kind!r} not supported")
     return None
-
-
-def _image_url_part(value: object, where: str) -> ir.ImagePart:
-    url = value.get("url") if isinstance(value, dict) else value
-    if isinstance(value, dict):
-        where = f"{where}.url"
-    if not isinstance(url, str) or not url:
-        raise RequestError(f"{where} must be a non-empty string", where)
-    if url.startswith("data:"):
-        mime, data = _parse_data_url(url, where)
-        return ir.ImagePart(mime or "image/jpeg", data)
-    scheme = url.split(":", 1)[0].lower()
-    if scheme not in ("http", "https"):
-        raise RequestError(f"{where} must be an http(s) URL or a base64 data URL", where)
-    return ir.ImagePart(_mime_from_name(urlsplit(url).path, "image/jpeg"), url=url)
 
 
 def _audio_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | None:
@@ -249,10 +189,10 @@ def _audio_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | No
         raise RequestError(f"{where} must be an object", where)
     data, fmt = value.get("data"), value.get("format")
     if not isinstance(data, str) or not data:
-        _drop(req, f"{where}: audio without base64 data")
+        drop(req, f"{where}: audio without base64 data")
         return None
     fmt = fmt.lower() if isinstance(fmt, str) else ""
-    return ir.ImagePart(_AUDIO_MIME.get(fmt) or _EXT_MIME.get(fmt, "audio/wav"), data)
+    return ir.ImagePart(EXT_MIME.get(fmt, "audio/wav"), data)
 
 
 def _file_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | None:
@@ -261,34 +201,14 @@ def _file_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | Non
     file_data, filename = value.get("file_data"), value.get("filename")
     if not isinstance(file_data, str) or not file_data:
         # file_id references the OpenAI Files API, which no upstream here can resolve
-        _drop(req, f"{where}: file without inline file_data (file_id is not supported)")
+        drop(req, f"{where}: file without inline file_data (file_id is not supported)")
         return None
     name = filename if isinstance(filename, str) else ""
-    fallback = _mime_from_name(name, "application/octet-stream")
+    fallback = mime_from_name(name, "application/octet-stream")
     if file_data.startswith("data:"):
-        mime, data = _parse_data_url(file_data, f"{where}.file_data")
+        mime, data = parse_data_url(file_data, f"{where}.file_data")
         return ir.ImagePart(mime or fallback, data)
     return ir.ImagePart(fallback, file_data)  # plain base64
-
-
-def _parse_data_url(url: str, where: str) -> tuple[str, str]:
-    """`data:<mime>[;params][;base64],<data>` -> (mime or "", base64 data)."""
-    header, sep, payload = url[5:].partition(",")
-    if not sep:
-        raise RequestError(f"{where} is not a valid data URL", where)
-    params = [p.strip() for p in header.split(";")]
-    mime = params[0].lower()
-    if "base64" in (p.lower() for p in params[1:]):
-        return mime, payload
-    # percent-encoded payload: re-encode as base64, which every upstream expects
-    return mime, base64.b64encode(unquote_to_bytes(payload)).decode("ascii")
-
-
-def _mime_from_name(name: str, default: str) -> str:
-    _, dot, ext = name.rpartition(".")
-    if not dot or "/" in ext:
-        return default
-    return _EXT_MIME.get(ext.lower(), default)
 
 
 def _add_assistant(
@@ -314,7 +234,7 @@ def _add_assistant(
         hist.legacy_pending.append((call.name, call.id))
         parts.append(call)
     if msg.get("audio") is not None:
-        _drop(req, f"{where}.audio: earlier audio answers cannot be replayed")
+        drop(req, f"{where}.audio: earlier audio answers cannot be replayed")
     if parts:  # an empty assistant turn carries nothing
         req.messages.append(ir.Message("assistant", parts))
 
@@ -351,20 +271,11 @@ def _function_call(fn: object, where: str, call_id: str) -> ir.ToolCallPart:
 
 
 def _arguments(raw: object, where: str) -> dict[str, Any]:
-    """The JSON text of the arguments -> a dict (a non-object value is wrapped as {"value": v})."""
-    if raw is None:
-        return {}
-    if isinstance(raw, dict):  # some clients send the object itself
-        return raw
-    if not isinstance(raw, str):
-        raise RequestError(f"{where} must be a JSON string", where)
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise RequestError(f"{where} is not valid JSON", where) from None
-    return value if isinstance(value, dict) else {"value": value}
+    """The JSON text of the arguments -> a dict; text that is not JSON is a 400."""
+    args = arguments_object(raw, where)
+    if args is None:
+        raise RequestError(f"{where} is not valid JSON", where)
+    return args
 
 
 def _add_tool_result(
@@ -422,7 +333,7 @@ def _add_tool(tool: object, where: str, req: ir.Request) -> None:
     kind = tool.get("type", "function")
     if kind != "function":
         label = kind if isinstance(kind, str) else repr(kind)
-        _drop(req, f"{where}: tool type {label!r} not supported")
+        drop(req, f"{where}: tool type {label!r} not supported")
         return
     req.tools.append(_function_decl(tool.get("function"), f"{where}.function", req))
 
@@ -440,7 +351,7 @@ def _function_decl(fn: object, where: str, req: ir.Request) -> ir.Tool:
     if params is not None and not isinstance(params, dict):
         raise RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
     if fn.get("strict") is True:
-        _drop(req, f"{where}.strict: strict schema adherence is not enforced")
+        drop(req, f"{where}.strict: strict schema adherence is not enforced")
     return ir.Tool(name, desc or "", params or {})
 
 
@@ -451,10 +362,8 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
         choice, param = body["function_call"], "function_call"  # legacy
     if choice is not None:
         req.tool_choice = _tool_choice(choice, param, req)
-    ptc = body.get("parallel_tool_calls")
+    ptc = boolean_field(body, "parallel_tool_calls")
     if ptc is not None:
-        if not isinstance(ptc, bool):
-            raise RequestError("parallel_tool_calls must be a boolean", "parallel_tool_calls")
         req.parallel_tool_calls = ptc
 
 
@@ -473,7 +382,7 @@ def _tool_choice(choice: object, param: str, req: ir.Request) -> ir.ToolChoice:
     if kind == "allowed_tools":
         allowed = choice.get("allowed_tools")
         mode = allowed.get("mode") if isinstance(allowed, dict) else None
-        _drop(req, f"{param}.allowed_tools: the tool subset is not enforced")
+        drop(req, f"{param}.allowed_tools: the tool subset is not enforced")
         return ir.ToolChoice("required" if mode == "required" else "auto")
     raise RequestError(f"{param}.type must be 'function'", f"{param}.type")
 
@@ -488,43 +397,17 @@ def _choice_name(fn: object, where: str) -> str:
 # ---------------------------------------------------------------- scalars
 
 
-def _number(body: dict[str, Any], key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"{key} must be a number", key)
-    try:
-        number = float(value)
-    except OverflowError:  # a huge JSON integer
-        raise RequestError(f"{key} must be a finite number", key) from None
-    if not math.isfinite(number):
-        raise RequestError(f"{key} must be a finite number", key)
-    return number
-
-
-def _integer(body: dict[str, Any], key: str, minimum: int | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{key} must be an integer", key)
-    if minimum is not None and value < minimum:
-        raise RequestError(f"{key} must be at least {minimum}", key)
-    return value
-
-
 def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
-    max_completion = _integer(body, "max_completion_tokens", 1)
-    max_tokens = _integer(body, "max_tokens", 1)
+    max_completion = integer_field(body, "max_completion_tokens", 1)
+    max_tokens = integer_field(body, "max_tokens", 1)
     req.max_tokens = max_completion if max_completion is not None else max_tokens
-    req.temperature = _number(body, "temperature")
-    req.top_p = _number(body, "top_p")
-    req.top_k = _integer(body, "top_k", 1)  # not OpenAI, but sent via extra_body for Gemini
-    req.seed = _integer(body, "seed")
-    req.presence_penalty = _number(body, "presence_penalty")
-    req.frequency_penalty = _number(body, "frequency_penalty")
-    n = _integer(body, "n", 1)
+    req.temperature = number_field(body, "temperature")
+    req.top_p = number_field(body, "top_p")
+    req.top_k = integer_field(body, "top_k", 1)  # not OpenAI, but sent via extra_body for Gemini
+    req.seed = integer_field(body, "seed")
+    req.presence_penalty = number_field(body, "presence_penalty")
+    req.frequency_penalty = number_field(body, "frequency_penalty")
+    n = integer_field(body, "n", 1)
     if n is not None and n > 1:
         raise RequestError("n must be 1: only one choice is supported", "n")
     stop = body.get("stop")
@@ -535,7 +418,7 @@ def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
     elif stop is not None:
         raise RequestError("stop must be a string or an array of strings", "stop")
     if body.get("logprobs") is True:
-        _drop(req, "logprobs: log probabilities are not returned")
+        drop(req, "logprobs: log probabilities are not returned")
 
 
 def _parse_output(body: dict[str, Any], req: ir.Request) -> None:
@@ -575,21 +458,13 @@ def _json_schema(spec: object) -> dict[str, Any] | None:
 
 
 def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestError("stream must be a boolean", "stream")
-    req.stream = bool(stream)
+    req.stream = bool(boolean_field(body, "stream"))
     opts = body.get("stream_options")
     if opts is None:
         return
     if not isinstance(opts, dict):
         raise RequestError("stream_options must be an object", "stream_options")
-    include = opts.get("include_usage")
-    if include is not None and not isinstance(include, bool):
-        raise RequestError(
-            "stream_options.include_usage must be a boolean", "stream_options.include_usage"
-        )
-    req.include_usage = bool(include)
+    req.include_usage = bool(boolean_field(opts, "include_usage", "stream_options.include_usage"))
 
 
 # ================================================================ response
@@ -609,10 +484,6 @@ def _completion_id(raw: str | None) -> str:
     return "chatcmpl-" + (raw or uuid.uuid4().hex)
 
 
-def _data_url(mime: str, data: str) -> str:
-    return f"data:{mime};base64,{data}"
-
-
 def _usage(usage: ir.Usage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.input_tokens,
@@ -621,16 +492,6 @@ def _usage(usage: ir.Usage) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
-
-
-def _args_json(args: object) -> str:
-    """Arguments as JSON text; never empty, so clients can always json.loads it."""
-    if not args:
-        return "{}"
-    try:
-        return dumps(args)
-    except (TypeError, ValueError):
-        return "{}"
 
 
 def render_response(resp: ir.Response) -> dict[str, Any]:
@@ -645,10 +506,10 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         elif isinstance(part, ir.ThinkingPart):
             thoughts.append(part.text)
         elif isinstance(part, ir.ToolCallPart):
-            fn = {"name": part.name, "arguments": _args_json(part.arguments)}
+            fn = {"name": part.name, "arguments": args_json(part.arguments)}
             calls.append({"id": part.id, "type": "function", "function": fn})
         elif isinstance(part, ir.ImagePart) and part.data:
-            url = {"url": _data_url(part.mime_type, part.data)}
+            url = {"url": data_url(part.mime_type, part.data)}
             images.append({"type": "image_url", "image_url": url, "index": len(images)})
     text = "".join(texts)
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
@@ -681,7 +542,7 @@ class _Call:
         self.sent_args = False
 
 
-class StreamEncoder:
+class StreamEncoder(SafeStreamEncoder):
     """IR events -> `data: <chat.completion.chunk>` frames (UPSTREAMS.md §7.1 rules 1-5).
 
     The finishing chunk is written by finish(), not on ir.Finish, so a usage update that arrives
@@ -689,52 +550,31 @@ class StreamEncoder:
     """
 
     def __init__(self, model: str, include_usage: bool = False) -> None:
+        super().__init__()
         self.model = model
         self.include_usage = include_usage
         self.id = _completion_id(None)
         self.created = int(time.time())
         self._started = False  # the role chunk was sent
-        self._closed = False
-        self._finish: ir.FinishReason | None = None
-        self._usage = ir.Usage()
         self._calls: dict[str, _Call] = {}
         self._images = 0
 
-    # ------------------------------------------------ public
+    # ------------------------------------------------ end and errors
 
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self._closed:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # a bug here must become an error event, not a dead stream
-            return self.error(f"internal error encoding the stream: {exc}", 500)
-
-    def finish(self) -> list[bytes]:
-        if self._closed:
-            return []
-        if self._finish is None:  # cut short: the client must see an error, not a clean end
-            return self.error("upstream stream ended before completion", 502)
-        try:
-            out = self._start()
-            reason = "tool_calls" if self._calls else _FINISH.get(self._finish or "stop", "stop")
-            out.append(self._chunk({}, reason))
-            if self.include_usage:
-                out.append(self._frame([], _usage(self._usage)))
-            out.append(b"data: [DONE]\n\n")
-        except Exception as exc:
-            return self.error(f"internal error encoding the stream: {exc}", 500)
-        self._closed = True
+    def _final(self) -> list[bytes]:
+        out = self._start()
+        reason = "tool_calls" if self._calls else _FINISH.get(self._finish or "stop", "stop")
+        out.append(self._chunk({}, reason))
+        if self.include_usage:
+            out.append(self._frame([], _usage(self._usage)))
+        out.append(b"data: [DONE]\n\n")
         return out
 
-    def error(self, message: str, status: int = 500, code: str | None = None) -> list[bytes]:
-        if self._closed:
-            return []
-        self._closed = True
-        try:
-            return [data_frame(error_body(status, message, code))]
-        except Exception:
-            return [data_frame(error_body(500, "internal error encoding the stream"))]
+    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
+        return [data_frame(error_body(status, message, code))]
+
+    def _fault_frames(self) -> list[bytes]:
+        return [data_frame(error_body(500, self.FAULT))]
 
     # ------------------------------------------------ events
 
@@ -759,22 +599,14 @@ class StreamEncoder:
                 if call.sent_args:
                     return []
                 call.sent_args = True  # no fragment streamed: send the whole JSON once
-                return self._delta({"tool_calls": [_args_delta(call.index, _args_json(args))]})
+                return self._delta({"tool_calls": [_args_delta(call.index, args_json(args))]})
             case ir.ImageOut(mime_type=mime, data=data) if data:
-                image = {"type": "image_url", "image_url": {"url": _data_url(mime, data)}}
+                image = {"type": "image_url", "image_url": {"url": data_url(mime, data)}}
                 image["index"] = self._images
                 self._images += 1
                 return self._delta({"images": [image]})
-            case ir.UsageUpdate(usage=usage):
-                self._usage = usage
-            case ir.Finish(reason=reason):
-                if self._finish != "tool_calls":  # a late STOP never hides tool calls
-                    self._finish = reason
-            case ir.StreamError(message=msg, status=status, code=code):
-                return self.error(msg, status, code)
             case _:
-                pass
-        return []
+                return self._track(event)
 
     def _tool_start(self, event: ir.ToolCallStart) -> list[bytes]:
         if event.id in self._calls:

@@ -11,8 +11,8 @@ What is dropped, and where:
   sends them on every request and they have no meaning without server-side state.
 - Everything else that cannot be translated (hosted tools such as web_search / tool_search /
   namespace, item types such as local_shell_call / web_search_call / item_reference, file_id
-  references, unknown fields) goes through `_drop()`, which appends one human-readable line to
-  `req.extras["dropped"]`.
+  references, unknown fields) goes through `openai_common.drop()`, which appends one
+  human-readable line to `req.extras["dropped"]`.
 - `previous_response_id` and `conversation` are rejected (400): this proxy keeps no state, and
   silently answering without the referenced history would be wrong.
 
@@ -29,13 +29,23 @@ import uuid
 from typing import Any
 
 from translators import ir
-from translators.openai_chat import EFFORTS
-from translators.openai_chat import _image_url_part
-from translators.openai_chat import _integer
-from translators.openai_chat import _mime_from_name
-from translators.openai_chat import _number
-from translators.openai_chat import _parse_data_url
+from translators.media import mime_from_name
+from translators.media import parse_data_url
 from translators.openai_chat import error_body
+from translators.openai_common import EFFORTS
+from translators.openai_common import TOOL_CHOICE_MODES
+from translators.openai_common import SafeStreamEncoder
+from translators.openai_common import args_json
+from translators.openai_common import arguments_object
+from translators.openai_common import boolean_field
+from translators.openai_common import content_parts
+from translators.openai_common import drop
+from translators.openai_common import drop_unknown_keys
+from translators.openai_common import image_url_part
+from translators.openai_common import integer_field
+from translators.openai_common import number_field
+from translators.openai_common import request_object
+from translators.openai_common import system_text
 from translators.sse import dumps
 from translators.sse import event_frame
 
@@ -56,7 +66,6 @@ CODEX_SIGNATURE_PREFIX = "codex-rs:"
 
 ROLES = frozenset({"user", "assistant", "system", "developer"})
 SUMMARIES = frozenset({"auto", "concise", "detailed", "none"})
-TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 
 _NO_STATE = (
     "is not supported: this proxy keeps no server-side state; send the full conversation in input"
@@ -107,11 +116,7 @@ def parse_request(body: object) -> ir.Request:
 
     Raises only ir.RequestError, whose `param` names the offending field.
     """
-    if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestError("model is required and must be a non-empty string", "model")
+    body, model = request_object(body)
     for key in ("previous_response_id", "conversation"):
         if body.get(key) not in (None, ""):
             raise RequestError(f"{key} {_NO_STATE}", key)
@@ -124,15 +129,8 @@ def parse_request(body: object) -> ir.Request:
     _parse_sampling(body, req)
     _parse_text(body.get("text"), req)
     _parse_stream(body, req)
-    for key in body:
-        if key not in _KNOWN_KEYS and key not in _IGNORED_KEYS:
-            _drop(req, f"{key}: unsupported field ignored")
+    drop_unknown_keys(body, req, _KNOWN_KEYS, _IGNORED_KEYS)
     return req
-
-
-def _drop(req: ir.Request, note: str) -> None:
-    """The one documented place where untranslatable input is knowingly dropped."""
-    req.extras.setdefault("dropped", []).append(note)
 
 
 def _parse_instructions(value: object, req: ir.Request) -> None:
@@ -206,7 +204,7 @@ def _parse_item(item: object, where: str, turns: _Turns) -> None:
         raise RequestError(f"{where}.type must be a non-empty string", f"{where}.type")
     handler = _ITEM_HANDLERS.get(kind)
     if handler is None:
-        _drop(turns.req, f"{where}: item type {kind!r} not supported by this upstream")
+        drop(turns.req, f"{where}: item type {kind!r} not supported by this upstream")
         return
     handler(item, where, turns)
 
@@ -219,7 +217,7 @@ def _message_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
         )
     parts = _content(item.get("content"), f"{where}.content", turns.req)
     if role in ("system", "developer"):
-        text = _system_text(parts, f"{where}.content", turns.req)
+        text = system_text(parts, f"{where}.content", turns.req)
         if turns.leading:
             if text:
                 turns.req.system.append(text)
@@ -234,30 +232,8 @@ def _message_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
         turns.leading = False
 
 
-def _system_text(parts: list[ir.TextPart | ir.ImagePart], where: str, req: ir.Request) -> str:
-    texts: list[str] = []
-    for part in parts:
-        if isinstance(part, ir.TextPart):
-            texts.append(part.text)
-        else:
-            _drop(req, f"{where}: non-text part in a system message")
-    return "\n".join(t for t in texts if t)
-
-
 def _content(value: object, where: str, req: ir.Request) -> list[ir.TextPart | ir.ImagePart]:
-    """String content or an array of content parts. Empty strings yield no part."""
-    if isinstance(value, str):
-        return [ir.TextPart(value)] if value else []
-    if value is None:
-        raise RequestError(f"{where} is required", where)
-    if not isinstance(value, list):
-        raise RequestError(f"{where} must be a string or an array of content parts", where)
-    out: list[ir.TextPart | ir.ImagePart] = []
-    for j, part in enumerate(value):
-        parsed = _content_part(part, f"{where}[{j}]", req)
-        if parsed is not None:
-            out.append(parsed)
-    return out
+    return content_parts(value, where, req, _content_part)
 
 
 def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir.ImagePart | None:
@@ -276,7 +252,7 @@ def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir
         return _input_file(part, where, req)
     if not isinstance(kind, str):
         raise RequestError(f"{where}.type must be a string", f"{where}.type")
-    _drop(req, f"{where}: content part type {kind!r} not supported")
+    drop(req, f"{where}: content part type {kind!r} not supported")
     return None
 
 
@@ -285,31 +261,31 @@ def _input_image(part: dict[str, Any], where: str, req: ir.Request) -> ir.ImageP
     if url is None:
         if part.get("file_id") is not None:
             # file_id references the OpenAI Files API, which no upstream here can resolve
-            _drop(req, f"{where}: image by file_id is not supported (send a data URL)")
+            drop(req, f"{where}: image by file_id is not supported (send a data URL)")
             return None
         raise RequestError(f"{where}.image_url is required", f"{where}.image_url")
-    return _image_url_part(url, f"{where}.image_url")
+    return image_url_part(url, f"{where}.image_url")
 
 
 def _input_file(part: dict[str, Any], where: str, req: ir.Request) -> ir.ImagePart | None:
     data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
     if name is not None and not isinstance(name, str):
         raise RequestError(f"{where}.filename must be a string", f"{where}.filename")
-    fallback = _mime_from_name(name or "", "application/octet-stream")
+    fallback = mime_from_name(name or "", "application/octet-stream")
     if data is not None:
         if not isinstance(data, str) or not data:
             raise RequestError(
                 f"{where}.file_data must be a non-empty string", f"{where}.file_data"
             )
         if data.startswith("data:"):
-            mime, payload = _parse_data_url(data, f"{where}.file_data")
+            mime, payload = parse_data_url(data, f"{where}.file_data")
             return ir.ImagePart(mime or fallback, payload)
         return ir.ImagePart(fallback, data)  # plain base64
     if url is not None:
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
             raise RequestError(f"{where}.file_url must be an http(s) URL", f"{where}.file_url")
-        return ir.ImagePart(_mime_from_name(url.split("?", 1)[0], fallback), url=url)
-    _drop(req, f"{where}: file without inline file_data (file_id is not supported)")
+        return ir.ImagePart(mime_from_name(url.split("?", 1)[0], fallback), url=url)
+    drop(req, f"{where}: file without inline file_data (file_id is not supported)")
     return None
 
 
@@ -331,20 +307,11 @@ def _call_arguments(raw: object, where: str, req: ir.Request) -> dict[str, Any]:
     """The JSON text of the arguments -> a dict. A non-object value is wrapped as {"value": v};
     text that is not JSON is kept as {"value": text} with a note rather than rejected: it came
     from the model, and a 400 would wedge the client's conversation for good."""
-    if raw is None:
-        return {}
-    if isinstance(raw, dict):  # some clients send the object itself
-        return raw
-    if not isinstance(raw, str):
-        raise RequestError(f"{where} must be a JSON string", where)
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        _drop(req, f"{where}: not valid JSON; passed on as a string")
+    args = arguments_object(raw, where)
+    if args is None:
+        drop(req, f"{where}: not valid JSON; passed on as a string")
         return {"value": raw}
-    return value if isinstance(value, dict) else {"value": value}
+    return args
 
 
 def _custom_call_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
@@ -427,13 +394,13 @@ def _parse_tools(tools: object, req: ir.Request) -> None:
             decl = _custom_tool(tool, where)
             req.tools.append(decl)
             custom.append(decl.name)
-            _drop(req, f"custom tool {decl.name}: exposed as a function with one string 'input'")
+            drop(req, f"custom tool {decl.name}: exposed as a function with one string 'input'")
         elif isinstance(kind, str):
             # hosted tools (web_search, tool_search, namespace, local_shell, file_search, mcp,
             # code_interpreter, image_generation, computer_use, ...) cannot run on this upstream
             name = tool.get("name")
             label = f"{kind} {name}" if isinstance(name, str) and name else kind
-            _drop(req, f"dropped tool {label}: not supported by this upstream")
+            drop(req, f"dropped tool {label}: not supported by this upstream")
         else:
             raise RequestError(f"{where}.type must be a string", f"{where}.type")
     if custom:
@@ -454,7 +421,7 @@ def _function_tool(tool: dict[str, Any], where: str, req: ir.Request) -> ir.Tool
     if params is not None and not isinstance(params, dict):
         raise RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
     if tool.get("strict") is True:
-        _drop(req, f"{where}.strict: strict schema adherence is not enforced")
+        drop(req, f"{where}.strict: strict schema adherence is not enforced")
     return ir.Tool(name, desc, params or {})
 
 
@@ -493,10 +460,8 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
     choice = body.get("tool_choice")
     if choice is not None:
         req.tool_choice = _tool_choice(choice, req)
-    ptc = body.get("parallel_tool_calls")
+    ptc = boolean_field(body, "parallel_tool_calls")
     if ptc is not None:
-        if not isinstance(ptc, bool):
-            raise RequestError("parallel_tool_calls must be a boolean", "parallel_tool_calls")
         req.parallel_tool_calls = ptc
 
 
@@ -513,10 +478,10 @@ def _tool_choice(choice: object, req: ir.Request) -> ir.ToolChoice:
     if kind in ("function", "custom"):
         return ir.ToolChoice("tool", _string(choice, "name", "tool_choice"))
     if kind == "allowed_tools":
-        _drop(req, "tool_choice.allowed_tools: the tool subset is not enforced")
+        drop(req, "tool_choice.allowed_tools: the tool subset is not enforced")
         return ir.ToolChoice("required" if choice.get("mode") == "required" else "auto")
     if isinstance(kind, str) and kind:
-        _drop(req, f"tool_choice {kind}: not supported by this upstream; using auto")
+        drop(req, f"tool_choice {kind}: not supported by this upstream; using auto")
         return ir.ToolChoice("auto")
     raise RequestError("tool_choice.type must be a non-empty string", "tool_choice.type")
 
@@ -546,9 +511,9 @@ def _parse_reasoning(value: object, req: ir.Request) -> None:
 
 
 def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
-    req.max_tokens = _integer(body, "max_output_tokens", 1)
-    req.temperature = _number(body, "temperature")
-    req.top_p = _number(body, "top_p")
+    req.max_tokens = integer_field(body, "max_output_tokens", 1)
+    req.temperature = number_field(body, "temperature")
+    req.top_p = number_field(body, "top_p")
 
 
 def _parse_text(value: object, req: ir.Request) -> None:
@@ -578,10 +543,7 @@ def _parse_text(value: object, req: ir.Request) -> None:
 
 
 def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestError("stream must be a boolean", "stream")
-    req.stream = bool(stream)
+    req.stream = bool(boolean_field(body, "stream"))
 
 
 # ================================================================ response
@@ -728,16 +690,6 @@ def _image(item_id: str, mime: str, data: str, status: str) -> dict[str, Any]:
     return item
 
 
-def _args_json(args: object) -> str:
-    """Arguments as JSON text; never empty, so clients can always json.loads it."""
-    if not args:
-        return "{}"
-    try:
-        return dumps(args)
-    except (TypeError, ValueError):
-        return "{}"
-
-
 def _custom_input(args: dict[str, Any]) -> str:
     """The raw text of a custom tool call from the function-style arguments we exposed.
     Models sometimes rename the one parameter or send a non-string: a lone value is the input."""
@@ -774,7 +726,7 @@ def render_response(
                 text = _custom_input(part.arguments)
                 output.append(_custom_call(_new_id("ctc"), part.id, part.name, text))
             else:
-                args = _args_json(part.arguments)
+                args = args_json(part.arguments)
                 output.append(_function_call(_new_id("fc"), part.id, part.name, args, "completed"))
         elif isinstance(part, ir.ImagePart) and part.data:
             output.append(_image(_new_id("ig"), part.mime_type, part.data, "completed"))
@@ -832,7 +784,7 @@ class _Item:
         self.args: dict[str, Any] | None = None  # from ToolCallEnd
 
 
-class StreamEncoder:
+class StreamEncoder(SafeStreamEncoder):
     """IR events -> Responses SSE (`event: <type>` + `data: <json>` with `sequence_number`).
 
     Grammar (UPSTREAMS.md §4.6, §7.2): response.created first (the openai SDK's stream wrapper
@@ -842,65 +794,43 @@ class StreamEncoder:
     """
 
     def __init__(self, model: str, custom_tools: set[str] | frozenset[str] = frozenset()) -> None:
+        super().__init__()
         self.model = model
         self.custom_tools = frozenset(custom_tools)
         self.id = _response_id(None)
         self.created_at = int(time.time())
         self._seq = 0
         self._started = False
-        self._closed = False
-        self._finish: ir.FinishReason | None = None
-        self._usage = ir.Usage()
         self._output: list[dict[str, Any]] = []  # finished items, in output_index order
         self._open: _Item | None = None
         self._calls: dict[str, _Item] = {}
 
-    # ------------------------------------------------ public
+    # ------------------------------------------------ end and errors
 
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self._closed:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # a bug here must become an error event, not a dead stream
-            return self.error(f"internal error encoding the stream: {exc}", 500)
-
-    def finish(self) -> list[bytes]:
-        if self._closed:
-            return []
-        if self._finish is None:  # cut short: the client must see a failure, not a clean end
-            return self.error("upstream stream ended before completion", 502)
-        try:
-            out = self._start()
-            out += self._close()
-            status, incomplete = _status(self._finish)
-            kind = "response.completed" if status == "completed" else "response.incomplete"
-            resp = self._response(status, self._usage, incomplete)
-            out.append(self._emit(kind, response=resp))
-        except Exception as exc:
-            return self.error(f"internal error encoding the stream: {exc}", 500)
-        self._closed = True
+    def _final(self) -> list[bytes]:
+        out = self._start()
+        out += self._close()
+        status, incomplete = _status(self._finish)
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        resp = self._response(status, self._usage, incomplete)
+        out.append(self._emit(kind, response=resp))
         return out
 
-    def error(self, message: str, status: int = 500, code: str | None = None) -> list[bytes]:
+    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
         """`response.failed` with `response.error{code,message}`: the openai SDK yields it and
         Codex CLI reports it (it ignores a plain `error` event). Nothing follows it."""
-        if self._closed:
-            return []
-        self._closed = True
         err = {"code": code or _failure_code(status), "message": message}
-        try:
-            out = self._start()
-            out.append(
-                self._emit("response.failed", response=self._response("failed", None, error=err))
-            )
-            return out
-        except Exception:
-            err = {"code": "server_error", "message": "internal error encoding the stream"}
-            resp = _response_object(
-                self.id, self.model, self.created_at, "failed", [], None, error=err
-            )
-            return [self._emit("response.failed", response=resp)]
+        out = self._start()
+        out.append(
+            self._emit("response.failed", response=self._response("failed", None, error=err))
+        )
+        return out
+
+    def _fault_frames(self) -> list[bytes]:
+        # no output items and no response.created: either may be what failed to encode
+        err = {"code": "server_error", "message": self.FAULT}
+        resp = _response_object(self.id, self.model, self.created_at, "failed", [], None, error=err)
+        return [self._emit("response.failed", response=resp)]
 
     # ------------------------------------------------ events
 
@@ -926,16 +856,8 @@ class StreamEncoder:
                 return self._close()
             case ir.ImageOut(mime_type=mime, data=data) if data:
                 return self._image(mime, data)
-            case ir.UsageUpdate(usage=usage):
-                self._usage = usage
-            case ir.Finish(reason=reason):
-                if self._finish != "tool_calls":  # a late STOP never hides tool calls
-                    self._finish = reason
-            case ir.StreamError(message=msg, status=status, code=code):
-                return self.error(msg, status, code)
             case _:
-                pass
-        return []
+                return self._track(event)
 
     def _text(self, text: str) -> list[bytes]:
         out = self._start()
@@ -1111,7 +1033,7 @@ class StreamEncoder:
         joined, value = self._joined(item)
         if item.sent and isinstance(value, dict):
             return joined
-        return _args_json(self._final_args(item))
+        return args_json(self._final_args(item))
 
     # ------------------------------------------------ frames
 

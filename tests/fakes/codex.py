@@ -32,20 +32,20 @@ import hmac
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from dataclasses import field
 from datetime import UTC
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
-from urllib.parse import urlsplit
+
+from tests.fakes.http import Answer
+from tests.fakes.http import FakeHandler
+from tests.fakes.http import LoopbackServer
+from tests.fakes.http import loads
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 AUTH_CLAIM = "https://api.openai.com/auth"
@@ -852,21 +852,13 @@ class _Code:
     redirect_uri: str
 
 
-@dataclass
-class _Out:
-    status: int = 200
-    body: Any = None  # JSON-able, or str sent verbatim
-    headers: dict[str, str] = field(default_factory=dict)
-    events: list[dict] | None = None  # SSE stream when set
-    cut_after: int | None = None
-
-
-class FakeCodex:
+class FakeCodex(LoopbackServer):
     """Codex backend + OpenAI OAuth token endpoint on 127.0.0.1:<ephemeral>. Use as a context
     manager or start()/stop(). Attributes tests may set: token_delay, event_delay,
     primary_used_percent, secondary_used_percent."""
 
     def __init__(self) -> None:
+        super().__init__(_Handler)
         self._lock = threading.Lock()
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, _Refresh] = {}
@@ -880,38 +872,8 @@ class FakeCodex:
         self.event_delay = 0.0
         self.primary_used_percent = 12.0
         self.secondary_used_percent = 3.0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ---- lifecycle
-    def start(self) -> FakeCodex:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeCodex:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def origin(self) -> str:
-        assert self._server is not None, "FakeCodex not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
+    # ---- addresses (start()/stop() and `origin`: LoopbackServer)
     @property
     def base_url(self) -> str:
         """endpoints.codex: the proxy posts to base_url + "/responses"."""
@@ -993,19 +955,19 @@ class FakeCodex:
         return enc
 
     # ---- request handling (called from handler threads)
-    def serve(self, rec: Recorded, raw: bytes) -> _Out:
+    def serve(self, rec: Recorded, raw: bytes) -> Answer:
         with self._lock:
             self.requests.append(rec)
         try:
             out = self._route(rec, raw)
         except CodexError as e:
-            out = _Out(e.status, e.body, e.headers)
+            out = Answer(e.status, e.body, e.headers)
         except Exception as e:  # a fake bug must show up as such, not as a dropped connection
-            out = _Out(500, {"detail": f"FakeCodex bug: {e!r}"})
+            out = Answer(500, {"detail": f"FakeCodex bug: {e!r}"})
         rec.status = out.status
         return out
 
-    def _route(self, rec: Recorded, raw: bytes) -> _Out:
+    def _route(self, rec: Recorded, raw: bytes) -> Answer:
         if rec.path == TOKEN_PATH:
             if rec.method != "POST":
                 raise detail("Method Not Allowed", 405)
@@ -1015,7 +977,7 @@ class FakeCodex:
         if rec.method != "POST":
             raise detail("Method Not Allowed", 405)
         raw = _decode(raw, rec.headers.get("content-encoding", ""))
-        rec.body = _loads(raw)  # recorded even when the request is rejected below
+        rec.body = loads(raw)  # recorded even when the request is rejected below
         account = self._authorize(rec.headers)
         media = rec.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
@@ -1042,22 +1004,22 @@ class FakeCodex:
             raise detail("chatgpt-account-id does not match the authenticated account", 403)
         return grant.account
 
-    def _respond(self, body: dict, account: _Account) -> _Out:
+    def _respond(self, body: dict, account: _Account) -> Answer:
         with self._lock:
             reply = self._queue.popleft() if self._queue else None
         headers = self._rate_headers()
         if isinstance(reply, HttpError):
             payload = reply.body if isinstance(reply.body, dict) else str(reply.body)
-            return _Out(reply.status, payload, dict(reply.headers or {}))
+            return Answer(reply.status, payload, dict(reply.headers or {}))
         if isinstance(reply, UsageLimit):
-            return _Out(429, usage_limit_body(reply), headers)
+            return Answer(429, usage_limit_body(reply), headers)
         cut = reply.after_events if isinstance(reply, Cut) else None
         if isinstance(reply, Cut):
             reply = reply.reply
         events = plan_stream(reply or default_reply(body), body, self._issue_reasoning)
         limits = rate_limits_event(account.plan, self.primary_used_percent,
                                    self.secondary_used_percent)  # fmt: skip
-        return _Out(headers=headers, events=[limits, *events], cut_after=cut)
+        return Answer(headers=headers, events=[limits, *events], cut_after=cut)
 
     def _rate_headers(self) -> dict[str, str]:
         now = int(time.time())
@@ -1070,7 +1032,7 @@ class FakeCodex:
                 "x-request-id": secrets.token_hex(16)}  # fmt: skip
 
     # ---- token endpoint
-    def _token(self, rec: Recorded, raw: bytes) -> _Out:
+    def _token(self, rec: Recorded, raw: bytes) -> Answer:
         media = rec.headers.get("content-type", "").split(";")[0].strip().lower()
         fields = _token_fields(media, raw)
         rec.body = fields
@@ -1083,7 +1045,7 @@ class FakeCodex:
             return _oauth_error(400, "invalid_request", message)
         grant = fields.get("grant_type")
         if grant not in ("refresh_token", "authorization_code"):
-            return _Out(400, {"error": "unsupported_grant_type",
+            return Answer(400, {"error": "unsupported_grant_type",
                               "error_description": f"Unsupported grant type: {grant}"})  # fmt: skip
         if fields.get("client_id") != CLIENT_ID:
             return _oauth_error(401, "invalid_client", "Client authentication failed.")
@@ -1091,7 +1053,7 @@ class FakeCodex:
             return self._exchange_code(fields)
         return self._refresh_grant(fields)
 
-    def _refresh_grant(self, fields: dict[str, str]) -> _Out:
+    def _refresh_grant(self, fields: dict[str, str]) -> Answer:
         token = fields.get("refresh_token")
         if not token:
             return _oauth_error(400, "invalid_request", "Missing required parameter: refresh_token")
@@ -1108,7 +1070,7 @@ class FakeCodex:
             return _oauth_error(401, code, message)
         return self._token_reply(self._issue(entry.account))
 
-    def _exchange_code(self, fields: dict[str, str]) -> _Out:
+    def _exchange_code(self, fields: dict[str, str]) -> Answer:
         with self._lock:  # single use: any attempt spends the code
             entry = self._codes.pop(fields.get("code", ""), None)
         if entry is None:
@@ -1120,10 +1082,10 @@ class FakeCodex:
             return _grant_error("Invalid code_verifier.")
         return self._token_reply(self._issue(entry.account))
 
-    def _token_reply(self, tokens: Tokens) -> _Out:
+    def _token_reply(self, tokens: Tokens) -> Answer:
         with self._lock:
             expires_in = self._access[tokens.access_token].account.expires_in
-        return _Out(body={"access_token": tokens.access_token,
+        return Answer(body={"access_token": tokens.access_token,
                           "refresh_token": tokens.refresh_token, "id_token": tokens.id_token,
                           "expires_in": expires_in, "token_type": "Bearer",
                           "scope": SCOPE})  # fmt: skip
@@ -1135,19 +1097,19 @@ def _token_fields(media: str, raw: bytes) -> dict[str, str] | None:
         pairs = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
         return {k: v[0] for k, v in pairs.items()}
     if media == "application/json":
-        data = _loads(raw)
+        data = loads(raw)
         if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
             return data
     return None
 
 
-def _oauth_error(status: int, code: str, message: str) -> _Out:
-    return _Out(status, {"error": {"message": message, "type": "invalid_request_error",
+def _oauth_error(status: int, code: str, message: str) -> Answer:
+    return Answer(status, {"error": {"message": message, "type": "invalid_request_error",
                                    "code": code}})  # fmt: skip
 
 
-def _grant_error(description: str) -> _Out:
-    return _Out(400, {"error": "invalid_grant", "error_description": description})
+def _grant_error(description: str) -> Answer:
+    return Answer(400, {"error": "invalid_grant", "error_description": description})
 
 
 def _decode(raw: bytes, encoding: str) -> bytes:
@@ -1168,87 +1130,21 @@ def _decode(raw: bytes, encoding: str) -> bytes:
     raise detail(f"Unsupported Content-Encoding: {encoding}")
 
 
-def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
 # ---------------------------------------------------------------- HTTP
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # idle keep-alive connections end on their own
+class _Handler(FakeHandler):
+    stream_type = "text/event-stream; charset=utf-8"
 
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as separate writes: without NODELAY, Nagle + delayed ACK
-        # add ~40 ms to every keep-alive exchange
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def serve(
+        self, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> Answer:
+        return self.fake.serve(Recorded(self.command, path, query, headers), body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-        pass
+    def encode_body(self, body: Any) -> tuple[bytes, str]:
+        if isinstance(body, str):
+            return body.encode(), "text/plain; charset=utf-8"
+        return _dumps(body).encode(), "application/json"
 
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        rec = Recorded(self.command, url.path, query, headers)
-        out = self.server.fake.serve(rec, self._read_body())  # type: ignore[attr-defined]
-        try:
-            if out.events is not None:
-                self._stream(out)
-            else:
-                self._reply(out)
-        except OSError:  # the client went away
-            self.close_connection = True
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            body = b""
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                body += self.rfile.read(size)
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return body
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _reply(self, out: _Out) -> None:
-        if isinstance(out.body, str):
-            body, ctype = out.body.encode(), "text/plain; charset=utf-8"
-        else:
-            body, ctype = _dumps(out.body).encode(), "application/json"
-        self.send_response(out.status)
-        headers = {"Content-Type": ctype, **out.headers, "Content-Length": str(len(body))}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _stream(self, out: _Out) -> None:
-        fake: FakeCodex = self.server.fake  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        for name, value in out.headers.items():
-            self.send_header(name, value)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
-        for i, event in enumerate(out.events or []):
-            if out.cut_after is not None and i >= out.cut_after:
-                break
-            if i and fake.event_delay:
-                time.sleep(fake.event_delay)
-            data = f"event: {event['type']}\ndata: {_dumps(event)}\n\n".encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-        if out.cut_after is not None:
-            self.close_connection = True  # no terminating chunk: the client sees a cut body
-            return
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+    def encode_event(self, event: dict) -> bytes:
+        return f"event: {event['type']}\ndata: {_dumps(event)}\n\n".encode()

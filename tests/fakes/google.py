@@ -52,20 +52,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from dataclasses import field
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
-from urllib.parse import urlsplit
 
 from tests.fakes.google_rules import AI_STUDIO_MODEL_MISSING
 from tests.fakes.google_rules import B64_RE
@@ -106,6 +100,10 @@ from tests.fakes.google_rules import validate_ai_studio_count
 from tests.fakes.google_rules import validate_ai_studio_generate
 from tests.fakes.google_rules import validate_count
 from tests.fakes.google_rules import validate_generate
+from tests.fakes.http import Answer
+from tests.fakes.http import FakeHandler
+from tests.fakes.http import LoopbackServer
+from tests.fakes.http import loads
 
 __all__ = [  # the rules are re-exported: tests import everything from tests.fakes.google
     "AI_STUDIO_MODEL_MISSING", "AUTH_INVALID", "AUTH_MISSING", "B64_RE", "BAD_NAME", "BUDGETS",
@@ -348,16 +346,6 @@ class _Account:
     email: str
 
 
-@dataclass
-class _Out:
-    status: int = 200
-    body: Any = None  # JSON-able, or bytes/str sent verbatim
-    headers: dict[str, str] = field(default_factory=dict)
-    events: list[dict] | None = None  # SSE stream when set
-    cut_after: int | None = None
-    drop: bool = False  # close the connection without answering
-
-
 FREE = {
     "id": "free-tier",
     "name": "Gemini Code Assist for individuals",
@@ -376,12 +364,13 @@ RPCS = ("generateContent", "streamGenerateContent", "countTokens", "loadCodeAssi
         "retrieveUserQuota", "listExperiments", "recordCodeAssistMetrics")  # fmt: skip
 
 
-class FakeGoogle:
+class FakeGoogle(LoopbackServer):
     """Code Assist + AI Studio + Google OAuth on 127.0.0.1:<ephemeral>. Use as a context manager
     or start()/stop(). Attributes tests may set: token_delay, event_delay, crlf,
     enforce_signatures, strict_json_schema (both APIs)."""
 
     def __init__(self) -> None:
+        super().__init__(_Handler)
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[_Account, bool]] = {}  # access token -> (account, expired)
         self._refresh: dict[str, _Account] = {}
@@ -404,37 +393,11 @@ class FakeGoogle:
         self.crlf = False
         self.enforce_signatures = True
         self.strict_json_schema = True
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ---- lifecycle
-    def start(self) -> FakeGoogle:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
+    # ---- addresses (start()/stop(): LoopbackServer)
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "FakeGoogle not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def token_url(self) -> str:
@@ -542,30 +505,30 @@ class FakeGoogle:
         return sig
 
     # ---- request handling (called from handler threads)
-    def serve(self, rec: Recorded, raw: bytes, content_type: str) -> _Out:
+    def serve(self, rec: Recorded, raw: bytes, content_type: str) -> Answer:
         with self._lock:
             self.requests.append(rec)
         try:
             out = self._route(rec, raw, content_type)
         except GoogleError as e:
-            out = _Out(e.code, e.body(), e.headers)
+            out = Answer(e.code, e.body(), e.headers)
         except Exception as e:  # a fake bug must show up as such, not as a dropped connection
-            out = _Out(500, GoogleError(500, "INTERNAL", f"FakeGoogle bug: {e!r}").body())
+            out = Answer(500, GoogleError(500, "INTERNAL", f"FakeGoogle bug: {e!r}").body())
         rec.status = 0 if out.drop else out.status
         return out
 
-    def _route(self, rec: Recorded, raw: bytes, content_type: str) -> _Out:
+    def _route(self, rec: Recorded, raw: bytes, content_type: str) -> Answer:
         path = rec.path
         if path == "/token" and rec.method == "POST":
             return self._token(rec, raw, content_type)
-        rec.body = _loads(raw)  # recorded even when the request is rejected below
+        rec.body = loads(raw)  # recorded even when the request is rejected below
         if path in ("/oauth2/v1/userinfo", "/oauth2/v2/userinfo") and rec.method == "GET":
             account = self._account(rec, "userinfo")
-            return _Out(body={"id": "1" + str(abs(hash(account.email)))[:20],
+            return Answer(body={"id": "1" + str(abs(hash(account.email)))[:20],
                               "email": account.email, "verified_email": True})  # fmt: skip
         if path.startswith("/v1internal/operations/") and rec.method == "GET":
             account = self._account(rec, "GetOperation")
-            return _Out(body=self._poll(path.removeprefix("/v1internal/"), account))
+            return Answer(body=self._poll(path.removeprefix("/v1internal/"), account))
         if path == AI_STUDIO_PREFIX or path.startswith(AI_STUDIO_PREFIX + "/"):
             return self._ai_studio(rec, content_type)
         if path == "/v1/projects" and rec.method == "GET":
@@ -574,7 +537,7 @@ class FakeGoogle:
                 projects = [{"projectId": p, "name": p, "projectNumber": str(100000 + i),
                              "lifecycleState": "ACTIVE"}
                             for i, p in enumerate(self.cloud_projects)]  # fmt: skip
-            return _Out(body={"projects": projects} if projects else {})
+            return Answer(body={"projects": projects} if projects else {})
         rpc = path.removeprefix("/v1internal:")
         if rpc == path or rpc not in RPCS or rec.method != "POST":
             raise GoogleError(404, "NOT_FOUND", f"Method not found: {rec.method} {path}")
@@ -604,7 +567,7 @@ class FakeGoogle:
         msg = AUTH_INVALID if auth else AUTH_MISSING
         raise GoogleError(401, "UNAUTHENTICATED", msg, [info], hdr)
 
-    def _rpc(self, rpc: str, rec: Recorded, account: _Account) -> _Out:
+    def _rpc(self, rpc: str, rec: Recorded, account: _Account) -> Answer:
         body = rec.body
         if not isinstance(body, dict):
             raise invalid("Invalid JSON payload received. Root element must be a message.")
@@ -614,19 +577,19 @@ class FakeGoogle:
             models = set(self._models)
         if rpc == "countTokens":
             contents = validate_count(body, models)["contents"]
-            return _Out(body={"totalTokens": count_tokens(contents)})
+            return Answer(body={"totalTokens": count_tokens(contents)})
         if rpc in ("retrieveUserQuota", "listExperiments"):
             if not body.get("project"):
                 raise invalid("Request contains an invalid argument: 'project' is required.")
             if body["project"] != account.project:
                 raise GoogleError(403, "PERMISSION_DENIED", "The caller does not have permission")
         if rpc == "loadCodeAssist":
-            return _Out(body=self._load_code_assist(body, account))
+            return Answer(body=self._load_code_assist(body, account))
         if rpc == "onboardUser":
-            return _Out(body=self._onboard(body, account))
+            return Answer(body=self._onboard(body, account))
         answers = {"retrieveUserQuota": {"buckets": []},
                    "listExperiments": {"experimentIds": [], "flags": []}}  # fmt: skip
-        return _Out(body=answers.get(rpc, {}))
+        return Answer(body=answers.get(rpc, {}))
 
     def _mode(self, account: _Account) -> tuple[str, str | None]:
         with self._lock:
@@ -683,7 +646,7 @@ class FakeGoogle:
                 self._onboarded[op[2]] = op[3]
             return op[1]
 
-    def _generate(self, rec: Recorded, account: _Account) -> _Out:
+    def _generate(self, rec: Recorded, account: _Account) -> Answer:
         with self._lock:
             models = set(self._models)
         env = validate_generate(rec.body, account.project, models,
@@ -693,13 +656,13 @@ class FakeGoogle:
 
     def _answer(
         self, rec: Recorded, req: dict, model: str, credential: str, *, bare: bool = False
-    ) -> _Out:
+    ) -> Answer:
         """Serve the next scripted (or the default) reply to a validated generate call, as Code
         Assist wrappers or, `bare`, as AI Studio's GenerateContentResponses."""
         reply = self._next_reply(credential)
         if isinstance(reply, Error):
             body = reply.body if isinstance(reply.body, dict) else reply.body.encode()
-            return _Out(reply.status, body, dict(reply.headers or {}))
+            return Answer(reply.status, body, dict(reply.headers or {}))
         cut = reply.after_events if isinstance(reply, CutStream) else None
         if isinstance(reply, CutStream):
             reply = reply.reply
@@ -721,30 +684,30 @@ class FakeGoogle:
         ]  # fmt: skip
         method = (rec.rpc or "").removeprefix("ai_studio:")
         if method == "streamGenerateContent" and rec.query.get("alt") == "sse":
-            return _Out(events=chunks, cut_after=cut)
+            return Answer(events=chunks, cut_after=cut)
         if cut is not None:
-            return _Out(drop=True)
+            return Answer(drop=True)
         if method == "streamGenerateContent":
-            return _Out(body=chunks)
+            return Answer(body=chunks)
         single = shape(whole, usage, finish)
         if not bare:
             single["response"]["responseId"] = trace
-        return _Out(body=single)
+        return Answer(body=single)
 
     # ---- AI Studio (§3)
-    def _ai_studio(self, rec: Recorded, content_type: str) -> _Out:
+    def _ai_studio(self, rec: Recorded, content_type: str) -> Answer:
         model, method = self._ai_studio_target(rec)
         key = self._api_key(rec)
         with self._lock:
             models = set(self._models)
         if method == "models.list":
-            return _Out(body=self._list_models(rec.query, sorted(models)))
+            return Answer(body=self._list_models(rec.query, sorted(models)))
         if method == "models.get":
             if model not in models:
                 raise GoogleError(
                     404, "NOT_FOUND", f"Model is not found: models/{model} for api version v1beta"
                 )
-            return _Out(body=model_info(model))
+            return Answer(body=model_info(model))
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise invalid(f"Invalid Content-Type {content_type!r}: expected application/json.")
         if rec.body is None:
@@ -758,7 +721,7 @@ class FakeGoogle:
             gen = body.get("generateContentRequest")
             total = count_request_tokens(gen) if gen is not None else count_tokens(
                 body["contents"])  # fmt: skip
-            return _Out(body={"totalTokens": total})
+            return Answer(body={"totalTokens": total})
         req = validate_ai_studio_generate(
             rec.body,
             model,
@@ -818,7 +781,7 @@ class FakeGoogle:
             out["nextPageToken"] = f"page-{start + size}"
         return out
 
-    def _token(self, rec: Recorded, raw: bytes, content_type: str) -> _Out:
+    def _token(self, rec: Recorded, raw: bytes, content_type: str) -> Answer:
         form: dict[str, str] = {}
         if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
@@ -845,10 +808,10 @@ class FakeGoogle:
         access = "ya29.fake-" + secrets.token_urlsafe(24)
         with self._lock:
             self._tokens[access] = (account, False)
-        return _Out(body={"access_token": access, "expires_in": 3599, "scope": SCOPES,
+        return Answer(body={"access_token": access, "expires_in": 3599, "scope": SCOPES,
                           "token_type": "Bearer"})  # fmt: skip
 
-    def _exchange_code(self, form: dict[str, str]) -> _Out:
+    def _exchange_code(self, form: dict[str, str]) -> Answer:
         with self._lock:
             entry = self._codes.pop(form.get("code", ""), None)
         if entry is None:
@@ -867,7 +830,7 @@ class FakeGoogle:
             self._tokens[access] = (account, False)
             self._refresh[refresh] = account
         claims = base64.urlsafe_b64encode(dumps({"email": account.email}).encode()).rstrip(b"=")
-        return _Out(body={"access_token": access, "expires_in": 3599, "refresh_token": refresh,
+        return Answer(body={"access_token": access, "expires_in": 3599, "refresh_token": refresh,
                           "scope": SCOPES, "token_type": "Bearer",
                           "id_token": f"eyJhbGciOiJub25lIn0.{claims.decode()}."})  # fmt: skip
 
@@ -877,95 +840,28 @@ def _lro(name: str, project: str) -> dict:
             "response": {"cloudaicompanionProject": {"id": project, "name": project}}}  # fmt: skip
 
 
-def _oauth_error(status: int, error: str, description: str) -> _Out:
-    return _Out(status, {"error": error, "error_description": description})
-
-
-def _loads(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+def _oauth_error(status: int, error: str, description: str) -> Answer:
+    return Answer(status, {"error": error, "error_description": description})
 
 
 # ---------------------------------------------------------------- HTTP
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30  # idle keep-alive connections end on their own
+class _Handler(FakeHandler):
+    def serve(
+        self, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> Answer:
+        rec = Recorded(self.command, path, query, headers)
+        return self.fake.serve(rec, body, self.headers.get("Content-Type", ""))
 
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out as separate writes: without NODELAY, Nagle + delayed ACK
-        # add ~40 ms to every keep-alive exchange
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-        pass
-
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        rec = Recorded(self.command, url.path, query, headers)
-        out = self.server.fake.serve(rec, self._read_body(), self.headers.get("Content-Type", ""))  # type: ignore[attr-defined]
-        try:
-            if out.drop:
-                self.close_connection = True
-            elif out.events is not None:
-                self._stream(out)
-            else:
-                self._reply(out)
-        except OSError:  # the client went away
-            self.close_connection = True
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            body = b""
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                body += self.rfile.read(size)
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return body
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _reply(self, out: _Out) -> None:
-        body, ctype = out.body, "application/json; charset=UTF-8"
+    def encode_body(self, body: Any) -> tuple[bytes, str]:
         if isinstance(body, str):
             body = body.encode()
         if isinstance(body, bytes):
-            ctype = "text/html; charset=UTF-8" if body.lstrip().startswith(b"<") else "text/plain"
-        else:
-            body = dumps(body).encode()
-        self.send_response(out.status)
-        headers = {"Content-Type": ctype, **out.headers, "Content-Length": str(len(body))}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+            html = body.lstrip().startswith(b"<")
+            return body, "text/html; charset=UTF-8" if html else "text/plain"
+        return dumps(body).encode(), "application/json; charset=UTF-8"
 
-    def _stream(self, out: _Out) -> None:
-        fake: FakeGoogle = self.server.fake  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
-        end = b"\r\n\r\n" if fake.crlf else b"\n\n"
-        for i, event in enumerate(out.events or []):
-            if out.cut_after is not None and i >= out.cut_after:
-                break
-            if i and fake.event_delay:
-                time.sleep(fake.event_delay)
-            data = b"data: " + dumps(event).encode() + end
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-        if out.cut_after is not None:
-            self.close_connection = True  # no terminating chunk: the client sees a cut body
-            return
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+    def encode_event(self, event: dict) -> bytes:
+        end = b"\r\n\r\n" if self.fake.crlf else b"\n\n"
+        return b"data: " + dumps(event).encode() + end

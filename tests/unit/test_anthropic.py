@@ -1662,3 +1662,11 @@ def test_property_render_response_is_a_valid_message(
     assert [p.id for p in back if isinstance(p, ir.ToolCallPart)] == [
         b.id for b in msg.content if b.type == "tool_use"
     ]
+
+
+def test_huge_numbers_are_a_request_error_not_a_crash() -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+            "temperature": 10**400}  # fmt: skip
+    with pytest.raises(ir.RequestError) as err:
+        an.parse_request(body)
+    assert err.value.param == "temperature" and "finite" in err.value.message
