@@ -1,9 +1,14 @@
 """Benchmark: bare `mitmdump` pass-through vs cliproxy, in one run (DESIGN.md §5).
 
     python scripts/bench.py [--requests N] [--concurrency C] [--stream-events E]
-                            [--event-delay-ms D] [--streams K] [--json]
+                            [--event-delay-ms D] [--streams K] [--rounds R] [--json]
+                            [--profile] (--help for the rest)
 
 A measurement, not a test: it always exits 0 once it has measured (budget misses are printed).
+CPU figures mean something only on an otherwise idle machine, and even then a VM's speed drifts:
+the scenarios take turns in R rounds of short chunks (`--rounds`), each round first waits
+(bounded) for other processes to leave the cores idle, every chunk records the foreign load it
+saw, and a ratio leaves out the rounds where either side was disturbed.
 Everything runs on 127.0.0.1 and every loop is bounded:
 
 1. a fast fake Code Assist (asyncio HTTP/1.1, keep-alive, any bearer) in a child process, so
@@ -48,7 +53,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable
-from collections.abc import Iterator
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -235,6 +239,7 @@ class Children:
                 **kwargs,
             )
         self.procs.append(proc)
+        OUR_PIDS.append(proc.pid)
         return proc
 
     def stop(self, proc: subprocess.Popen) -> None:
@@ -303,7 +308,9 @@ def gemini_auth_file(access: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def start_cliproxy(children: Children, tmp: Path, fake_url: str) -> Target:
+def start_cliproxy(
+    children: Children, tmp: Path, fake_url: str, profile_to: Path | None = None
+) -> Target:
     home = tmp / "cliproxy"
     auth_dir = home / "auth"
     auth_dir.mkdir(parents=True)
@@ -317,8 +324,11 @@ def start_cliproxy(children: Children, tmp: Path, fake_url: str) -> Target:
     config_path = home / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     log = home / "mitmdump.log"
+    args = [MITMDUMP, "-q", "-s", str(ROOT / "addons" / "cliproxy.py")]
+    if profile_to is not None:  # cProfile writes its file when mitmdump exits cleanly (SIGINT)
+        args = [sys.executable, "-m", "cProfile", "-o", str(profile_to), *args]
     proc = children.start(
-        [MITMDUMP, "-q", "-s", str(ROOT / "addons" / "cliproxy.py")],
+        args,
         log,
         cwd=home,
         env={"CLIPROXY_CONFIG": str(config_path)},
@@ -365,6 +375,48 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold spaces
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+OUR_PIDS: list[int] = []  # the children; the benchmark itself is counted by getrusage
+
+
+def our_cpu() -> float:
+    """CPU seconds of the benchmark and every process it started."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    for pid in OUR_PIDS:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(pid)
+    return total
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: everything but idle+iowait)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+
+
+QUIET = {"wait_s": 60.0, "cores": 0.3}  # set from the command line
+
+
+async def wait_quiet() -> None:
+    """Wait (at most QUIET["wait_s"]) until other processes leave the machine nearly idle:
+    CPU/request and latency figures mean little while someone else's test run shares the
+    cores. Each phase records the foreign load it saw anyway."""
+    deadline = time.monotonic() + QUIET["wait_s"]
+    waited = False
+    while True:
+        busy0, ours0, t0 = machine_busy(), our_cpu(), time.monotonic()
+        await asyncio.sleep(0.5)
+        foreign = (machine_busy() - busy0 - (our_cpu() - ours0)) / (time.monotonic() - t0)
+        if foreign <= QUIET["cores"] or time.monotonic() >= deadline:
+            if waited:
+                log(f"    (other load now {foreign:.2f} cores)")
+            return
+        if not waited:
+            log(f"    waiting for other load ({foreign:.2f} cores) to drop below "
+                f"{QUIET['cores']} (at most {QUIET['wait_s']:.0f} s)")  # fmt: skip
+            waited = True
 
 
 def rss_mib(pid: int) -> float:
@@ -499,28 +551,43 @@ class Phase:
     wall: float
     cpu: float  # of the measured process (0 when there is none)
     rss_after: float
+    foreign: float  # cores busy with processes that are not the benchmark's, on average
 
 
-async def run_phase(
-    target: Target | None, base_url: str, w: Workload, n: int, c: int, events: int
+def new_client(c: int) -> httpx.AsyncClient:
+    """Keep-alive connections like an SDK's; they outlive the other scenarios' turns."""
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c, keepalive_expiry=300)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0), trust_env=False)
+
+
+async def warm_up(client: httpx.AsyncClient, url: str, w: Workload, c: int, events: int) -> None:
+    errors: list[str] = []
+    await _drive(client, url, w, max(c * 2, 20), c, events, [], errors)
+    if errors:
+        raise RuntimeError(f"the warm-up against {url} failed: {errors[0]}")
+
+
+async def measure_chunk(
+    client: httpx.AsyncClient,
+    target: Target | None,
+    url: str,
+    w: Workload,
+    n: int,
+    c: int,
+    events: int,
 ) -> Phase:
     """n requests by c keep-alive workers; CPU of the target's process over exactly those."""
-    url = base_url + w.path
-    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
-    timeout = httpx.Timeout(60.0)
     samples: list[Sample] = []
     errors: list[str] = []
-    async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
-        warm = min(max(c * 2, 20), max(n // 10, 1))
-        await _drive(client, url, w, warm, c, events, [], [])
-        todo = iter(range(n))
-        cpu0 = cpu_seconds(target.pid) if target else 0.0
-        t0 = time.monotonic()
-        await _drive(client, url, w, n, c, events, samples, errors, todo)
-        wall = time.monotonic() - t0
-        cpu = cpu_seconds(target.pid) - cpu0 if target else 0.0
+    cpu0 = cpu_seconds(target.pid) if target else 0.0
+    busy0, ours0 = machine_busy(), our_cpu()
+    t0 = time.monotonic()
+    await _drive(client, url, w, n, c, events, samples, errors)
+    wall = time.monotonic() - t0
+    cpu = cpu_seconds(target.pid) - cpu0 if target else 0.0
+    foreign = (machine_busy() - busy0 - (our_cpu() - ours0)) / wall
     rss = rss_mib(target.pid) if target else float("nan")
-    return Phase(samples, errors, wall, cpu, rss)
+    return Phase(samples, errors, wall, cpu, rss, max(0.0, foreign))
 
 
 async def _drive(
@@ -532,9 +599,8 @@ async def _drive(
     events: int,
     samples: list[Sample],
     errors: list[str],
-    todo: Iterator[int] | None = None,
 ) -> None:
-    todo = todo if todo is not None else iter(range(n))
+    todo = iter(range(n))
 
     def call() -> Awaitable[Sample]:
         if w.stream:
@@ -629,23 +695,28 @@ def _ms(x: float) -> float:
 
 
 def summarize(phases: list[Phase], delay_s: float) -> dict[str, Any]:
-    """Latencies over all rounds' samples; rates and CPU/request as the median of the rounds'
-    (a round disturbed by the other processes on the machine does not drag the figure)."""
+    """One scenario over all its rounds: latencies over every sample, rates and CPU/request
+    over the totals; per-round figures kept for the comparisons."""
     samples = [s for p in phases for s in p.samples]
     errors = [e for p in phases for e in p.errors]
     secs = [s.seconds for s in samples]
-    per_round = [p.cpu * 1000 / len(p.samples) for p in phases if p.samples and p.cpu]
+    wall = sum(p.wall for p in phases)
+    cpu = sum(p.cpu for p in phases)
+    # one entry per round (None when a round measured nothing), aligned with the rounds
+    per_round = [p.cpu * 1000 / len(p.samples) if p.samples and p.cpu else None for p in phases]
     out: dict[str, Any] = {
         "requests": len(samples),
         "rounds": len(phases),
         "errors": len(errors),
         "error_examples": [e for e in errors if e][:3],
-        "req_per_s": round(statistics.median(len(p.samples) / p.wall for p in phases), 1),
+        "req_per_s": round(len(samples) / wall, 1) if wall else 0.0,
         "p50_ms": _ms(_pct(secs, 0.50)),
         "p99_ms": _ms(_pct(secs, 0.99)),
-        "cpu_ms_per_req": round(statistics.median(per_round), 3) if per_round else None,
-        "cpu_ms_per_req_rounds": [round(x, 3) for x in per_round],
-        "cpu_util": round(statistics.median(p.cpu / p.wall for p in phases), 3),
+        "cpu_ms_per_req": round(cpu * 1000 / len(samples), 3) if samples and cpu else None,
+        "cpu_ms_per_req_rounds": [None if x is None else round(x, 3) for x in per_round],
+        "cpu_util": round(cpu / wall, 3) if wall else None,
+        "foreign_cores": round(max(p.foreign for p in phases), 2),
+        "foreign_cores_rounds": [round(p.foreign, 2) for p in phases],
         "rss_after_mib": round(phases[-1].rss_after, 1),
     }
     streams = [s for s in samples if s.event_latency]
@@ -680,7 +751,7 @@ class Options:
     event_delay_ms: float
     streams: int
     probe: int
-    repeat: int
+    rounds: int
 
 
 async def measure_all(
@@ -699,28 +770,47 @@ async def measure_all(
         w: Workload
         role: str
 
+    # Each comparison's two sides run back to back.
     scenarios = [
-        Scenario("direct-fake-stream", None, fake_url, PASS_STREAM, "reference"),
         Scenario("bare-post", bare, bare.base_url, PASS_POST, "baseline"),
-        Scenario("bare-stream", bare_stream, bare_stream.base_url, PASS_STREAM, "baseline"),
         Scenario("openai-chat", proxy, proxy.base_url, CHAT, "cliproxy"),
         Scenario("anthropic-messages", proxy, proxy.base_url, MESSAGES, "cliproxy"),
+        Scenario("direct-fake-stream", None, fake_url, PASS_STREAM, "reference"),
+        Scenario("bare-stream", bare_stream, bare_stream.base_url, PASS_STREAM, "baseline"),
         Scenario("openai-chat-stream", proxy, proxy.base_url, CHAT_STREAM, "cliproxy"),
         Scenario("gemini-stream", proxy, proxy.base_url, GEMINI_STREAM, "cliproxy"),
     ]
     loaded: dict[str, list[Phase]] = {sc.name: [] for sc in scenarios}
     probes: dict[str, list[Phase]] = {sc.name: [] for sc in scenarios if sc.w.stream}
-    # Rounds interleave the scenarios, so that a slow spell of the machine hits all of them.
-    for round_no in range(1, opts.repeat + 1):
+    rounds = opts.rounds
+    n_post = -(-opts.requests // rounds)
+    n_stream = -(-opts.stream_requests // rounds)
+    n_probe = max(5, -(-opts.probe // rounds))
+    c = opts.concurrency
+    log(f"  {rounds} rounds; per round and scenario {n_post} requests or {n_stream} streams at "
+        f"concurrency {c}, then {n_probe} streams at concurrency 1")  # fmt: skip
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {sc.name: await stack.enter_async_context(new_client(c)) for sc in scenarios}
+        singles = {name: await stack.enter_async_context(new_client(1)) for name in probes}
+        await wait_quiet()
         for sc in scenarios:
-            n = opts.stream_requests if sc.w.stream else opts.requests
-            log(f"  round {round_no}/{opts.repeat} {sc.name}: {n} requests, "
-                f"concurrency {opts.concurrency}")  # fmt: skip
-            phase = await run_phase(sc.target, sc.base, sc.w, n, opts.concurrency, ev)
-            loaded[sc.name].append(phase)
+            await warm_up(clients[sc.name], sc.base + sc.w.path, sc.w, c, ev)
             if sc.w.stream:
-                probe = await run_phase(sc.target, sc.base, sc.w, opts.probe, 1, ev)
-                probes[sc.name].append(probe)
+                await warm_up(singles[sc.name], sc.base + sc.w.path, sc.w, 1, ev)
+        # The machine's speed drifts by tens of percent over seconds (a VM; other work): short
+        # chunks, the scenarios taking turns, let every scenario see the same mix of spells.
+        for round_no in range(1, rounds + 1):
+            log(f"  round {round_no}/{rounds}")
+            await wait_quiet()
+            for sc in scenarios:
+                url = sc.base + sc.w.path
+                n = n_stream if sc.w.stream else n_post
+                phase = await measure_chunk(clients[sc.name], sc.target, url, sc.w, n, c, ev)
+                loaded[sc.name].append(phase)
+                if sc.w.stream:
+                    probe = await measure_chunk(singles[sc.name], sc.target, url, sc.w, n_probe,
+                                                1, ev)  # fmt: skip
+                    probes[sc.name].append(probe)
     for sc in scenarios:
         results[sc.name] = summarize(loaded[sc.name], delay) | {
             "role": sc.role, "stream": sc.w.stream}  # fmt: skip
@@ -751,8 +841,23 @@ def add_comparisons(results: dict[str, Any]) -> None:
         if r["role"] != "cliproxy":
             continue
         base = results["bare-stream" if r["stream"] else "bare-post"]
+        # Over the rounds where neither side shared the cores with other work (all rounds
+        # when there is none such): the ratio of the summed CPU/request figures.
+        pairs = [
+            (a, b, max(fa, fb) <= QUIET["cores"])
+            for a, b, fa, fb in zip(r["cpu_ms_per_req_rounds"], base["cpu_ms_per_req_rounds"],
+                                    r["foreign_cores_rounds"], base["foreign_cores_rounds"],
+                                    strict=True)
+            if a and b
+        ]  # fmt: skip
+        quiet = [(a, b) for a, b, ok in pairs if ok]
+        used = quiet or [(a, b) for a, b, _ in pairs]
         r["vs_bare"] = {
-            "cpu_per_req_ratio": _ratio(r["cpu_ms_per_req"], base["cpu_ms_per_req"]),
+            "cpu_per_req_ratio": (
+                round(sum(a for a, _ in used) / sum(b for _, b in used), 3) if used else None
+            ),
+            "cpu_per_req_ratio_rounds": [round(a / b, 3) for a, b, _ in pairs],
+            "quiet_rounds": len(quiet),
             "req_per_s_ratio": _ratio(r["req_per_s"], base["req_per_s"]),
             "p50_ratio": _ratio(r["p50_ms"], base["p50_ms"]),
         }
@@ -831,8 +936,21 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _spread(values: list[float]) -> str | None:
-    return f"{min(values):.2f}-{max(values):.2f}" if len(values) > 1 else None
+def _ratio_cell(vs: dict[str, Any]) -> str | None:
+    """The CPU ratio, with how many rounds it rests on when some were disturbed."""
+    ratio = vs.get("cpu_per_req_ratio")
+    if ratio is None:
+        return None
+    rounds = len(vs["cpu_per_req_ratio_rounds"])
+    quiet = vs["quiet_rounds"]
+    if quiet == rounds:
+        return f"{ratio:.2f}"
+    return f"{ratio:.2f} ({quiet}/{rounds} quiet)" if quiet else f"{ratio:.2f} (none quiet)"
+
+
+def _spread(values: list[float | None]) -> str | None:
+    got = [v for v in values if v is not None]
+    return f"{min(got):.2f}-{max(got):.2f}" if len(got) > 1 else None
 
 
 def render(report: dict[str, Any], opts: Options) -> str:
@@ -841,17 +959,26 @@ def render(report: dict[str, Any], opts: Options) -> str:
            f"requests {opts.requests} (streams {opts.stream_requests}), concurrency "
            f"{opts.concurrency}, {opts.stream_events} events/stream "
            f"{opts.event_delay_ms} ms apart, "
-           f"stream probe {opts.probe} at concurrency 1, {opts.repeat} round(s)", ""]  # fmt: skip
+           f"stream probe {opts.probe} at concurrency 1, {opts.rounds} interleaved rounds",
+           ""]  # fmt: skip
+    if "profile" in report:
+        out.insert(2, "PROFILED RUN: cliproxy ran under cProfile; its CPU and latency figures "
+                      "are inflated and are not budget figures")  # fmt: skip
     rows = []
     for name, r in sc.items():
         vs = r.get("vs_bare", {})
         rows.append([name, r["requests"], r["errors"], r["req_per_s"], r["p50_ms"], r["p99_ms"],
                      r["cpu_ms_per_req"], _spread(r["cpu_ms_per_req_rounds"]),
-                     vs.get("cpu_per_req_ratio"), vs.get("req_per_s_ratio"),
-                     None if r["cpu_util"] is None else f"{r['cpu_util'] * 100:.0f}%"])  # fmt: skip
+                     _ratio_cell(vs), vs.get("req_per_s_ratio"),
+                     None if r["cpu_util"] is None else f"{r['cpu_util'] * 100:.0f}%",
+                     r["foreign_cores"]])  # fmt: skip
     out.append(_table(["scenario", "n", "err", "req/s", "p50 ms", "p99 ms", "CPU ms/req",
-                       "rounds", "CPU ratio", "req/s ratio", "mitm CPU"], rows))  # fmt: skip
-    out.append("  (ratios: cliproxy / bare pass-through of the same kind, same run)")
+                       "rounds", "CPU ratio", "req/s ratio", "mitm CPU", "other load"],
+                      rows))  # fmt: skip
+    out.append("  (ratios: cliproxy / bare pass-through of the same kind, same run, over the"
+               " undisturbed rounds; rounds: spread of the per-round CPU/request; other load:"
+               " most cores busy with processes the benchmark did not start, in any round)"
+               )  # fmt: skip
     out.append("")
     rows = []
     for name, r in sc.items():
@@ -890,6 +1017,49 @@ def render(report: dict[str, Any], opts: Options) -> str:
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------- profile
+
+
+def stop_and_read_profile(children: Children, proxy: Target, path: Path) -> list[str]:
+    """Stop the profiled mitmdump cleanly (SIGINT: cProfile then writes its file) and
+    summarize: the top functions by own time, then the project's own code by cumulative time."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proxy.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proxy.proc.wait(timeout=30)
+    children.stop(proxy.proc)
+    if not path.exists():
+        return ["(no profile written: mitmdump did not exit cleanly)"]
+    import pstats  # only here: the profile mode is rare
+
+    stats = pstats.Stats(str(path))
+    rows = [(tt, ct, nc, _where(file, line, fn))
+            for (file, line, fn), (_, nc, tt, ct, _) in stats.stats.items()]  # type: ignore[attr-defined]  # fmt: skip
+    rows = [r for r in rows if "select.epoll" not in r[3]]  # waiting for I/O: idle, not work
+    total = sum(r[0] for r in rows) or 1.0
+    out = [f"cliproxy mitmdump profile (whole run incl. start-up and warm-ups, {total:.1f} s "
+           "busy under cProfile, which inflates call-heavy code; % of busy time)",
+           "  own time    %   calls  function"]  # fmt: skip
+    for tt, _, nc, where in sorted(rows, reverse=True)[:25]:
+        out.append(f"  {tt:8.3f} {100 * tt / total:4.1f} {nc:7d}  {where}")
+    out.append("  project code by cumulative time:")
+    ours = [r for r in rows if r[3].startswith(("addons/", "translators/"))]
+    for _, ct, nc, where in sorted(ours, key=lambda r: -r[1])[:25]:
+        out.append(f"  {ct:8.3f} {100 * ct / total:4.1f} {nc:7d}  {where}")
+    return out
+
+
+def _where(file: str, line: int, fn: str) -> str:
+    root = str(ROOT) + "/"
+    if file.startswith(root):
+        file = file[len(root) :]
+    elif "site-packages/" in file:
+        file = file.split("site-packages/", 1)[1]
+    elif file.startswith("/"):
+        file = "stdlib/" + Path(file).name
+    return f"{file}:{line}({fn})"
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -917,12 +1087,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--event-delay-ms", type=float, default=5.0, help="spacing of those events")
     p.add_argument("--streams", type=int, default=100, help="concurrently open streams (RSS)")
     p.add_argument("--probe", type=int, default=50, help="streams of the concurrency-1 probe")
-    p.add_argument("--repeat", type=int, default=1, help="interleaved rounds of all scenarios; "
-                   "CPU/request and req/s are the rounds' median")  # fmt: skip
+    p.add_argument("--rounds", type=int, default=8, help="each scenario's requests are split "
+                   "into this many chunks, the scenarios taking turns")  # fmt: skip
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="before each round, "
+        "wait at most this many seconds for other processes to leave the cores idle",
+    )
+    p.add_argument(
+        "--quiet-cores",
+        type=float,
+        default=0.3,
+        help="'idle' for --quiet-wait: "
+        "at most this many cores busy with processes the benchmark did not start",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--profile", action="store_true", help="run cliproxy's mitmdump under "
+                   "cProfile and print where its time went (its CPU figures are then inflated "
+                   "by the profiler: not budget figures)")  # fmt: skip
     p.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name in ("requests", "concurrency", "stream_events", "streams", "probe", "repeat"):
+    for name in ("requests", "concurrency", "stream_events", "streams", "probe", "rounds"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -948,33 +1135,44 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     opts = Options(args.requests, args.stream_requests or args.requests, args.concurrency,
                    args.stream_events, args.event_delay_ms, args.streams, args.probe,
-                   args.repeat)  # fmt: skip
+                   args.rounds)  # fmt: skip
     _raise_fd_limit(opts.streams)
+    QUIET.update(wait_s=max(0.0, args.quiet_wait), cores=args.quiet_cores)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     children = Children()
+    profile: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="cliproxy-bench-") as tmp_name:
             tmp = Path(tmp_name)
-            log("starting the fake upstream, two bare mitmdumps and cliproxy")
-            _, fake_url = start_fake(children, tmp, opts.stream_events, opts.event_delay_ms)
-            bare = start_bare(children, tmp, fake_url, "bare-post")
-            bare_stream = start_bare(children, tmp, fake_url, "bare-stream",
-                                     "--set", "stream_large_bodies=1")  # fmt: skip
-            proxy = start_cliproxy(children, tmp, fake_url)
-            report = asyncio.run(measure_all(opts, fake_url, bare, bare_stream, proxy))
-            proxy_log = proxy.log.read_text(errors="replace").strip()
+            try:
+                log("starting the fake upstream, two bare mitmdumps and cliproxy")
+                _, fake_url = start_fake(children, tmp, opts.stream_events, opts.event_delay_ms)
+                bare = start_bare(children, tmp, fake_url, "bare-post")
+                bare_stream = start_bare(children, tmp, fake_url, "bare-stream",
+                                         "--set", "stream_large_bodies=1")  # fmt: skip
+                prof_path = tmp / "cliproxy.prof" if args.profile else None
+                proxy = start_cliproxy(children, tmp, fake_url, prof_path)
+                report = asyncio.run(measure_all(opts, fake_url, bare, bare_stream, proxy))
+                if prof_path is not None:
+                    profile = stop_and_read_profile(children, proxy, prof_path)
+                proxy_log = proxy.log.read_text(errors="replace").strip()
+            finally:
+                children.stop_all()  # before the temp dir they work in goes
     except KeyboardInterrupt:
-        log("interrupted; stopping the processes started")
+        log("interrupted; stopped the processes started")
         return 130
-    finally:
-        children.stop_all()
     report = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
               "options": asdict(opts)} | report  # fmt: skip
     report["budget"] = [{"figure": f, "value": v, "ok": ok} for f, v, ok in
                         budget(report, opts.streams)]  # fmt: skip
     if proxy_log:
         report["cliproxy_log_tail"] = proxy_log.splitlines()[-10:]
-    print(json.dumps(report, indent=2) if args.json else render(report, opts))
+    if args.profile:
+        report["profile"] = profile
+    text = render(report, opts)
+    if profile:
+        text += "\n\n" + "\n".join(profile)
+    print(json.dumps(report, indent=2) if args.json else text)
     return 0
 
 
