@@ -1065,6 +1065,7 @@ class StreamDecoder:
         self.started = False
         self.finished = False
         self.saw_tool_call = False
+        self._last_usage: dict[str, Any] | None = None
 
     def feed(self, obj: dict[str, Any]) -> list[ir.Event]:
         try:
@@ -1105,7 +1106,9 @@ class StreamDecoder:
             )
             return events
         meta = obj.get("usageMetadata")
-        if isinstance(meta, dict):
+        if isinstance(meta, dict) and meta != self._last_usage:
+            # Gemini repeats the (cumulative) usage on every chunk: convert it only on change
+            self._last_usage = meta
             events.append(ir.UsageUpdate(_usage(meta)))
         candidates = obj.get("candidates")
         cand = candidates[0] if isinstance(candidates, list) and candidates else None

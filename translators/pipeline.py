@@ -51,7 +51,8 @@ class StreamPipeline:
         try:
             if chunk:
                 self._translate(self.parser.feed(chunk), out)
-                return out
+                # one write per upstream read: every list item costs mitmproxy a socket send
+                return [b"".join(out)] if len(out) > 1 else out
             # the events flushed at end of stream reach the decoder before its finish()
             self._translate(self.parser.finish(), out)
             if self.failed:
