@@ -39,6 +39,7 @@ from addons.exchange import whole_answer
 from addons.exchange import whole_stream
 from addons.settings import Settings
 from addons.upstreams.fault import Fault
+from tests.fixtures.codex_stream import CODEX_EVENTS
 from translators import anthropic
 from translators import gemini
 from translators import openai_chat
@@ -130,91 +131,6 @@ GENERATE_RESPONSE = {
 }
 CODE_ASSIST_BODY = json.dumps({"response": GENERATE_RESPONSE, "traceId": "1a2b3c4d5e6f7a8b"})
 AI_STUDIO_BODY = json.dumps({**GENERATE_RESPONSE, "responseId": "ais-resp-1"})
-
-CODEX_EVENTS: list[dict[str, Any]] = [
-    {"type": "codex.rate_limits", "primary": {"used_percent": 12.0}},
-    {
-        "type": "response.created",
-        "sequence_number": 0,
-        "response": {"id": "resp_68a1", "status": "in_progress", "model": "gpt-5-codex"},
-    },
-    {
-        "type": "response.output_item.added",
-        "sequence_number": 1,
-        "output_index": 0,
-        "item": {"id": "msg_01", "type": "message", "role": "assistant", "content": []},
-    },
-    {
-        "type": "response.output_text.delta",
-        "sequence_number": 2,
-        "item_id": "msg_01",
-        "output_index": 0,
-        "content_index": 0,
-        "delta": "Running ls.",
-    },
-    {
-        "type": "response.output_item.done",
-        "sequence_number": 3,
-        "output_index": 0,
-        "item": {
-            "id": "msg_01",
-            "type": "message",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": "Running ls.", "annotations": []}],
-        },
-    },
-    {
-        "type": "response.output_item.added",
-        "sequence_number": 4,
-        "output_index": 1,
-        "item": {
-            "id": "fc_01",
-            "type": "function_call",
-            "name": "shell",
-            "call_id": "call_xyz",
-            "arguments": "",
-        },
-    },
-    {
-        "type": "response.function_call_arguments.delta",
-        "sequence_number": 5,
-        "item_id": "fc_01",
-        "output_index": 1,
-        "delta": '{"command":["ls"]}',
-    },
-    {
-        "type": "response.output_item.done",
-        "sequence_number": 6,
-        "output_index": 1,
-        "item": {
-            "id": "fc_01",
-            "type": "function_call",
-            "status": "completed",
-            "name": "shell",
-            "call_id": "call_xyz",
-            "arguments": '{"command":["ls"]}',
-        },
-    },
-    {
-        "type": "response.completed",
-        "sequence_number": 7,
-        "response": {
-            "id": "resp_68a1",
-            "object": "response",
-            "status": "completed",
-            "model": "gpt-5-codex",
-            "output": [],
-            "usage": {
-                "input_tokens": 1200,
-                "input_tokens_details": {"cached_tokens": 1024},
-                "output_tokens": 42,
-                "output_tokens_details": {"reasoning_tokens": 16},
-                "total_tokens": 1242,
-            },
-        },
-    },
-]
 
 
 def sse(events: list[dict[str, Any]]) -> bytes:

@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from tests.fixtures.codex_stream import CODEX_EVENTS
 from translators import anthropic
 from translators import codex
 from translators import gemini
@@ -118,109 +119,6 @@ CA_STREAM_CRLF = sse_data(CA_FRAMES, b"\r\n")
 AI_STUDIO_STREAM = sse_data([f["response"] for f in CA_FRAMES])
 
 # Codex stream (UPSTREAMS.md §4.6), with the codex.rate_limits event the backend sends first.
-CODEX_EVENTS: list[dict[str, Any]] = [
-    {
-        "type": "codex.rate_limits",
-        "primary": {"used_percent": 12.0, "window_minutes": 300, "resets_in_seconds": 1200},
-    },
-    {
-        "type": "response.created",
-        "sequence_number": 0,
-        "response": {
-            "id": "resp_68a1",
-            "object": "response",
-            "created_at": 1755041560,
-            "status": "in_progress",
-            "model": "gpt-5-codex",
-            "output": [],
-            "usage": None,
-        },
-    },
-    {
-        "type": "response.output_item.added",
-        "sequence_number": 1,
-        "output_index": 0,
-        "item": {
-            "id": "msg_01",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        },
-    },
-    {
-        "type": "response.output_text.delta",
-        "sequence_number": 2,
-        "item_id": "msg_01",
-        "output_index": 0,
-        "content_index": 0,
-        "delta": "Running ls.",
-    },
-    {
-        "type": "response.output_item.done",
-        "sequence_number": 3,
-        "output_index": 0,
-        "item": {
-            "id": "msg_01",
-            "type": "message",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": "Running ls.", "annotations": []}],
-        },
-    },
-    {
-        "type": "response.output_item.added",
-        "sequence_number": 4,
-        "output_index": 1,
-        "item": {
-            "id": "fc_01",
-            "type": "function_call",
-            "status": "in_progress",
-            "name": "shell",
-            "call_id": "call_xyz",
-            "arguments": "",
-        },
-    },
-    {
-        "type": "response.function_call_arguments.delta",
-        "sequence_number": 5,
-        "item_id": "fc_01",
-        "output_index": 1,
-        "delta": '{"command":["ls"]}',
-    },
-    {
-        "type": "response.output_item.done",
-        "sequence_number": 6,
-        "output_index": 1,
-        "item": {
-            "id": "fc_01",
-            "type": "function_call",
-            "status": "completed",
-            "name": "shell",
-            "call_id": "call_xyz",
-            "arguments": '{"command":["ls"]}',
-        },
-    },
-    {
-        "type": "response.completed",
-        "sequence_number": 7,
-        "response": {
-            "id": "resp_68a1",
-            "object": "response",
-            "created_at": 1755041560,
-            "status": "completed",
-            "model": "gpt-5-codex",
-            "output": [],
-            "usage": {
-                "input_tokens": 1200,
-                "input_tokens_details": {"cached_tokens": 1024},
-                "output_tokens": 42,
-                "output_tokens_details": {"reasoning_tokens": 16},
-                "total_tokens": 1242,
-            },
-        },
-    },
-]
 
 
 def codex_frame(obj: dict[str, Any], named: bool = True) -> bytes:
