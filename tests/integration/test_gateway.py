@@ -82,6 +82,10 @@ def test_api_keys_are_enforced_in_each_dialect(proxy_factory: Callable[..., Prox
     # no key at all
     r = httpx.get(base + "/v1/models")
     assert r.status_code == 401 and "missing API key" in r.json()["error"]["message"]
+    # readiness probes need no key, but see no accounts without one
+    assert httpx.get(base + "/healthz").json() == {"status": "ok", "accounts": {}}
+    keyed = httpx.get(base + "/healthz", headers={"x-api-key": "k-right"}).json()
+    assert list(keyed["accounts"]) == [ACCOUNT_FILE]
 
 
 def test_expired_token_is_refreshed_and_persisted(

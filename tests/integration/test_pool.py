@@ -338,11 +338,12 @@ def test_hot_reload_while_a_slow_stream_is_in_flight(
         cfg = yaml.safe_load(proxy.config_path.read_text())
         cfg["api-keys"] = ["k-new"]
         proxy.config_path.write_text(yaml.safe_dump(cfg))
-        wait_for(lambda: httpx.get(proxy.base_url + "/healthz").status_code == 401)
+        wait_for(lambda: httpx.get(proxy.base_url + "/v1/models").status_code == 401)
         # an invalid config is refused; the previous one stays in force
         proxy.config_path.write_text("port: [broken\n")
         time.sleep(1.5)
-        ok = httpx.get(proxy.base_url + "/healthz", headers={"authorization": "Bearer k-new"})
+        assert httpx.get(proxy.base_url + "/v1/models").status_code == 401
+        ok = httpx.get(proxy.base_url + "/v1/models", headers={"authorization": "Bearer k-new"})
         assert ok.status_code == 200
         worker.join(timeout=30)
     finally:
