@@ -30,7 +30,7 @@ from translators import ir
 from translators.sse import dumps
 from translators.thinking import budget_to_effort
 
-CODEX_REASONING_PREFIX = "codex-rs:"
+CODEX_REASONING_PREFIX = ir.CODEX_REASONING_PREFIX
 
 # THE documented place for body keys the Codex backend refuses (UPSTREAMS.md §4.2, §10:
 # `400 {"detail":"Unsupported parameter: max_output_tokens"}`; CLIProxyAPI drops the sampling

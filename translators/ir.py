@@ -46,6 +46,12 @@ class ImagePart:
     url: str | None = None
 
 
+# Opaque reasoning state of the Codex/Responses family travels in ThinkingPart.signature with this
+# prefix, so each dialect can tell it from a Gemini thoughtSignature (base64) or an Anthropic
+# signature and replay it only where it belongs (as a Responses `reasoning` item).
+CODEX_REASONING_PREFIX = "codex-rs:"
+
+
 @dataclass(slots=True)
 class ThinkingPart:
     """Model reasoning. `signature` is the opaque token the upstream needs back in history

@@ -62,7 +62,7 @@ RequestError = ir.RequestError
 
 # A ThinkingPart.signature carrying a Codex reasoning item's `encrypted_content`. The Codex
 # upstream recognises the prefix; other signatures (Gemini's) are not Codex's to replay.
-CODEX_SIGNATURE_PREFIX = "codex-rs:"
+CODEX_SIGNATURE_PREFIX = ir.CODEX_REASONING_PREFIX
 
 ROLES = frozenset({"user", "assistant", "system", "developer"})
 SUMMARIES = frozenset({"auto", "concise", "detailed", "none"})
