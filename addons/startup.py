@@ -18,6 +18,7 @@ from mitmproxy.addonmanager import Loader
 from mitmproxy.net.http.http1 import assemble_response
 from mitmproxy.proxy.layers.http import _http1
 
+from addons.settings import Settings
 from addons.settings import SettingsError
 from addons.settings import config_path
 from addons.settings import load_settings
@@ -54,6 +55,8 @@ class Startup:
         self.state = state
         self.fatal: str | None = None
         self.started = False
+        self.managed: dict[str, object] | None = None  # log options we quiet (user left them)
+        state.listeners.append(self.settings_changed)
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -100,21 +103,29 @@ class Startup:
         logger.info("config: %s", path if path.exists() else "defaults (no config file)")
 
     def _quiet(self, debug: bool) -> None:
-        """Quiet by default; options the user set (and options this tool lacks: mitmweb has
-        no flow_detail) are left alone."""
-        if debug:
-            return
-        wanted: dict[str, object] = {"flow_detail": 0}
-        if "web_port" not in ctx.options:
-            # mitmweb prints no per-request lines, and its info log carries the UI's token URL
-            wanted["termlog_verbosity"] = "warn"
+        """Quiet by default, verbose with `debug: true` (also when it changes while running).
+        Options the user set on the command line, and options this tool lacks (mitmweb has no
+        flow_detail), are left alone."""
+        if self.managed is None:
+            quiet: dict[str, object] = {"flow_detail": 0}
+            if "web_port" not in ctx.options:
+                # mitmweb prints no per-request lines; its info log carries the UI's token URL
+                quiet["termlog_verbosity"] = "warn"
+            self.managed = {
+                name: value
+                for name, value in quiet.items()
+                if name in ctx.options and not ctx.options.has_changed(name)
+            }
         updates = {
-            name: value
-            for name, value in wanted.items()
-            if name in ctx.options and not ctx.options.has_changed(name)
+            name: (ctx.options.default(name) if debug else value)
+            for name, value in self.managed.items()
         }
         if updates:
             ctx.options.update(**updates)
+
+    def settings_changed(self, old: Settings, new: Settings) -> None:
+        if old.debug != new.debug:
+            self._quiet(new.debug)
 
     async def running(self) -> None:
         if self.fatal is not None:

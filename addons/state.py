@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -54,6 +55,8 @@ class State:
     pool: AccountPool | None = None
     http: httpx.AsyncClient | None = None
     config_path: Path | None = None
+    # called with (old, new) settings after a reload, e.g. to apply `debug`
+    listeners: list[Callable[[Settings, Settings], None]] = field(default_factory=list)
     _config_seen: tuple[int, int] | None = None
     _watcher: asyncio.Task[None] | None = None
 
@@ -93,6 +96,8 @@ class State:
             self.pool.token_urls = _token_urls(settings)
             self.pool.set_keys(settings.generative_language_api_key)
         self.settings = settings
+        for listener in self.listeners:
+            listener(old, settings)
         logger.warning("config reloaded from %s", self.config_path)
 
     # ------------------------------------------------------------------ watching

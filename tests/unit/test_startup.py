@@ -286,6 +286,15 @@ def test_debug_keeps_mitmproxys_own_logs(tmp_path: Path) -> None:
     assert (tctx.options.termlog_verbosity, tctx.options.flow_detail) == ("info", 1)
 
 
+def test_debug_toggled_by_a_reload(tmp_path: Path) -> None:
+    startup, tctx = started(tmp_path)
+    state = startup.state
+    state.update(state.settings.model_copy(update={"debug": True}))
+    assert (tctx.options.termlog_verbosity, tctx.options.flow_detail) == ("info", 1)
+    state.update(state.settings.model_copy(update={"debug": False}))
+    assert (tctx.options.termlog_verbosity, tctx.options.flow_detail) == ("warn", 0)
+
+
 def test_command_line_log_options_win(tmp_path: Path) -> None:
     write_config(tmp_path / "config.yaml", "")
     startup = Startup(State())
