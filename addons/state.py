@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from addons.accounts.authfile import file_signature
 from addons.accounts.pool import AccountPool
 from addons.settings import Settings
 from addons.settings import SettingsError
@@ -41,14 +42,6 @@ def _token_urls(settings: Settings) -> dict[str, str]:
     return {"gemini": settings.endpoints.google_token, "codex": settings.endpoints.openai_token}
 
 
-def _file_signature(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 @dataclass
 class State:
     settings: Settings = field(default_factory=Settings)
@@ -65,7 +58,7 @@ class State:
         self.settings = settings
         if config_path is not None:
             self.config_path = config_path
-            self._config_seen = _file_signature(config_path)
+            self._config_seen = file_signature(config_path)
         self.http = make_http_client(settings)
         self.pool = self._new_pool(settings, self.http)
 
@@ -105,7 +98,7 @@ class State:
     def check(self) -> None:
         """One look at config.yaml and auth-dir (cheap: a few stat calls)."""
         if self.config_path is not None:
-            seen = _file_signature(self.config_path)
+            seen = file_signature(self.config_path)
             if seen != self._config_seen:
                 self._config_seen = seen
                 if seen is None:

@@ -15,13 +15,13 @@ import json
 import os
 from datetime import UTC
 from datetime import datetime
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from addons.accounts import jwt
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
+from addons.accounts.file_account import REFRESH_MARGIN
 from addons.settings import Settings
 from scripts import login_codex
 from scripts import login_gemini
@@ -29,8 +29,6 @@ from scripts import oauth
 from scripts.login_gemini import GoogleTokens
 from scripts.oauth import LoginError
 from scripts.oauth import Saved
-
-REFRESH_MARGIN = timedelta(minutes=5)
 
 
 def default_gemini_creds() -> Path:

@@ -72,3 +72,12 @@ def text(mapping: dict[str, Any], key: str) -> str:
     """`mapping[key]` when it is a string, else "" (auth files from other tools vary)."""
     value = mapping.get(key)
     return value if isinstance(value, str) else ""
+
+
+def file_signature(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of `path`, or None when it is gone: a cheap way to notice edits."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -13,13 +13,10 @@ from addons.accounts import jwt
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
-from addons.accounts.authfile import text
-from addons.accounts.runtime import Runtime
+from addons.accounts.file_account import AuthFileAccount
 
 # The Codex CLI's public OAuth client (UPSTREAMS.md §6).
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
-# Refresh a little before the access token's own expiry so a request never races it.
-REFRESH_MARGIN = timedelta(minutes=5)
 UNKNOWN_LIFETIME = timedelta(hours=1)
 # Token-endpoint codes that mean the refresh token is gone for good (never retry them).
 PERMANENT_REFRESH_ERRORS = frozenset(
@@ -28,10 +25,7 @@ PERMANENT_REFRESH_ERRORS = frozenset(
 
 
 @dataclass
-class CodexAccount(Runtime):
-    path: Path
-    raw: dict[str, Any]  # the whole file, so unknown keys survive a write-back
-    email: str
+class CodexAccount(AuthFileAccount):
     account_id: str
     provider: str = field(default="codex", init=False)
 
@@ -54,14 +48,6 @@ class CodexAccount(Runtime):
         return cls(path=path, raw=raw, email=email, account_id=account_id)
 
     @property
-    def access_token(self) -> str:
-        return text(self.raw, "access_token")
-
-    @property
-    def refresh_token(self) -> str:
-        return text(self.raw, "refresh_token")
-
-    @property
     def expiry(self) -> datetime | None:
         """The earlier of the access token's JWT `exp` and the file's `expired` (CONTRACT.md §3:
         a past `expired` means refresh, whatever the token says)."""
@@ -76,23 +62,12 @@ class CodexAccount(Runtime):
         return plan if isinstance(plan, str) else ""
 
     @property
-    def name(self) -> str:
-        """A stable identity: the auth file's name."""
-        return self.path.name
-
-    @property
     def label(self) -> str:
         return f"codex {self.email or self.path.name}"
 
     @property
     def project_id(self) -> str:  # what /healthz shows in the project column
         return self.account_id
-
-    def needs_refresh(self, now: datetime) -> bool:
-        if not self.access_token:
-            return True
-        expiry = self.expiry
-        return expiry is not None and expiry - now <= REFRESH_MARGIN
 
     def refresh_request(self) -> tuple[str, dict[str, str]]:
         """("json", body): the Codex CLI sends its refresh as JSON."""

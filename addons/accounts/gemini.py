@@ -12,23 +12,17 @@ from typing import Any
 from addons.accounts.authfile import AuthFileError
 from addons.accounts.authfile import format_time
 from addons.accounts.authfile import parse_time
-from addons.accounts.authfile import text
-from addons.accounts.runtime import Runtime
+from addons.accounts.file_account import AuthFileAccount
 
 # The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
 GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
 GEMINI_CLI_CLIENT_SECRET = "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"
-# google-auth-library refreshes this long before expiry; so do we (CONTRACT.md §3).
-REFRESH_MARGIN = timedelta(minutes=5)
 # Token-endpoint errors that mean the grant is gone for good: re-login, never retry.
 PERMANENT_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
 
 
 @dataclass
-class GeminiAccount(Runtime):
-    path: Path
-    raw: dict[str, Any]  # the whole file, so unknown keys survive a write-back
-    email: str
+class GeminiAccount(AuthFileAccount):
     project_id: str
     provider: str = field(default="gemini", init=False)
 
@@ -52,31 +46,16 @@ class GeminiAccount(Runtime):
         return self.raw["token"]
 
     @property
-    def access_token(self) -> str:
-        return text(self.token, "access_token")
-
-    @property
-    def refresh_token(self) -> str:
-        return text(self.token, "refresh_token")
+    def tokens(self) -> dict[str, Any]:
+        return self.token
 
     @property
     def expiry(self) -> datetime | None:
         return parse_time(self.token.get("expiry"))
 
     @property
-    def name(self) -> str:
-        """A stable identity: the auth file's name."""
-        return self.path.name
-
-    @property
     def label(self) -> str:
         return f"gemini {self.email or self.path.name} ({self.project_id})"
-
-    def needs_refresh(self, now: datetime) -> bool:
-        if not self.access_token:
-            return True
-        expiry = self.expiry
-        return expiry is not None and expiry - now <= REFRESH_MARGIN
 
     def refresh_request(self) -> tuple[str, dict[str, str]]:
         """("form", fields): Google's token endpoint takes a form (UPSTREAMS.md §5)."""

@@ -20,6 +20,7 @@ import httpx
 
 from addons.accounts.ai_studio import AIStudioKey
 from addons.accounts.authfile import AuthFileError
+from addons.accounts.authfile import file_signature
 from addons.accounts.authfile import read_auth_file
 from addons.accounts.authfile import write_auth_file
 from addons.accounts.codex import CodexAccount
@@ -58,21 +59,13 @@ def load_account(path: Path) -> FileAccount | None:
     return None
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 def scan(auth_dir: Path) -> dict[Path, tuple[int, int]]:
     """The auth files of `auth_dir` with (mtime, size), to notice changes cheaply."""
     if not auth_dir.is_dir():
         return {}
     found = {}
     for path in sorted(auth_dir.glob("*.json")):
-        sig = _signature(path)
+        sig = file_signature(path)
         if sig is not None:
             found[path] = sig
     return found
@@ -231,7 +224,7 @@ class AccountPool:
         # Small file, but still off the event loop (MITMPROXY.md §8: no blocking I/O in hooks).
         await asyncio.to_thread(write_auth_file, account.path, account.raw)
         # our own write is not a change to react to (no pointless reload)
-        if account.path in self._seen and (sig := _signature(account.path)) is not None:
+        if account.path in self._seen and (sig := file_signature(account.path)) is not None:
             self._seen[account.path] = sig
         account.last_error = None
         logger.info("%s: token refreshed", account.label)

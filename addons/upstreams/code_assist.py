@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from addons.upstreams.fault import Fault
+from addons.upstreams.fault import by_status
 
 # What Code Assist serves (UPSTREAMS.md §9). It has no model-list method, so the list is ours.
 MODELS: tuple[str, ...] = (
@@ -98,10 +99,4 @@ def classify(status: int, message: str, details: list) -> Fault:
         if _NO_QUOTA.search(message):
             return Fault("quota", float("inf"))  # no quota at all: rest as long as allowed
         return Fault("quota", retry_delay(message, details))
-    if status == 401:
-        return Fault("auth")
-    if status == 403:
-        return Fault("forbidden")
-    if status >= 500:
-        return Fault("server")
-    return Fault("request")
+    return by_status(status)

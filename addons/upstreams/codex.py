@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from addons.upstreams.fault import Fault
+from addons.upstreams.fault import by_status
 
 # What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
 MODELS: tuple[str, ...] = (
@@ -47,10 +48,4 @@ def classify(
         if code == "usage_not_included":
             return Fault("unusable", reason="this ChatGPT plan does not include Codex")
         return Fault("quota", resets_in_seconds if resets_in_seconds is not None else retry_after)
-    if status == 401:
-        return Fault("auth")
-    if status == 403:
-        return Fault("forbidden")
-    if status >= 500:
-        return Fault("server")
-    return Fault("request")
+    return by_status(status)

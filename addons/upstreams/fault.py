@@ -18,3 +18,16 @@ class Fault:
     kind: Kind
     retry_after: float | None = None
     reason: str = ""
+
+
+def by_status(status: int) -> Fault:
+    """What an upstream status means when the body adds nothing more specific."""
+    if status == 429:
+        return Fault("quota")
+    if status == 401:
+        return Fault("auth")
+    if status == 403:
+        return Fault("forbidden")
+    if status >= 500:
+        return Fault("server")
+    return Fault("request")

@@ -225,3 +225,23 @@ def upstream_summary(google: FakeGoogle | None = None, codex: FakeCodex | None =
     for rec in codex.requests if codex else []:
         lines.append(f"codex {rec.method} {rec.path} -> {rec.status}")
     return "\n".join(lines) or "(no upstream requests)"
+
+
+def gemini_cli(
+    clients: Clients, prompt: str, home: Path, cwd: Path, auth_type: str, **env: str
+) -> Run:
+    """Gemini CLI headless (REAL-CLIENTS.md §4): settings with `auth_type`, no telemetry, no
+    updates, no folder-trust prompt; `-m` skips the router call (one generation request)."""
+    settings = {
+        "security": {"auth": {"selectedType": auth_type}, "folderTrust": {"enabled": False}},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        "ide": {"enabled": False},
+    }
+    path = home / ".gemini" / "settings.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(settings))
+    argv = [clients.bin("gemini"), "-p", prompt, "--output-format", "json"]
+    argv += ["-m", "gemini-2.5-flash"]
+    return run_client(argv, client_env(home, GEMINI_CLI_NO_RELAUNCH="true", **env), cwd)

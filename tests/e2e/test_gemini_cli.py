@@ -14,8 +14,7 @@ import pytest
 from tests.e2e.conftest import GEMINI_TOKEN
 from tests.e2e.conftest import Clients
 from tests.e2e.conftest import Run
-from tests.e2e.conftest import client_env
-from tests.e2e.conftest import run_client
+from tests.e2e.conftest import gemini_cli
 from tests.e2e.conftest import upstream_summary
 from tests.fakes import google as fake_google
 from tests.fakes.google import FakeGoogle
@@ -26,30 +25,13 @@ pytestmark = pytest.mark.e2e
 
 FILE_TEXT = "hello from a file"
 
-SETTINGS = {
-    # without selectedType the base URL makes it pick auth type "gateway": rc 41 (§4.5)
-    "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
-    "privacy": {"usageStatisticsEnabled": False},
-    "telemetry": {"enabled": False},
-    "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
-    "ide": {"enabled": False},
-}
-
 
 def gemini(clients: Clients, proxy: Proxy, prompt: str, home: Path, cwd: Path) -> Run:
-    settings = home / ".gemini" / "settings.json"
-    settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps(SETTINGS))
-    env = client_env(
-        home,
-        GEMINI_CLI_NO_RELAUNCH="true",
-        GEMINI_API_KEY="e2e-anything",
-        GOOGLE_GEMINI_BASE_URL=proxy.base_url,
-    )
-    # -m skips the router call: one generation request
-    argv = [clients.bin("gemini"), "-p", prompt, "--output-format", "json"]
-    argv += ["-m", "gemini-2.5-flash"]
-    return run_client(argv, env, cwd)
+    # without selectedType the base URL makes it pick auth type "gateway": rc 41 (§4.5)
+    return gemini_cli(
+        clients, prompt, home, cwd, "gemini-api-key",
+        GEMINI_API_KEY="e2e-anything", GOOGLE_GEMINI_BASE_URL=proxy.base_url,
+    )  # fmt: skip
 
 
 def test_plain_prompt_api_key_mode(

@@ -15,8 +15,7 @@ import pytest
 from tests.e2e.conftest import GEMINI_TOKEN
 from tests.e2e.conftest import Clients
 from tests.e2e.conftest import Run
-from tests.e2e.conftest import client_env
-from tests.e2e.conftest import run_client
+from tests.e2e.conftest import gemini_cli
 from tests.e2e.conftest import upstream_summary
 from tests.fakes import google as fake_google
 from tests.fakes.google import FakeGoogle
@@ -26,29 +25,14 @@ from tests.integration.conftest import Proxy
 pytestmark = pytest.mark.e2e
 
 CLI_TOKEN = "ya29.the-cli-own-token"
-SETTINGS = {
-    "security": {"auth": {"selectedType": "oauth-personal"}, "folderTrust": {"enabled": False}},
-    "privacy": {"usageStatisticsEnabled": False},
-    "telemetry": {"enabled": False},
-    "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
-    "ide": {"enabled": False},
-}
 
 
 def gemini_relay(clients: Clients, proxy: Proxy, prompt: str, home: Path, cwd: Path) -> Run:
-    settings = home / ".gemini" / "settings.json"
-    settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps(SETTINGS))
-    env = client_env(
-        home,
-        GEMINI_CLI_NO_RELAUNCH="true",
-        CODE_ASSIST_ENDPOINT=proxy.base_url,
-        GOOGLE_GENAI_USE_GCA="true",
+    return gemini_cli(
+        clients, prompt, home, cwd, "oauth-personal",
+        CODE_ASSIST_ENDPOINT=proxy.base_url, GOOGLE_GENAI_USE_GCA="true",
         GOOGLE_CLOUD_ACCESS_TOKEN=CLI_TOKEN,
-    )
-    argv = [clients.bin("gemini"), "-p", prompt, "--output-format", "json"]
-    argv += ["-m", "gemini-2.5-flash"]
-    return run_client(argv, env, cwd)
+    )  # fmt: skip
 
 
 def test_plain_prompt_relay_mode(

@@ -7,17 +7,10 @@ upstream refusals: how they are read and classified, and what the client finally
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import math
-import secrets
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -40,6 +33,8 @@ from addons.exchange import whole_stream
 from addons.settings import Settings
 from addons.upstreams.fault import Fault
 from tests.fixtures.codex_stream import CODEX_EVENTS
+from tests.fixtures.determinism import NOW
+from tests.fixtures.determinism import deterministic
 from translators import anthropic
 from translators import gemini
 from translators import openai_chat
@@ -48,8 +43,6 @@ from translators.pipeline import GeminiPassthrough
 from translators.pipeline import ResponsesRelay
 from translators.pipeline import StreamPipeline
 from translators.sse import SSEParser
-
-NOW = 1_760_000_000
 
 GEMINI = GeminiAccount(
     path=Path("gemini-a.json"),
@@ -88,24 +81,6 @@ def exchange(
         upstream=upstream,  # type: ignore[arg-type]
         **kw,
     )
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    counter = itertools.count(1)
-
-    def token_hex(n: int = 32) -> str:
-        return f"{next(counter):0{2 * n}x}"
-
-    def uuid4() -> uuid.UUID:
-        return uuid.UUID(int=next(counter))
-
-    with (
-        mock.patch.object(secrets, "token_hex", token_hex),
-        mock.patch.object(uuid, "uuid4", uuid4),
-        mock.patch.object(time, "time", lambda: float(NOW)),
-    ):
-        yield
 
 
 # ---------------------------------------------------------------- fixtures (UPSTREAMS §2.4, §4.6)

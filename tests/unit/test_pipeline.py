@@ -7,16 +7,10 @@ and the Codex / Gemini pass-through streams left as the upstream sent them.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import secrets
-import time
-import uuid
 from collections.abc import Callable
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -24,6 +18,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from tests.fixtures.codex_stream import CODEX_EVENTS
+from tests.fixtures.determinism import NOW
+from tests.fixtures.determinism import deterministic
 from translators import anthropic
 from translators import codex
 from translators import gemini
@@ -35,8 +31,6 @@ from translators.pipeline import GeminiPassthrough
 from translators.pipeline import ResponsesRelay
 from translators.pipeline import StreamPipeline
 from translators.sse import SSEParser
-
-NOW = 1_760_000_000
 
 # ---------------------------------------------------------------- upstream fixtures
 
@@ -132,25 +126,6 @@ CODEX_STREAM = b"".join(CODEX_FRAMES)
 CODEX_CUT = b"".join(CODEX_FRAMES[:-1])  # no response.completed
 
 # ---------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Ids (secrets / uuid) from a counter and a fixed clock, so two runs give the same bytes."""
-    counter = itertools.count(1)
-
-    def token_hex(n: int = 32) -> str:
-        return f"{next(counter):0{2 * n}x}"
-
-    def uuid4() -> uuid.UUID:
-        return uuid.UUID(int=next(counter))
-
-    with (
-        mock.patch.object(secrets, "token_hex", token_hex),
-        mock.patch.object(uuid, "uuid4", uuid4),
-        mock.patch.object(time, "time", lambda: float(NOW)),
-    ):
-        yield
 
 
 Stream = Callable[[bytes], list[bytes]]
