@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
-# mitmproxy loads this file as a script with only addons/ on sys.path; the project root must be
-# importable so that `addons.*` and `translators.*` resolve to this checkout.
-_ROOT = str(Path(__file__).resolve().parent.parent)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+# mitmproxy's script loader puts this file's folder first on sys.path and never takes it out
+# (docs/mitmproxy.md, "Loading the script"). From that folder `cliproxy` would name this very file
+# and its modules would shadow others, so the folder goes before anything is imported: the code
+# is the installed `cliproxy` package (`pip install -e .`).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
-from addons.gateway import Gateway  # noqa: E402
-from addons.inspect import FlowLimit  # noqa: E402
-from addons.reqlog import RequestLog  # noqa: E402
-from addons.reqlog import RequestLogWriter  # noqa: E402
-from addons.startup import Startup  # noqa: E402
-from addons.state import State  # noqa: E402
+from cliproxy.addons.chain import build_chain  # noqa: E402
 
-_state = State()
-
-# mitmproxy runs each hook through the chain in order: RequestLog sees the client's request and
-# the raw upstream answer before the Gateway rewrites them, RequestLogWriter the final answer.
-addons = [
-    Startup(_state),
-    RequestLog(_state),
-    Gateway(_state),
-    RequestLogWriter(_state),
-    FlowLimit(),
-]
+addons = build_chain()

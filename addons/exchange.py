@@ -15,30 +15,30 @@ from dataclasses import field
 from typing import Any
 from typing import Literal
 
-from addons.accounts.pool import Account
-from addons.local import error_body
-from addons.routing import Dialect
-from addons.routing import Provider
-from addons.settings import Settings
-from addons.upstreams import code_assist
-from addons.upstreams import codex as codex_upstream
-from addons.upstreams.fault import Fault
-from addons.upstreams.outbound import Outbound
-from addons.upstreams.outbound import Upstream
-from addons.upstreams.outbound import build
-from translators import anthropic
-from translators import codex
-from translators import gemini
-from translators import ir
-from translators import openai_chat
-from translators import openai_responses
-from translators.accumulate import ResponseAccumulator
-from translators.pipeline import CodeAssistEnvelope
-from translators.pipeline import GeminiPassthrough
-from translators.pipeline import ResponsesRelay
-from translators.pipeline import StreamPipeline
-from translators.sse import SSEParser
-from translators.sse import parse_json_events
+from cliproxy.addons.accounts.pool import Account
+from cliproxy.addons.local import error_body
+from cliproxy.addons.routing import Dialect
+from cliproxy.addons.routing import Provider
+from cliproxy.addons.settings import Settings
+from cliproxy.addons.upstreams import code_assist
+from cliproxy.addons.upstreams import codex as codex_upstream
+from cliproxy.addons.upstreams.fault import Fault
+from cliproxy.addons.upstreams.outbound import Outbound
+from cliproxy.addons.upstreams.outbound import Upstream
+from cliproxy.addons.upstreams.outbound import build
+from cliproxy.translators import anthropic
+from cliproxy.translators import codex
+from cliproxy.translators import gemini
+from cliproxy.translators import ir
+from cliproxy.translators import openai_chat
+from cliproxy.translators import openai_responses
+from cliproxy.translators.accumulate import ResponseAccumulator
+from cliproxy.translators.pipeline import CodeAssistEnvelope
+from cliproxy.translators.pipeline import GeminiPassthrough
+from cliproxy.translators.pipeline import ResponsesRelay
+from cliproxy.translators.pipeline import StreamPipeline
+from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import parse_json_events
 
 # "code_assist" is Gemini CLI through the /v1internal relay
 Client = Literal["chat", "anthropic", "gemini", "responses", "code_assist"]

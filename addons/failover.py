@@ -13,20 +13,19 @@ import json
 import logging
 
 import httpx
+from cliproxy.addons.accounts.pool import Account
+from cliproxy.addons.accounts.pool import RefreshError
+from cliproxy.addons.exchange import Answer
+from cliproxy.addons.exchange import Exchange
+from cliproxy.addons.exchange import UpstreamError
+from cliproxy.addons.exchange import all_cooling_answer
+from cliproxy.addons.exchange import error_to_client
+from cliproxy.addons.exchange import outbound_for
+from cliproxy.addons.exchange import read_error
+from cliproxy.addons.exchange import success_answer
+from cliproxy.addons.state import State
+from cliproxy.addons.upstreams import code_assist
 from mitmproxy import http
-
-from addons.accounts.pool import Account
-from addons.accounts.pool import RefreshError
-from addons.exchange import Answer
-from addons.exchange import Exchange
-from addons.exchange import UpstreamError
-from addons.exchange import all_cooling_answer
-from addons.exchange import error_to_client
-from addons.exchange import outbound_for
-from addons.exchange import read_error
-from addons.exchange import success_answer
-from addons.state import State
-from addons.upstreams import code_assist
 
 logger = logging.getLogger(__name__)
 

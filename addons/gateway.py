@@ -15,43 +15,42 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from cliproxy.addons import local
+from cliproxy.addons import relay
+from cliproxy.addons.accounts.gemini import GeminiAccount
+from cliproxy.addons.accounts.pool import Account
+from cliproxy.addons.accounts.pool import RefreshError
+from cliproxy.addons.accounts.status import account_status
+from cliproxy.addons.exchange import ERROR_DIALECT
+from cliproxy.addons.exchange import Answer
+from cliproxy.addons.exchange import Client
+from cliproxy.addons.exchange import Exchange
+from cliproxy.addons.exchange import all_cooling_answer
+from cliproxy.addons.exchange import make_stream
+from cliproxy.addons.exchange import outbound_for
+from cliproxy.addons.exchange import whole_answer
+from cliproxy.addons.failover import Failover
+from cliproxy.addons.routing import LOGIN_COMMAND
+from cliproxy.addons.routing import Dialect
+from cliproxy.addons.routing import Provider
+from cliproxy.addons.routing import Route
+from cliproxy.addons.routing import classify
+from cliproxy.addons.routing import guess_dialect
+from cliproxy.addons.routing import provider_for
+from cliproxy.addons.routing import resolve_model
+from cliproxy.addons.state import State
+from cliproxy.addons.upstreams import code_assist
+from cliproxy.addons.upstreams import codex as codex_upstream
+from cliproxy.addons.upstreams.outbound import upstream_of
+from cliproxy.translators import anthropic
+from cliproxy.translators import codex
+from cliproxy.translators import gemini
+from cliproxy.translators import ir
+from cliproxy.translators import openai_chat
+from cliproxy.translators import openai_responses
+from cliproxy.translators.tokens import estimate_tokens
 from mitmproxy import http
 from mitmproxy.connection import Server
-
-from addons import local
-from addons import relay
-from addons.accounts.gemini import GeminiAccount
-from addons.accounts.pool import Account
-from addons.accounts.pool import RefreshError
-from addons.accounts.status import account_status
-from addons.exchange import ERROR_DIALECT
-from addons.exchange import Answer
-from addons.exchange import Client
-from addons.exchange import Exchange
-from addons.exchange import all_cooling_answer
-from addons.exchange import make_stream
-from addons.exchange import outbound_for
-from addons.exchange import whole_answer
-from addons.failover import Failover
-from addons.routing import LOGIN_COMMAND
-from addons.routing import Dialect
-from addons.routing import Provider
-from addons.routing import Route
-from addons.routing import classify
-from addons.routing import guess_dialect
-from addons.routing import provider_for
-from addons.routing import resolve_model
-from addons.state import State
-from addons.upstreams import code_assist
-from addons.upstreams import codex as codex_upstream
-from addons.upstreams.outbound import upstream_of
-from translators import anthropic
-from translators import codex
-from translators import gemini
-from translators import ir
-from translators import openai_chat
-from translators import openai_responses
-from translators.tokens import estimate_tokens
 
 logger = logging.getLogger(__name__)
 

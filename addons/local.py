@@ -6,12 +6,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from cliproxy.addons.routing import Dialect
+from cliproxy.translators import anthropic
+from cliproxy.translators import gemini
+from cliproxy.translators import openai_chat
 from mitmproxy import http
-
-from addons.routing import Dialect
-from translators import anthropic
-from translators import gemini
-from translators import openai_chat
 
 JSON_HEADERS = {"content-type": "application/json"}
 

@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cliproxy.addons.state import State
 from mitmproxy import http
-
-from addons.state import State
 
 logger = logging.getLogger(__name__)
 

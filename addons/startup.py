@@ -12,17 +12,16 @@ import json
 import logging
 import sys
 
+from cliproxy.addons.settings import Settings
+from cliproxy.addons.settings import SettingsError
+from cliproxy.addons.settings import config_path
+from cliproxy.addons.settings import load_settings
+from cliproxy.addons.state import State
 from mitmproxy import ctx
 from mitmproxy import http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.net.http.http1 import assemble_response
 from mitmproxy.proxy.layers.http import _http1
-
-from addons.settings import Settings
-from addons.settings import SettingsError
-from addons.settings import config_path
-from addons.settings import load_settings
-from addons.state import State
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,11 @@ from dataclasses import field
 from pathlib import Path
 
 import httpx
-
-from addons.accounts.authfile import file_signature
-from addons.accounts.pool import AccountPool
-from addons.settings import Settings
-from addons.settings import SettingsError
-from addons.settings import load_settings
+from cliproxy.addons.accounts.authfile import file_signature
+from cliproxy.addons.accounts.pool import AccountPool
+from cliproxy.addons.settings import Settings
+from cliproxy.addons.settings import SettingsError
+from cliproxy.addons.settings import load_settings
 
 logger = logging.getLogger(__name__)
 

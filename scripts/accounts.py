@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-
-from addons.accounts.pool import AccountPool
-from addons.accounts.status import account_status
-from addons.settings import Settings
+from cliproxy.addons.accounts.pool import AccountPool
+from cliproxy.addons.accounts.status import account_status
+from cliproxy.addons.settings import Settings
 
 LOGIN_HINT = (
     "run `cliproxy login gemini` or `cliproxy login codex` "

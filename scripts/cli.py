@@ -12,19 +12,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import addons
-from addons.settings import SettingsError
-from addons.settings import config_path
-from addons.settings import load_settings
-from addons.startup import PLACEHOLDER_TARGET
-from scripts import accounts
-from scripts import importer
-from scripts import login_codex
-from scripts import login_gemini
-from scripts.oauth import LoginError
-from scripts.oauth import Saved
+from cliproxy import addons as addon_package
+from cliproxy.addons.settings import SettingsError
+from cliproxy.addons.settings import config_path
+from cliproxy.addons.settings import load_settings
+from cliproxy.addons.startup import PLACEHOLDER_TARGET
+from cliproxy.cli import accounts
+from cliproxy.cli import importer
+from cliproxy.cli import login_codex
+from cliproxy.cli import login_gemini
+from cliproxy.cli.oauth import LoginError
+from cliproxy.cli.oauth import Saved
 
-ADDON = str(Path(addons.__file__).resolve().parent / "cliproxy.py")
+ADDON = str(Path(addon_package.__file__).resolve().parent / "cliproxy.py")
 COMMANDS = ("serve", "web", "login", "import", "accounts")
 SEED_LOGINS = {"--login": ["login", "gemini"], "--codex-login": ["login", "codex"]}
 GO_FLAGS = ("login", "codex-login", "no-browser", "project_id", "config")

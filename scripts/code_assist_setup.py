@@ -20,10 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-
-from addons.settings import Endpoints
-from addons.settings import Settings
-from scripts.oauth import LoginError
+from cliproxy.addons.settings import Endpoints
+from cliproxy.addons.settings import Settings
+from cliproxy.cli.oauth import LoginError
 
 METADATA = {
     "ideType": "IDE_UNSPECIFIED",

@@ -18,17 +18,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from addons.accounts import jwt
-from addons.accounts.authfile import format_time
-from addons.accounts.authfile import parse_time
-from addons.accounts.file_account import REFRESH_MARGIN
-from addons.settings import Settings
-from scripts import login_codex
-from scripts import login_gemini
-from scripts import oauth
-from scripts.login_gemini import GoogleTokens
-from scripts.oauth import LoginError
-from scripts.oauth import Saved
+from cliproxy.addons.accounts import jwt
+from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.authfile import parse_time
+from cliproxy.addons.accounts.file_account import REFRESH_MARGIN
+from cliproxy.addons.settings import Settings
+from cliproxy.cli import login_codex
+from cliproxy.cli import login_gemini
+from cliproxy.cli import oauth
+from cliproxy.cli.login_gemini import GoogleTokens
+from cliproxy.cli.oauth import LoginError
+from cliproxy.cli.oauth import Saved
 
 
 def default_gemini_creds() -> Path:

@@ -16,14 +16,13 @@ from urllib.parse import quote
 from urllib.parse import urlencode
 
 import httpx
-
-from addons.accounts import jwt
-from addons.accounts.authfile import format_time
-from addons.accounts.codex import CODEX_CLIENT_ID
-from addons.settings import Settings
-from scripts import oauth
-from scripts.oauth import LoginError
-from scripts.oauth import Saved
+from cliproxy.addons.accounts import jwt
+from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.codex import CODEX_CLIENT_ID
+from cliproxy.addons.settings import Settings
+from cliproxy.cli import oauth
+from cliproxy.cli.oauth import LoginError
+from cliproxy.cli.oauth import Saved
 
 SCOPE = "openid profile email offline_access"
 CALLBACK_PATH = "/auth/callback"

@@ -18,18 +18,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-
-from addons.accounts import jwt
-from addons.accounts.authfile import format_time
-from addons.accounts.gemini import GEMINI_CLI_CLIENT_ID
-from addons.accounts.gemini import GEMINI_CLI_CLIENT_SECRET
-from addons.accounts.pool import provider_of
-from addons.settings import Settings
-from scripts import oauth
-from scripts.code_assist_setup import CodeAssistSetup
-from scripts.code_assist_setup import projects_url_for
-from scripts.oauth import LoginError
-from scripts.oauth import Saved
+from cliproxy.addons.accounts import jwt
+from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.gemini import GEMINI_CLI_CLIENT_ID
+from cliproxy.addons.accounts.gemini import GEMINI_CLI_CLIENT_SECRET
+from cliproxy.addons.accounts.pool import provider_of
+from cliproxy.addons.settings import Settings
+from cliproxy.cli import oauth
+from cliproxy.cli.code_assist_setup import CodeAssistSetup
+from cliproxy.cli.code_assist_setup import projects_url_for
+from cliproxy.cli.oauth import LoginError
+from cliproxy.cli.oauth import Saved
 
 SCOPES = (
     "https://www.googleapis.com/auth/cloud-platform",

@@ -31,11 +31,10 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import httpx
-
-from addons.accounts.authfile import AuthFileError
-from addons.accounts.authfile import read_auth_file
-from addons.accounts.authfile import write_auth_file
-from addons.settings import Settings
+from cliproxy.addons.accounts.authfile import AuthFileError
+from cliproxy.addons.accounts.authfile import read_auth_file
+from cliproxy.addons.accounts.authfile import write_auth_file
+from cliproxy.addons.settings import Settings
 
 # How long a login waits for the browser (tests set it lower).
 CALLBACK_TIMEOUT = 300.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from translators import ir
+from cliproxy.translators import ir
 
 
 class ResponseAccumulator:

@@ -19,12 +19,12 @@ import math
 import secrets
 from typing import Any
 
-from translators import ir
-from translators.media import EXT_MIME
-from translators.media import IMAGE_EXT_MIME
-from translators.media import mime_from_name
-from translators.sse import dumps
-from translators.sse import event_frame
+from cliproxy.translators import ir
+from cliproxy.translators.media import EXT_MIME
+from cliproxy.translators.media import IMAGE_EXT_MIME
+from cliproxy.translators.media import mime_from_name
+from cliproxy.translators.sse import dumps
+from cliproxy.translators.sse import event_frame
 
 RequestError = ir.RequestError
 

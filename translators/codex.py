@@ -26,9 +26,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from translators import ir
-from translators.sse import dumps
-from translators.thinking import budget_to_effort
+from cliproxy.translators import ir
+from cliproxy.translators.sse import dumps
+from cliproxy.translators.thinking import budget_to_effort
 
 CODEX_REASONING_PREFIX = ir.CODEX_REASONING_PREFIX
 

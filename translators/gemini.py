@@ -21,14 +21,14 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-from translators import ir
-from translators.schema import clean_for_gemini
-from translators.schema import sanitize_function_name
-from translators.sse import SSEParser
-from translators.sse import data_frame
-from translators.sse import dumps
-from translators.sse import parse_json_events
-from translators.thinking import gemini_thinking_config
+from cliproxy.translators import ir
+from cliproxy.translators.schema import clean_for_gemini
+from cliproxy.translators.schema import sanitize_function_name
+from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import data_frame
+from cliproxy.translators.sse import dumps
+from cliproxy.translators.sse import parse_json_events
+from cliproxy.translators.thinking import gemini_thinking_config
 
 SENTINEL_SIGNATURE = "skip_thought_signature_validator"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import unquote_to_bytes
 
-from translators import ir
+from cliproxy.translators import ir
 
 # Extension -> MIME for the image formats a client may point to by URL.
 IMAGE_EXT_MIME = {

@@ -14,26 +14,26 @@ import time
 import uuid
 from typing import Any
 
-from translators import ir
-from translators.media import EXT_MIME
-from translators.media import data_url
-from translators.media import mime_from_name
-from translators.media import parse_data_url
-from translators.openai_common import EFFORTS
-from translators.openai_common import TOOL_CHOICE_MODES
-from translators.openai_common import SafeStreamEncoder
-from translators.openai_common import args_json
-from translators.openai_common import arguments_object
-from translators.openai_common import boolean_field
-from translators.openai_common import content_parts
-from translators.openai_common import drop
-from translators.openai_common import drop_unknown_keys
-from translators.openai_common import image_url_part
-from translators.openai_common import integer_field
-from translators.openai_common import number_field
-from translators.openai_common import request_object
-from translators.openai_common import system_text
-from translators.sse import data_frame
+from cliproxy.translators import ir
+from cliproxy.translators.media import EXT_MIME
+from cliproxy.translators.media import data_url
+from cliproxy.translators.media import mime_from_name
+from cliproxy.translators.media import parse_data_url
+from cliproxy.translators.openai_common import EFFORTS
+from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
+from cliproxy.translators.openai_common import SafeStreamEncoder
+from cliproxy.translators.openai_common import args_json
+from cliproxy.translators.openai_common import arguments_object
+from cliproxy.translators.openai_common import boolean_field
+from cliproxy.translators.openai_common import content_parts
+from cliproxy.translators.openai_common import drop
+from cliproxy.translators.openai_common import drop_unknown_keys
+from cliproxy.translators.openai_common import image_url_part
+from cliproxy.translators.openai_common import integer_field
+from cliproxy.translators.openai_common import number_field
+from cliproxy.translators.openai_common import request_object
+from cliproxy.translators.openai_common import system_text
+from cliproxy.translators.sse import data_frame
 
 RequestError = ir.RequestError
 

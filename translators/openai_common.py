@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from translators import ir
-from translators.media import mime_from_name
-from translators.media import parse_data_url
-from translators.sse import dumps
+from cliproxy.translators import ir
+from cliproxy.translators.media import mime_from_name
+from cliproxy.translators.media import parse_data_url
+from cliproxy.translators.sse import dumps
 
 RequestError = ir.RequestError
 

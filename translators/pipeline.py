@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 from typing import Protocol
 
-from translators import gemini
-from translators import ir
-from translators.sse import SSEParser
-from translators.sse import data_frame
-from translators.sse import event_frame
-from translators.sse import parse_json_events
+from cliproxy.translators import gemini
+from cliproxy.translators import ir
+from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import data_frame
+from cliproxy.translators.sse import event_frame
+from cliproxy.translators.sse import parse_json_events
 
 
 class Decoder(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from translators import ir
+from cliproxy.translators import ir
 
 # effort -> thinkingBudget for Gemini 2.5 (before clamping to the model's range)
 EFFORT_BUDGET: dict[str, int] = {

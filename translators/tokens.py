@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from translators import ir
+from cliproxy.translators import ir
 
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 258  # what Gemini charges per image; a fair middle for an estimate

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 
-from addons.accounts.runtime import Runtime
+from cliproxy.addons.accounts.runtime import Runtime
 
 
 def mask(key: str) -> str:

@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from addons.accounts import jwt
-from addons.accounts.authfile import AuthFileError
-from addons.accounts.authfile import format_time
-from addons.accounts.authfile import parse_time
-from addons.accounts.file_account import AuthFileAccount
+from cliproxy.addons.accounts import jwt
+from cliproxy.addons.accounts.authfile import AuthFileError
+from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.authfile import parse_time
+from cliproxy.addons.accounts.file_account import AuthFileAccount
 
 # The Codex CLI's public OAuth client (UPSTREAMS.md §6).
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"

@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from addons.accounts.authfile import text
-from addons.accounts.runtime import Runtime
+from cliproxy.addons.accounts.authfile import text
+from cliproxy.addons.accounts.runtime import Runtime
 
 # Refresh this long before expiry (google-auth-library does; CONTRACT.md §3), so a request never
 # races the token's end.

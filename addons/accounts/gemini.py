@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from addons.accounts.authfile import AuthFileError
-from addons.accounts.authfile import format_time
-from addons.accounts.authfile import parse_time
-from addons.accounts.file_account import AuthFileAccount
+from cliproxy.addons.accounts.authfile import AuthFileError
+from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.authfile import parse_time
+from cliproxy.addons.accounts.file_account import AuthFileAccount
 
 # The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
 GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"

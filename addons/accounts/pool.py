@@ -17,15 +17,14 @@ from itertools import count
 from pathlib import Path
 
 import httpx
-
-from addons.accounts.ai_studio import AIStudioKey
-from addons.accounts.authfile import AuthFileError
-from addons.accounts.authfile import file_signature
-from addons.accounts.authfile import read_auth_file
-from addons.accounts.authfile import write_auth_file
-from addons.accounts.codex import CodexAccount
-from addons.accounts.gemini import GeminiAccount
-from addons.routing import LOGIN_COMMAND
+from cliproxy.addons.accounts.ai_studio import AIStudioKey
+from cliproxy.addons.accounts.authfile import AuthFileError
+from cliproxy.addons.accounts.authfile import file_signature
+from cliproxy.addons.accounts.authfile import read_auth_file
+from cliproxy.addons.accounts.authfile import write_auth_file
+from cliproxy.addons.accounts.codex import CodexAccount
+from cliproxy.addons.accounts.gemini import GeminiAccount
+from cliproxy.addons.routing import LOGIN_COMMAND
 
 logger = logging.getLogger(__name__)
 

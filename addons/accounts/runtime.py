@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from dataclasses import field
 
-from addons.accounts.cooldown import Cooldown
-from addons.accounts.cooldown import FaultKind
-from addons.accounts.cooldown import rest_seconds
+from cliproxy.addons.accounts.cooldown import Cooldown
+from cliproxy.addons.accounts.cooldown import FaultKind
+from cliproxy.addons.accounts.cooldown import rest_seconds
 
 
 @dataclass(kw_only=True)

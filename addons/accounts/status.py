@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from addons.accounts.pool import Account
+from cliproxy.addons.accounts.pool import Account
 
 
 def account_status(account: Account, now: float | None = None) -> dict[str, Any]:

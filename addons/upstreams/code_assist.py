@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from addons.upstreams.fault import Fault
-from addons.upstreams.fault import by_status
+from cliproxy.addons.upstreams.fault import Fault
+from cliproxy.addons.upstreams.fault import by_status
 
 # What Code Assist serves (UPSTREAMS.md §9). It has no model-list method, so the list is ours.
 MODELS: tuple[str, ...] = (

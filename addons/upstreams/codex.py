@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from addons.upstreams.fault import Fault
-from addons.upstreams.fault import by_status
+from cliproxy.addons.upstreams.fault import Fault
+from cliproxy.addons.upstreams.fault import by_status
 
 # What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
 MODELS: tuple[str, ...] = (

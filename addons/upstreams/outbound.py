@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 from typing import Literal
 
-from addons.accounts.ai_studio import AIStudioKey
-from addons.accounts.pool import Account
-from addons.settings import Endpoints
-from addons.upstreams import ai_studio
-from addons.upstreams import code_assist
-from addons.upstreams import codex as codex_upstream
-from translators import gemini
+from cliproxy.addons.accounts.ai_studio import AIStudioKey
+from cliproxy.addons.accounts.pool import Account
+from cliproxy.addons.settings import Endpoints
+from cliproxy.addons.upstreams import ai_studio
+from cliproxy.addons.upstreams import code_assist
+from cliproxy.addons.upstreams import codex as codex_upstream
+from cliproxy.translators import gemini
 
 Upstream = Literal["code_assist", "ai_studio", "codex"]
 

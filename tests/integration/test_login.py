@@ -55,8 +55,8 @@ class Login:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env["PYTHONUNBUFFERED"] = "1"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", *args, "--no-browser", "--config", str(config),
-             "--callback-port", str(self.port)],
+            [sys.executable, "-m", "cliproxy.cli.cli", *args, "--no-browser",
+             "--config", str(config), "--callback-port", str(self.port)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip

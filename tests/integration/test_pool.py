@@ -361,7 +361,7 @@ def test_hot_reload_while_a_slow_stream_is_in_flight(
 def test_cliproxy_accounts_shows_live_cooldowns(
     proxy_factory: Callable[..., Proxy], fake: FakeGoogle, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scripts.cli import main
+    from cliproxy.cli.cli import main
 
     proxy = proxy_factory(auth_files=two_accounts(), config={"api-keys": ["k-live"]})
     client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="k-live", max_retries=0)

@@ -11,10 +11,9 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-
-from addons.accounts.authfile import parse_time
-from addons.accounts.pool import AccountPool
-from addons.accounts.pool import load_accounts
+from cliproxy.addons.accounts.authfile import parse_time
+from cliproxy.addons.accounts.pool import AccountPool
+from cliproxy.addons.accounts.pool import load_accounts
 
 TOKEN_URL = "http://token.test/token"
 MODEL = "gemini-2.5-pro"

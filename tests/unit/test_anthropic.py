@@ -19,16 +19,15 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message
 from anthropic.types import ModelInfo
 from anthropic.types import RawMessageStreamEvent
+from cliproxy.translators import anthropic as an
+from cliproxy.translators import ir
+from cliproxy.translators.accumulate import ResponseAccumulator
+from cliproxy.translators.sse import SSEParser
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
-
-from translators import anthropic as an
-from translators import ir
-from translators.accumulate import ResponseAccumulator
-from translators.sse import SSEParser
 
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 

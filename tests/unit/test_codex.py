@@ -13,16 +13,15 @@ import json
 from typing import Any
 
 import pytest
+from cliproxy.translators import codex
+from cliproxy.translators import ir
+from cliproxy.translators.accumulate import ResponseAccumulator
+from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import parse_json_events
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-
-from translators import codex
-from translators import ir
-from translators.accumulate import ResponseAccumulator
-from translators.sse import SSEParser
-from translators.sse import parse_json_events
 
 PREFIX = codex.CODEX_REASONING_PREFIX
 

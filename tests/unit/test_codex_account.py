@@ -6,9 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cliproxy.addons.accounts.authfile import AuthFileError
+from cliproxy.addons.accounts.codex import CodexAccount
 
-from addons.accounts.authfile import AuthFileError
-from addons.accounts.codex import CodexAccount
 from tests.fakes.codex import make_jwt
 
 AUTH = "https://api.openai.com/auth"

@@ -13,36 +13,36 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cliproxy.addons import exchange as exchange_module
+from cliproxy.addons.accounts.ai_studio import AIStudioKey
+from cliproxy.addons.accounts.codex import CodexAccount
+from cliproxy.addons.accounts.gemini import GeminiAccount
+from cliproxy.addons.exchange import Answer
+from cliproxy.addons.exchange import Exchange
+from cliproxy.addons.exchange import UpstreamError
+from cliproxy.addons.exchange import all_cooling_answer
+from cliproxy.addons.exchange import client_status
+from cliproxy.addons.exchange import error_to_client
+from cliproxy.addons.exchange import make_stream
+from cliproxy.addons.exchange import outbound_for
+from cliproxy.addons.exchange import read_error
+from cliproxy.addons.exchange import success_answer
+from cliproxy.addons.exchange import whole_answer
+from cliproxy.addons.exchange import whole_stream
+from cliproxy.addons.settings import Settings
+from cliproxy.addons.upstreams.fault import Fault
+from cliproxy.translators import anthropic
+from cliproxy.translators import gemini
+from cliproxy.translators import openai_chat
+from cliproxy.translators.pipeline import CodeAssistEnvelope
+from cliproxy.translators.pipeline import GeminiPassthrough
+from cliproxy.translators.pipeline import ResponsesRelay
+from cliproxy.translators.pipeline import StreamPipeline
+from cliproxy.translators.sse import SSEParser
 
-from addons import exchange as exchange_module
-from addons.accounts.ai_studio import AIStudioKey
-from addons.accounts.codex import CodexAccount
-from addons.accounts.gemini import GeminiAccount
-from addons.exchange import Answer
-from addons.exchange import Exchange
-from addons.exchange import UpstreamError
-from addons.exchange import all_cooling_answer
-from addons.exchange import client_status
-from addons.exchange import error_to_client
-from addons.exchange import make_stream
-from addons.exchange import outbound_for
-from addons.exchange import read_error
-from addons.exchange import success_answer
-from addons.exchange import whole_answer
-from addons.exchange import whole_stream
-from addons.settings import Settings
-from addons.upstreams.fault import Fault
 from tests.fixtures.codex_stream import CODEX_EVENTS
 from tests.fixtures.determinism import NOW
 from tests.fixtures.determinism import deterministic
-from translators import anthropic
-from translators import gemini
-from translators import openai_chat
-from translators.pipeline import CodeAssistEnvelope
-from translators.pipeline import GeminiPassthrough
-from translators.pipeline import ResponsesRelay
-from translators.pipeline import StreamPipeline
-from translators.sse import SSEParser
 
 GEMINI = GeminiAccount(
     path=Path("gemini-a.json"),

@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 import pytest
 import zstandard
+from cliproxy.addons.accounts import jwt as account_jwt
+from cliproxy.translators.sse import SSEParser
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from addons.accounts import jwt as account_jwt
 from tests.fakes.codex import AUTH_CLAIM
 from tests.fakes.codex import CLIENT_ID
 from tests.fakes.codex import ITEM_NOT_FOUND
@@ -51,7 +52,6 @@ from tests.fakes.codex import pkce_challenge
 from tests.fakes.codex import split_json
 from tests.fakes.codex import split_text
 from tests.fakes.codex import validate_request
-from translators.sse import SSEParser
 
 ACCOUNT = "6b1d2c3e-1111-2222-3333-444455556666"
 USER = {"type": "message", "role": "user",

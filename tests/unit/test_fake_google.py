@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import parse_json_events
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -48,8 +50,6 @@ from tests.fakes.google import split_text
 from tests.fakes.google import validate_ai_studio_count
 from tests.fakes.google import validate_ai_studio_generate
 from tests.fakes.google import validate_generate
-from translators.sse import SSEParser
-from translators.sse import parse_json_events
 
 TOKEN, REFRESH, PROJECT = "ya29.good", "1//refresh-good", "helpful-fox-abc123"
 USER = {"role": "user", "parts": [{"text": "List files in src"}]}

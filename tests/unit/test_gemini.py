@@ -16,18 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
+from cliproxy.translators import gemini as gm
+from cliproxy.translators import ir
+from cliproxy.translators.accumulate import ResponseAccumulator
+from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import parse_json_events
 from google import genai
 from google.genai import types as gtypes
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-
-from translators import gemini as gm
-from translators import ir
-from translators.accumulate import ResponseAccumulator
-from translators.sse import SSEParser
-from translators.sse import parse_json_events
 
 SENTINEL = "skip_thought_signature_validator"
 

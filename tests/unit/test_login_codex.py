@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl
 from urllib.parse import urlsplit
 
 import pytest
+from cliproxy.addons.accounts.authfile import parse_time
+from cliproxy.addons.accounts.codex import CodexAccount
+from cliproxy.cli import oauth
 
-from addons.accounts.authfile import parse_time
-from addons.accounts.codex import CodexAccount
-from scripts import oauth
 from tests.fakes.codex import AUTH_CLAIM
 from tests.fakes.codex import CLIENT_ID
 from tests.fakes.codex import FakeCodex
@@ -238,7 +238,7 @@ def test_port_in_use(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_default_callback_port() -> None:
-    from scripts import cli
+    from cliproxy.cli import cli
 
     ns, _ = cli.build_parser().parse_known_args(["login", "codex"])
     assert (ns.callback_port, ns.no_browser) == (1455, False)

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cliproxy.addons.accounts.authfile import parse_time
+from cliproxy.addons.accounts.pool import load_accounts
+from cliproxy.cli import code_assist_setup
+from cliproxy.cli import oauth
+from cliproxy.cli.code_assist_setup import METADATA
 
-from addons.accounts.authfile import parse_time
-from addons.accounts.pool import load_accounts
-from scripts import code_assist_setup
-from scripts import oauth
-from scripts.code_assist_setup import METADATA
 from tests.fakes.google import CLIENT_ID
 from tests.fakes.google import CLIENT_SECRET
 from tests.fakes.google import SCOPES
@@ -196,7 +196,7 @@ def test_setup_calls_are_those_of_gemini_cli(env: Env, capsys: pytest.CaptureFix
 
 
 def test_no_browser_prints_the_url_and_waits(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scripts import cli
+    from cliproxy.cli import cli
 
     def must_not_open(url: str) -> bool:
         raise AssertionError("--no-browser must not open a browser")

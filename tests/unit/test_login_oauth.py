@@ -21,12 +21,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-
-from addons.settings import Settings
-from scripts import cli
-from scripts import oauth
-from scripts.oauth import CallbackServer
-from scripts.oauth import LoginError
+from cliproxy.addons.settings import Settings
+from cliproxy.cli import cli
+from cliproxy.cli import oauth
+from cliproxy.cli.oauth import CallbackServer
+from cliproxy.cli.oauth import LoginError
 
 # ---------------------------------------------------------------- helpers for the login tests
 

@@ -9,15 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
-
-from addons.settings import Settings
-from scripts.code_assist_setup import METADATA
-from scripts.code_assist_setup import RESOURCE_MANAGER_PROJECTS
-from scripts.code_assist_setup import CodeAssistSetup
-from scripts.code_assist_setup import ProjectRequired
-from scripts.code_assist_setup import SetupResult
-from scripts.code_assist_setup import projects_url_for
-from scripts.oauth import LoginError
+from cliproxy.addons.settings import Settings
+from cliproxy.cli.code_assist_setup import METADATA
+from cliproxy.cli.code_assist_setup import RESOURCE_MANAGER_PROJECTS
+from cliproxy.cli.code_assist_setup import CodeAssistSetup
+from cliproxy.cli.code_assist_setup import ProjectRequired
+from cliproxy.cli.code_assist_setup import SetupResult
+from cliproxy.cli.code_assist_setup import projects_url_for
+from cliproxy.cli.oauth import LoginError
 
 BASE = "https://ca.test"
 FREE = {"id": "free-tier", "isDefault": True, "userDefinedCloudaicompanionProject": False}

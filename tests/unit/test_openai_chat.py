@@ -13,20 +13,19 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from cliproxy.translators import ir
+from cliproxy.translators import openai_chat
+from cliproxy.translators.openai_chat import StreamEncoder
+from cliproxy.translators.openai_chat import error_body
+from cliproxy.translators.openai_chat import models_list
+from cliproxy.translators.openai_chat import parse_request
+from cliproxy.translators.openai_chat import render_response
+from cliproxy.translators.sse import SSEParser
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 from openai.types.chat import ChatCompletionChunk
-
-from translators import ir
-from translators import openai_chat
-from translators.openai_chat import StreamEncoder
-from translators.openai_chat import error_body
-from translators.openai_chat import models_list
-from translators.openai_chat import parse_request
-from translators.openai_chat import render_response
-from translators.sse import SSEParser
 
 PNG_B64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"

@@ -15,21 +15,20 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from cliproxy.translators import ir
+from cliproxy.translators import openai_chat
+from cliproxy.translators import openai_responses
+from cliproxy.translators.openai_responses import StreamEncoder
+from cliproxy.translators.openai_responses import error_body
+from cliproxy.translators.openai_responses import parse_request
+from cliproxy.translators.openai_responses import render_response
+from cliproxy.translators.sse import SSEParser
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from openai.types.responses import Response
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
-
-from translators import ir
-from translators import openai_chat
-from translators import openai_responses
-from translators.openai_responses import StreamEncoder
-from translators.openai_responses import error_body
-from translators.openai_responses import parse_request
-from translators.openai_responses import render_response
-from translators.sse import SSEParser
 
 EVENT = TypeAdapter(ResponseStreamEvent)
 PNG_B64 = (

@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from addons.accounts.ai_studio import AIStudioKey
-from addons.accounts.codex import CodexAccount
-from addons.accounts.gemini import GeminiAccount
-from addons.settings import Endpoints
-from addons.upstreams import code_assist
-from addons.upstreams import codex as codex_upstream
-from addons.upstreams.outbound import build
-from addons.upstreams.outbound import upstream_of
+from cliproxy.addons.accounts.ai_studio import AIStudioKey
+from cliproxy.addons.accounts.codex import CodexAccount
+from cliproxy.addons.accounts.gemini import GeminiAccount
+from cliproxy.addons.settings import Endpoints
+from cliproxy.addons.upstreams import code_assist
+from cliproxy.addons.upstreams import codex as codex_upstream
+from cliproxy.addons.upstreams.outbound import build
+from cliproxy.addons.upstreams.outbound import upstream_of
 
 ENDPOINTS = Endpoints(
     gemini_cli="http://127.0.0.1:9001/",  # a trailing slash must not double up

@@ -13,6 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cliproxy.translators import anthropic
+from cliproxy.translators import codex
+from cliproxy.translators import gemini
+from cliproxy.translators import ir
+from cliproxy.translators import openai_chat
+from cliproxy.translators import openai_responses
+from cliproxy.translators.pipeline import CodeAssistEnvelope
+from cliproxy.translators.pipeline import GeminiPassthrough
+from cliproxy.translators.pipeline import ResponsesRelay
+from cliproxy.translators.pipeline import StreamPipeline
+from cliproxy.translators.sse import SSEParser
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -20,17 +31,6 @@ from hypothesis import strategies as st
 from tests.fixtures.codex_stream import CODEX_EVENTS
 from tests.fixtures.determinism import NOW
 from tests.fixtures.determinism import deterministic
-from translators import anthropic
-from translators import codex
-from translators import gemini
-from translators import ir
-from translators import openai_chat
-from translators import openai_responses
-from translators.pipeline import CodeAssistEnvelope
-from translators.pipeline import GeminiPassthrough
-from translators.pipeline import ResponsesRelay
-from translators.pipeline import StreamPipeline
-from translators.sse import SSEParser
 
 # ---------------------------------------------------------------- upstream fixtures
 

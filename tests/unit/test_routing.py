@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import pytest
-
-from addons.routing import Route
-from addons.routing import classify
-from addons.routing import guess_dialect
-from addons.routing import provider_for
-from addons.routing import resolve_model
+from cliproxy.addons.routing import Route
+from cliproxy.addons.routing import classify
+from cliproxy.addons.routing import guess_dialect
+from cliproxy.addons.routing import provider_for
+from cliproxy.addons.routing import resolve_model
 
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
 PRO = "gemini-2.5-pro"

@@ -7,13 +7,12 @@ import re
 from typing import Any
 
 import pytest
+from cliproxy.translators.schema import ALLOWED_KEYS
+from cliproxy.translators.schema import clean_for_gemini
+from cliproxy.translators.schema import sanitize_function_name
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-
-from translators.schema import ALLOWED_KEYS
-from translators.schema import clean_for_gemini
-from translators.schema import sanitize_function_name
 
 # Claude Code's Read tool, as sent in /v1/messages (zod -> JSON Schema draft 2020-12).
 CLAUDE_READ = {

@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from addons.settings import Settings
-from addons.settings import SettingsError
-from addons.settings import config_path
-from addons.settings import load_settings
-from addons.settings import parse_settings
+from cliproxy.addons.settings import Settings
+from cliproxy.addons.settings import SettingsError
+from cliproxy.addons.settings import config_path
+from cliproxy.addons.settings import load_settings
+from cliproxy.addons.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,6 +20,11 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from cliproxy.addons import startup as startup_module
+from cliproxy.addons.startup import PLACEHOLDER_TARGET
+from cliproxy.addons.startup import Startup
+from cliproxy.addons.startup import json_error_response
+from cliproxy.addons.state import State
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
@@ -27,12 +32,6 @@ from mitmproxy import options as mitm_options
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy.layers.http import _http1
 from mitmproxy.test import taddons
-
-from addons import startup as startup_module
-from addons.startup import PLACEHOLDER_TARGET
-from addons.startup import Startup
-from addons.startup import json_error_response
-from addons.state import State
 
 # ---------------------------------------------------------------- the bytes
 
@@ -368,7 +367,7 @@ BAD_AT_START = [
 def test_bad_config_at_start_up_is_fatal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str, named: str
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="addons.startup"):
+    with caplog.at_level(logging.ERROR, logger="cliproxy.addons.startup"):
         startup, _ = started(tmp_path, text)
     assert startup.fatal is not None
     assert named in startup.fatal
@@ -386,7 +385,7 @@ def test_bad_config_later_keeps_the_old_settings(
     settings, pool = startup.state.settings, startup.state.pool
     bad = tmp_path / "bad.yaml"
     bad.write_text("request-retry: lots\n")
-    with caplog.at_level(logging.ERROR, logger="addons.startup"):
+    with caplog.at_level(logging.ERROR, logger="cliproxy.addons.startup"):
         tctx.options.update(cliproxy_config=str(bad))  # `set cliproxy_config=…` while running
     assert startup.fatal is None  # never fatal once running
     assert startup.state.settings is settings

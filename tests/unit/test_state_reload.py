@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from addons.accounts.ai_studio import AIStudioKey
-from addons.accounts.gemini import GeminiAccount
-from addons.settings import load_settings
-from addons.state import State
+from cliproxy.addons.accounts.ai_studio import AIStudioKey
+from cliproxy.addons.accounts.gemini import GeminiAccount
+from cliproxy.addons.settings import load_settings
+from cliproxy.addons.state import State
 
 MODEL = "gemini-2.5-pro"
 
@@ -111,7 +110,7 @@ def test_rewritten_but_equal_config_is_not_a_reload(
     files.write_config("request-retry: 2\n")
     state = started(files)
     files.write_config("# a comment now\nrequest-retry: 2\n")
-    with caplog.at_level(logging.WARNING, logger="addons.state"):
+    with caplog.at_level(logging.WARNING, logger="cliproxy.addons.state"):
         state.check()
     assert "config reloaded" not in caplog.text
 
@@ -132,7 +131,7 @@ def test_changed_config_applies_and_keeps_the_pool_and_its_cooldowns(
         "api-keys: [sk-local]\n"
         "model-aliases: {claude-sonnet-4-5: gemini-2.5-pro}\n"
     )
-    with caplog.at_level(logging.WARNING, logger="addons.state"):
+    with caplog.at_level(logging.WARNING, logger="cliproxy.addons.state"):
         state.check()
 
     assert state.settings.request_retry == 5
@@ -220,7 +219,7 @@ def test_host_port_change_warns_that_a_restart_is_needed(
     files.write_config("port: 8317\n")
     state = started(files)
     files.write_config("port: 9000\n")
-    with caplog.at_level(logging.WARNING, logger="addons.state"):
+    with caplog.at_level(logging.WARNING, logger="cliproxy.addons.state"):
         state.check()
     assert "take effect after a restart" in caplog.text
     assert state.settings.port == 9000  # recorded; the listener itself stays
@@ -249,7 +248,7 @@ def test_invalid_config_is_refused_and_the_previous_one_stays(
     state = started(files)
     settings, pool = state.settings, state.pool
     files.write_raw_config(text)
-    with caplog.at_level(logging.ERROR, logger="addons.state"):
+    with caplog.at_level(logging.ERROR, logger="cliproxy.addons.state"):
         state.check()
     assert state.settings is settings
     assert state.pool is pool
@@ -266,7 +265,7 @@ def test_invalid_config_is_logged_once_then_a_fix_applies(
     files.write_config("request-retry: 2\n")
     state = started(files)
     files.write_raw_config("request-retry: nope\n")
-    with caplog.at_level(logging.ERROR, logger="addons.state"):
+    with caplog.at_level(logging.ERROR, logger="cliproxy.addons.state"):
         state.check()
         state.check()  # unchanged since: no second log line
         state.check()
@@ -286,7 +285,7 @@ def test_auth_file_added_edited_and_removed_while_running(
     files.write_account("a")
     state = started(files)
     path_b = files.write_account("b")
-    with caplog.at_level(logging.WARNING, logger="addons.accounts.pool"):
+    with caplog.at_level(logging.WARNING, logger="cliproxy.addons.accounts.pool"):
         state.check()
     assert sorted(accounts(state)) == ["gemini-a.json", "gemini-b.json"]
     assert "added" in caplog.text
@@ -314,7 +313,7 @@ def test_broken_auth_file_is_skipped_and_the_rest_keep_serving(
     files.write_account("a")
     state = started(files)
     (files.auth / "gemini-half.json").write_text('{"type": "gemini", "token": ')
-    with caplog.at_level(logging.WARNING, logger="addons.accounts.pool"):
+    with caplog.at_level(logging.WARNING, logger="cliproxy.addons.accounts.pool"):
         state.check()
     assert list(accounts(state)) == ["gemini-a.json"]
     assert "gemini-half.json" in caplog.text

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from cliproxy.translators import ir
+from cliproxy.translators.thinking import budget_to_effort
+from cliproxy.translators.thinking import gemini_thinking_config
 from hypothesis import given
 from hypothesis import strategies as st
-
-from translators import ir
-from translators.thinking import budget_to_effort
-from translators.thinking import gemini_thinking_config
 
 T = ir.Thinking
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from cliproxy.translators import ir
+from cliproxy.translators.tokens import CHARS_PER_TOKEN
+from cliproxy.translators.tokens import IMAGE_TOKENS
+from cliproxy.translators.tokens import PER_MESSAGE_TOKENS
+from cliproxy.translators.tokens import estimate_tokens
 from hypothesis import given
 from hypothesis import strategies as st
-
-from translators import ir
-from translators.tokens import CHARS_PER_TOKEN
-from translators.tokens import IMAGE_TOKENS
-from translators.tokens import PER_MESSAGE_TOKENS
-from translators.tokens import estimate_tokens
 
 PNG = ir.ImagePart("image/png", data="iVBORw0KGgo=")
 SHELL = ir.Tool(

@@ -9,19 +9,18 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from addons.accounts import runtime as runtime_module
-from addons.accounts.cooldown import AUTH_REST
-from addons.accounts.cooldown import BACKOFF_CAP
-from addons.accounts.cooldown import FORBIDDEN_REST
-from addons.accounts.cooldown import HINT_CAP
-from addons.accounts.cooldown import SERVER_REST_CAP
-from addons.accounts.cooldown import rest_seconds
-from addons.accounts.runtime import Runtime
-from addons.upstreams import ai_studio
-from addons.upstreams import code_assist
-from addons.upstreams import codex
-from addons.upstreams.fault import Fault
+from cliproxy.addons.accounts import runtime as runtime_module
+from cliproxy.addons.accounts.cooldown import AUTH_REST
+from cliproxy.addons.accounts.cooldown import BACKOFF_CAP
+from cliproxy.addons.accounts.cooldown import FORBIDDEN_REST
+from cliproxy.addons.accounts.cooldown import HINT_CAP
+from cliproxy.addons.accounts.cooldown import SERVER_REST_CAP
+from cliproxy.addons.accounts.cooldown import rest_seconds
+from cliproxy.addons.accounts.runtime import Runtime
+from cliproxy.addons.upstreams import ai_studio
+from cliproxy.addons.upstreams import code_assist
+from cliproxy.addons.upstreams import codex
+from cliproxy.addons.upstreams.fault import Fault
 
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
+from cliproxy.addons.flowlimit import FlowLimit
 from mitmproxy.addons.view import View
 from mitmproxy.test import taddons
 from mitmproxy.test import tflow
-
-from addons.inspect import FlowLimit
 
 
 def test_mitmweb_keeps_only_the_last_finished_flows() -> None:
