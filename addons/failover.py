@@ -17,14 +17,14 @@ from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.pool import RefreshError
 from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
-from cliproxy.addons.exchange import UpstreamError
-from cliproxy.addons.exchange import all_cooling_answer
+from cliproxy.addons.exchange import all_resting_answer
 from cliproxy.addons.exchange import error_to_client
 from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.exchange import read_error
 from cliproxy.addons.exchange import success_answer
 from cliproxy.addons.state import State
 from cliproxy.addons.upstreams import code_assist
+from cliproxy.translators.fault import UpstreamError
 from mitmproxy import http
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Failover:
             if account is None:
                 wait = pool.wait_seconds(ex.provider, origin) if pool is not None else None
                 if quota_err is not None and wait is not None:
-                    return all_cooling_answer(ex.dialect, ex.provider, origin, wait, quota_err)
+                    return all_resting_answer(ex.shape, ex.provider, origin, wait, quota_err)
                 return error_to_client(ex, quota_err or err)
             ex.account, ex.attempts = account, ex.attempts + 1
             status, content, retry_after = await self._attempt(flow, ex)
@@ -110,7 +110,10 @@ class Failover:
             return
         if fault.kind == "auth" and not ex.refreshed:
             return  # refreshed and retried once before it rests
-        rest = account.cool(ex.model, fault.kind, fault.retry_after, reason)  # type: ignore[arg-type]
+        kind = fault.rest_kind
+        if kind is None:
+            return
+        rest = account.cool(ex.model, kind, fault.retry_after, reason)
         logger.warning("%s refused %s (%s); resting %.0f s", account.label, ex.model, reason, rest)
 
     async def _refreshed(self, account: Account) -> Account | None:
@@ -127,8 +130,9 @@ class Failover:
     async def _attempt(self, flow: http.HTTPFlow, ex: Exchange) -> tuple[int, bytes, str | None]:
         """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow)."""
         out = outbound_for(self.state.settings, ex)
-        ex.upstream = out.upstream
-        flow.comment = f"{ex.client} → {out.upstream} · {ex.account.label} (retry {ex.attempts})"
+        flow.comment = (
+            f"{ex.client.name} → {ex.upstream.name} · {ex.account.label} (retry {ex.attempts})"
+        )
         http_client = self.state.http
         assert http_client is not None
         try:

@@ -1,16 +1,29 @@
 """The `/v1internal` relay for Gemini CLI (`CODE_ASSIST_ENDPOINT=http://127.0.0.1:8317`).
 
 Gemini CLI then speaks Code Assist to us: set-up calls are answered as for an onboarded user whose
-project is the serving account's, generation goes through the pool, everything else is forwarded
-with a pool account's token (CONTRACT.md §4, UPSTREAMS.md §2.10). The CLI's own Google token is
-neither needed nor forwarded. This module holds the relay's local answers and body rewrites.
+project is the serving account's, everything else but generation is forwarded with a pool
+account's token (docs/upstreams.md, "The relay"). Generation (generateContent,
+streamGenerateContent, countTokens) is the `code-assist` client dialect and goes through the
+gateway's forward path like any other. The CLI's own Google token is neither needed nor forwarded.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-GENERATION_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+from cliproxy.addons.accounts.gemini import GeminiAccount
+from cliproxy.addons.accounts.pool import RefreshError
+from cliproxy.addons.local import LocalAnswer
+from cliproxy.addons.local import error_response
+from cliproxy.addons.local import json_response
+from cliproxy.addons.local import local_answers
+from cliproxy.addons.routing import route_of
+from cliproxy.addons.state import State
+from cliproxy.addons.upstream_proxy import retarget
+from cliproxy.addons.upstreams import code_assist
+from mitmproxy import http
+
 SETUP_METHODS = frozenset({"loadCodeAssist", "onboardUser"})
 # What to answer when no Code Assist account exists to forward to (only AI Studio keys):
 # the minimal bodies Gemini CLI accepts (REAL-CLIENTS.md §4.3).
@@ -61,14 +74,65 @@ def rewrite_project(body: Any, project: str) -> Any:
     return out
 
 
-def envelope_parts(body: Any) -> tuple[str, dict[str, Any]]:
-    """(model, request) of a generate/countTokens envelope; ValueError naming what is wrong."""
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    request = body.get("request")
-    if not isinstance(request, dict):
-        raise ValueError("request is required and must be an object")
-    model = body.get("model") or request.get("model")
-    if not isinstance(model, str) or not model:
-        raise ValueError("model is required")
-    return model.removeprefix("models/"), request
+class Relay:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    @local_answers
+    async def request(self, flow: http.HTTPFlow) -> None:
+        route = route_of(flow)
+        if route is None or route.action not in ("relay", "relay_operation"):
+            return  # generation is the gateway's
+        rpc = route.rpc or ""
+        if route.action == "relay_operation" or rpc in SETUP_METHODS:
+            project = self._project()
+            if project is None:
+                raise LocalAnswer(error_response("google", 503, self.state.no_account("gemini")))
+            if rpc == "loadCodeAssist":
+                raise LocalAnswer(json_response(200, load_code_assist(project)))
+            raise LocalAnswer(json_response(200, onboarded_operation(project)))
+        await self._forward(flow, rpc)
+
+    def _project(self) -> str | None:
+        """The project Gemini CLI is told it has: the first Code Assist account's (requests are
+        re-addressed to whichever account serves them anyway)."""
+        pool = self.state.pool
+        accounts = pool.usable("gemini") if pool is not None else []
+        for account in accounts:
+            if isinstance(account, GeminiAccount) and account.project_id:
+                return account.project_id
+        return "cliproxy" if accounts else None
+
+    async def _forward(self, flow: http.HTTPFlow, rpc: str) -> None:
+        """Any other method (quota, experiments, metrics, settings): forwarded with a Code
+        Assist account's token and project; answered locally when there is none."""
+        pool = self.state.pool
+        usable = pool.usable("gemini") if pool is not None else []
+        account = next((a for a in usable if isinstance(a, GeminiAccount)), None)
+        if account is not None and pool is not None:
+            try:
+                await pool.ensure_fresh(account)
+            except RefreshError:
+                account = None
+        if account is None:
+            raise LocalAnswer(json_response(200, LOCAL_FALLBACKS.get(rpc, {})))
+        req = flow.request
+        raw = req.get_content(strict=False) or b""
+        query = req.path.partition("?")[2]
+        url = code_assist.method_url(self.state.settings.endpoints.gemini_cli, rpc)
+        content = raw
+        if raw.strip():
+            try:
+                rewritten = rewrite_project(json.loads(raw), account.project_id)
+                content = json.dumps(rewritten, separators=(",", ":")).encode()
+            except ValueError:
+                pass
+        retarget(
+            flow,
+            url + (f"?{query}" if query else ""),
+            code_assist.headers(account.access_token, False),
+            content,
+            self.state.settings.proxy_url,
+            method=req.method,
+        )
+        flow.comment = f"relay {rpc} → code_assist · {account.label}"

@@ -1,7 +1,7 @@
-"""Which endpoint a client called, in which dialect, and which provider serves a model.
+"""Which endpoint a client called, in which dialect: pure functions over the request line and
+headers (docs/configuration.md, "Endpoints"), so they are tested without mitmproxy.
 
-Pure functions over the request line and headers (CONTRACT.md §4), so they are tested without
-mitmproxy.
+`route_of(flow)` classifies a flow once and keeps the answer in its metadata for every addon.
 """
 
 from __future__ import annotations
@@ -11,49 +11,59 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Dialect = Literal["openai", "anthropic", "gemini"]
+from cliproxy.translators.registry import AnswerShape
+from cliproxy.translators.registry import ClientDialectName
+from mitmproxy import http
+
 Action = Literal[
-    "chat",  # POST /v1/chat/completions
-    "responses",  # POST /v1/responses
-    "messages",  # POST /v1/messages
-    "count_tokens",  # POST /v1/messages/count_tokens
-    "generate",  # POST …/models/{m}:generateContent
-    "stream_generate",  # POST …/models/{m}:streamGenerateContent
-    "gemini_count_tokens",  # POST …/models/{m}:countTokens
+    "generate",  # a generation request of a client dialect (stream or not)
+    "count_tokens",  # a token-count request of a client dialect
     "models",  # GET /v1/models, /v1beta/models
     "model",  # GET /v1beta/models/{m}, /v1/models/{m}
     "healthz",  # GET /healthz
-    "relay",  # /v1internal:{method} (Gemini CLI's Code Assist calls)
+    "relay",  # /v1internal:{method}, other than generation (Gemini CLI's Code Assist calls)
     "relay_operation",  # GET /v1internal/operations/… (onboarding poll)
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    dialect: Dialect
+    shape: AnswerShape  # how errors and model lists are written
     action: Action
+    client: ClientDialectName | None = None  # for generate / count_tokens
     model: str | None = None  # the model named in a Gemini path
+    stream: bool | None = None  # a stream named by the path (None: the body says)
     rpc: str | None = None  # the Code Assist method of a /v1internal call
+    relay: bool = False  # a /v1internal path: loopback clients only
 
 
 _GEMINI_PATH = re.compile(r"^/(v1beta|v1)/models/([^/:]+)(?::([A-Za-z]+))?$")
-_GEMINI_METHODS: dict[str, Action] = {
-    "generateContent": "generate",
-    "streamGenerateContent": "stream_generate",
-    "countTokens": "gemini_count_tokens",
+# Code Assist methods that are generation (served through the pool like any client dialect)
+CODE_ASSIST_GENERATION: dict[str, tuple[Action, bool]] = {
+    "generateContent": ("generate", False),
+    "streamGenerateContent": ("generate", True),
+    "countTokens": ("count_tokens", False),
 }
 
 
-def guess_dialect(path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Dialect:
-    """The dialect to answer in when the route itself is unknown or the method is wrong."""
+def guess_shape(path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> AnswerShape:
+    """The shape to answer in when the route itself is unknown or the method is wrong."""
     if (
         path.startswith(("/v1beta/", "/v1internal"))
         or "x-goog-api-key" in headers
         or "key" in query
     ):
-        return "gemini"
+        return "google"
     if "anthropic-version" in headers or path.startswith("/v1/messages"):
         return "anthropic"
+    return "openai"
+
+
+def _list_shape(headers: Mapping[str, str], query: Mapping[str, str]) -> AnswerShape:
+    if "anthropic-version" in headers:
+        return "anthropic"
+    if "x-goog-api-key" in headers or "key" in query:
+        return "google"
     return "openai"
 
 
@@ -62,29 +72,30 @@ def classify(
 ) -> Route | None:
     """The route of a request, or None for an unknown path / wrong method."""
     if path in ("/v1/chat/completions", "/chat/completions"):
-        return Route("openai", "chat") if method == "POST" else None
+        return Route("openai", "generate", "openai-chat") if method == "POST" else None
     if path.startswith("/v1internal:"):
-        return Route("gemini", "relay", rpc=path.removeprefix("/v1internal:"))
+        rpc = path.removeprefix("/v1internal:")
+        if rpc in CODE_ASSIST_GENERATION:
+            action, stream = CODE_ASSIST_GENERATION[rpc]
+            return Route("google", action, "code-assist", stream=stream, rpc=rpc, relay=True)
+        return Route("google", "relay", rpc=rpc, relay=True)
     if path.startswith("/v1internal/"):
-        return Route("gemini", "relay_operation", rpc=path.removeprefix("/v1internal/"))
+        rpc = path.removeprefix("/v1internal/")
+        return Route("google", "relay_operation", rpc=rpc, relay=True)
     if path in ("/v1/responses", "/responses"):
-        return Route("openai", "responses") if method == "POST" else None
+        return Route("openai", "generate", "openai-responses") if method == "POST" else None
     if path == "/v1/messages":
-        return Route("anthropic", "messages") if method == "POST" else None
+        return Route("anthropic", "generate", "anthropic-messages") if method == "POST" else None
     if path == "/v1/messages/count_tokens":
-        return Route("anthropic", "count_tokens") if method == "POST" else None
+        if method != "POST":
+            return None
+        return Route("anthropic", "count_tokens", "anthropic-messages")
     if path == "/healthz":
         return Route("openai", "healthz") if method == "GET" else None
     if path in ("/v1/models", "/models"):
-        if method != "GET":
-            return None
-        if "anthropic-version" in headers:
-            return Route("anthropic", "models")
-        if "x-goog-api-key" in headers or "key" in query:
-            return Route("gemini", "models")
-        return Route("openai", "models")
+        return Route(_list_shape(headers, query), "models") if method == "GET" else None
     if path == "/v1beta/models":
-        return Route("gemini", "models") if method == "GET" else None
+        return Route("google", "models") if method == "GET" else None
     match = _GEMINI_PATH.match(path)
     if match is None:
         return None
@@ -93,14 +104,17 @@ def classify(
         if method != "GET":
             return None
         if version == "v1beta" or "x-goog-api-key" in headers or "key" in query:
-            return Route("gemini", "model", model)
-        if "anthropic-version" in headers:
-            return Route("anthropic", "model", model)
-        return Route("openai", "model", model)
-    action = _GEMINI_METHODS.get(verb)
-    if action is None or method != "POST":
+            return Route("google", "model", model=model)
+        shape = "anthropic" if "anthropic-version" in headers else "openai"
+        return Route(shape, "model", model=model)
+    if method != "POST":
         return None
-    return Route("gemini", action, model)
+    if verb == "countTokens":
+        return Route("google", "count_tokens", "gemini-api", model=model, stream=False)
+    if verb in ("generateContent", "streamGenerateContent"):
+        stream = verb == "streamGenerateContent"
+        return Route("google", "generate", "gemini-api", model=model, stream=stream)
+    return None
 
 
 def resolve_model(model: str, aliases: Mapping[str, str]) -> str:
@@ -109,19 +123,22 @@ def resolve_model(model: str, aliases: Mapping[str, str]) -> str:
     return aliases.get(bare, bare)
 
 
-Provider = Literal["gemini", "codex"]
-
-LOGIN_COMMAND: dict[Provider, str] = {
-    "gemini": "cliproxy login gemini",
-    "codex": "cliproxy login codex",
-}
+KEY = "cliproxy_route"
 
 
-def provider_for(model: str) -> Provider | None:
-    """CONTRACT.md §4: gemini-* → Gemini pool; gpt-*, codex-*, o1/o3/o4* → Codex; else None."""
-    name = model.lower()
-    if name.startswith("gemini-"):
-        return "gemini"
-    if name.startswith(("gpt-", "codex-", "o1", "o3", "o4")):
-        return "codex"
-    return None
+def route_of(flow: http.HTTPFlow) -> Route | None:
+    """The flow's route, classified once from the client's request line."""
+    if KEY not in flow.metadata:
+        req = flow.request
+        path = req.path.split("?", 1)[0]
+        flow.metadata[KEY] = classify(req.method, path, req.headers, req.query)
+    return flow.metadata[KEY]
+
+
+def shape_of(flow: http.HTTPFlow) -> AnswerShape:
+    """The shape of every local answer to this flow: its route's, else a guess."""
+    route = route_of(flow)
+    if route is not None:
+        return route.shape
+    req = flow.request
+    return guess_shape(req.path.split("?", 1)[0], req.headers, req.query)

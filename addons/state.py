@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 from cliproxy.addons.accounts.authfile import file_signature
 from cliproxy.addons.accounts.pool import AccountPool
+from cliproxy.addons.accounts.providers import PROVIDERS
+from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.settings import SettingsError
 from cliproxy.addons.settings import load_settings
@@ -91,6 +93,15 @@ class State:
         for listener in self.listeners:
             listener(old, settings)
         logger.warning("config reloaded from %s", self.config_path)
+
+    def no_account(self, provider: Provider) -> str:
+        """Why no account of `provider` can serve, and the login that mends it."""
+        login = PROVIDERS[provider].login
+        known = self.pool.of(provider) if self.pool is not None else []
+        if known:
+            reasons = "; ".join(f"{a.label}: {a.disabled or a.last_error}" for a in known)
+            return f"no usable {provider} account ({reasons}); run `{login}`"
+        return f"no {provider} account in {self.settings.auth_path}: run `{login}` to add one"
 
     # ------------------------------------------------------------------ watching
 

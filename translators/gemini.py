@@ -1436,59 +1436,6 @@ class CodeAssistUnwrapper:
         return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
 
 
-# ================================================================ errors
-
-
-def parse_error(body: bytes) -> tuple[str, str | None, list[Any]]:
-    """(message, canonical status, details) from a Google error body: `{"error":{…}}`,
-    `[{"error":{…}}]`, an OAuth `{"error":"…","error_description":"…"}`, or plain text.
-    Never raises."""
-    try:
-        text = (
-            body.decode("utf-8", errors="replace")
-            if isinstance(body, bytes | bytearray)
-            else str(body)
-        )
-    except Exception:
-        return "upstream error", None, []
-    try:
-        obj: Any = json.loads(text)
-    except ValueError:
-        return (text.strip()[:2000] or "upstream error"), None, []
-    return _error_fields(obj, 0)
-
-
-def _error_fields(obj: Any, depth: int) -> tuple[str, str | None, list[Any]]:
-    if isinstance(obj, list) and obj:
-        obj = obj[0]
-    if not isinstance(obj, dict):
-        return (dumps(obj)[:2000] if obj is not None else "upstream error"), None, []
-    err = obj.get("error")
-    if isinstance(err, str):
-        desc = obj.get("error_description")
-        return (desc if isinstance(desc, str) and desc else err), None, []
-    if not isinstance(err, dict):
-        message = obj.get("message")
-        return (message if isinstance(message, str) else dumps(obj)[:2000]), None, []
-    message = err.get("message")
-    status = err.get("status")
-    details = err.get("details")
-    message = message if isinstance(message, str) else "upstream error"
-    status = status if isinstance(status, str) else None
-    details = details if isinstance(details, list) else []
-    # gemini-cli also unwraps JSON nested in `message`
-    if depth < 3 and message.lstrip().startswith(("{", "[")):
-        try:
-            inner = json.loads(message)
-        except ValueError:
-            inner = None
-        if isinstance(inner, dict | list):
-            m2, s2, d2 = _error_fields(inner, depth + 1)
-            if m2 != "upstream error":
-                return m2, s2 or status, d2 or details
-    return message, status, details
-
-
 # ================================================================ model lists
 
 

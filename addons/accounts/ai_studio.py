@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
 
+from cliproxy.addons.accounts.providers import Provider
+from cliproxy.addons.accounts.providers import UpstreamName
 from cliproxy.addons.accounts.runtime import Runtime
 
 
@@ -17,7 +19,8 @@ def mask(key: str) -> str:
 @dataclass
 class AIStudioKey(Runtime):
     key: str
-    provider: str = field(default="gemini", init=False)
+    provider: Provider = field(default="gemini", init=False)
+    upstream: UpstreamName = field(default="ai_studio", init=False)
     email: str = field(default="", init=False)
     project_id: str = field(default="", init=False)
     expiry: datetime | None = field(default=None, init=False)

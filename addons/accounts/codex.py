@@ -14,6 +14,8 @@ from cliproxy.addons.accounts.authfile import AuthFileError
 from cliproxy.addons.accounts.authfile import format_time
 from cliproxy.addons.accounts.authfile import parse_time
 from cliproxy.addons.accounts.file_account import AuthFileAccount
+from cliproxy.addons.accounts.providers import Provider
+from cliproxy.addons.accounts.providers import UpstreamName
 
 # The Codex CLI's public OAuth client (UPSTREAMS.md §6).
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
@@ -27,7 +29,8 @@ PERMANENT_REFRESH_ERRORS = frozenset(
 @dataclass
 class CodexAccount(AuthFileAccount):
     account_id: str
-    provider: str = field(default="codex", init=False)
+    provider: Provider = field(default="codex", init=False)
+    upstream: UpstreamName = field(default="codex", init=False)
 
     @classmethod
     def from_raw(cls, path: Path, raw: dict[str, Any]) -> CodexAccount:
@@ -64,10 +67,6 @@ class CodexAccount(AuthFileAccount):
     @property
     def label(self) -> str:
         return f"codex {self.email or self.path.name}"
-
-    @property
-    def project_id(self) -> str:  # what /healthz shows in the project column
-        return self.account_id
 
     def refresh_request(self) -> tuple[str, dict[str, str]]:
         """("json", body): the Codex CLI sends its refresh as JSON."""

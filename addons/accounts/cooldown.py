@@ -8,9 +8,8 @@ are capped so an account is re-probed rather than parked for days (UPSTREAMS.md 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-FaultKind = Literal["quota", "auth", "forbidden", "server"]
+from cliproxy.translators.fault import RestKind
 
 BACKOFF_START = 1.0
 BACKOFF_CAP = 30 * 60.0
@@ -27,7 +26,7 @@ class Cooldown:
     reason: str
 
 
-def rest_seconds(kind: FaultKind, failures: int, hint: float | None) -> float:
+def rest_seconds(kind: RestKind, failures: int, hint: float | None) -> float:
     """How long to rest after the `failures`-th consecutive refusal (1-based)."""
     if kind == "quota":
         if hint is not None:

@@ -13,6 +13,8 @@ from cliproxy.addons.accounts.authfile import AuthFileError
 from cliproxy.addons.accounts.authfile import format_time
 from cliproxy.addons.accounts.authfile import parse_time
 from cliproxy.addons.accounts.file_account import AuthFileAccount
+from cliproxy.addons.accounts.providers import Provider
+from cliproxy.addons.accounts.providers import UpstreamName
 
 # The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
 GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
@@ -24,7 +26,8 @@ PERMANENT_REFRESH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauth
 @dataclass
 class GeminiAccount(AuthFileAccount):
     project_id: str
-    provider: str = field(default="gemini", init=False)
+    provider: Provider = field(default="gemini", init=False)
+    upstream: UpstreamName = field(default="code_assist", init=False)
 
     @classmethod
     def from_raw(cls, path: Path, raw: dict[str, Any]) -> GeminiAccount:

@@ -24,7 +24,7 @@ from cliproxy.addons.accounts.authfile import read_auth_file
 from cliproxy.addons.accounts.authfile import write_auth_file
 from cliproxy.addons.accounts.codex import CodexAccount
 from cliproxy.addons.accounts.gemini import GeminiAccount
-from cliproxy.addons.routing import LOGIN_COMMAND
+from cliproxy.addons.accounts.providers import PROVIDERS
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class AccountPool:
             except RefreshError as e:
                 account.last_error = f"token refresh failed: {e}"
                 if e.permanent:
-                    account.disabled = f"needs re-login: run `{LOGIN_COMMAND[account.provider]}`"  # type: ignore[index]
+                    account.disabled = f"needs re-login: run `{PROVIDERS[account.provider].login}`"
                 logger.warning("%s: token refresh failed: %s", account.label, e)
                 continue
             account.requests_served += 1

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from dataclasses import field
 
 from cliproxy.addons.accounts.cooldown import Cooldown
-from cliproxy.addons.accounts.cooldown import FaultKind
 from cliproxy.addons.accounts.cooldown import rest_seconds
+from cliproxy.translators.fault import RestKind
 
 
 @dataclass(kw_only=True)
@@ -25,7 +25,7 @@ class Runtime:
             return 0.0
         return max(0.0, rest.until - (time.time() if now is None else now))
 
-    def cool(self, model: str, kind: FaultKind, hint: float | None, reason: str) -> float:
+    def cool(self, model: str, kind: RestKind, hint: float | None, reason: str) -> float:
         """Rest after a refusal; re-cooling keeps the later deadline. Returns the rest."""
         now = time.time()
         previous = self.cooldowns.get(model)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from cliproxy.addons.accounts.codex import CodexAccount
 from cliproxy.addons.accounts.pool import Account
+
+
+def _project(account: Account) -> str:
+    """The project column: a Google project, or a Codex account's ChatGPT account id."""
+    return account.account_id if isinstance(account, CodexAccount) else account.project_id
 
 
 def account_status(account: Account, now: float | None = None) -> dict[str, Any]:
@@ -19,7 +25,7 @@ def account_status(account: Account, now: float | None = None) -> dict[str, Any]
     return {
         "provider": account.provider,
         "email": account.email,
-        "project": account.project_id,
+        "project": _project(account),
         "label": account.label,
         "token_expiry": expiry.isoformat() if expiry else None,
         "usable": account.disabled is None,

@@ -6,6 +6,8 @@ Same body format as Code Assist's `request`, without the envelope; answers witho
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def method_url(base: str, model: str, method: str, stream: bool = False) -> str:
     url = f"{base}/v1beta/models/{model}:{method}"
@@ -19,6 +21,13 @@ def headers(key: str, stream: bool) -> dict[str, str]:
         "accept-encoding": "identity",
         "accept": "text/event-stream" if stream else "application/json",
     }
+
+
+def request_body(payload: dict[str, Any], model: str, method: str) -> dict[str, Any]:
+    """A Gemini request as the public API takes it: session_id is Code Assist's (gemini-cli
+    sends it) and the public API refuses it; the URL names the model."""
+    bare = {k: v for k, v in payload.items() if k not in ("session_id", "sessionId", "model")}
+    return count_tokens_body(bare, model) if method == "countTokens" else bare
 
 
 def count_tokens_body(request: dict, model: str) -> dict:

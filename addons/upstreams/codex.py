@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from cliproxy.addons.upstreams.fault import Fault
-from cliproxy.addons.upstreams.fault import by_status
-
 # What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
 MODELS: tuple[str, ...] = (
     "gpt-5",
@@ -37,15 +34,3 @@ def headers(access_token: str, account_id: str, session_id: str | None = None) -
         "session_id": session_id or str(uuid.uuid4()),
         "user-agent": USER_AGENT,
     }
-
-
-def classify(
-    status: int, code: str | None, resets_in_seconds: float | None, retry_after: float | None
-) -> Fault:
-    """UPSTREAMS.md §4.7: usage limits rest the account until the reset the backend names;
-    a plan without Codex can never serve; 401 means refresh once."""
-    if status == 429:
-        if code == "usage_not_included":
-            return Fault("unusable", reason="this ChatGPT plan does not include Codex")
-        return Fault("quota", resets_in_seconds if resets_in_seconds is not None else retry_after)
-    return by_status(status)

@@ -1,27 +1,24 @@
-"""Which upstream request an exchange becomes for a given account.
+"""The upstream services, one entry each, and the request an exchange becomes for one account.
 
 The exchange keeps the upstream-format payload (a bare Gemini request or a Codex body); the
-chosen account decides the rest: Code Assist wraps it in its envelope with the account's project,
-AI Studio takes it bare with the key, Codex takes it with the account's ChatGPT id. A retry on
-another account (or another model) rebuilds the request here.
+chosen account's service decides the rest: Code Assist wraps it in its envelope with the
+account's project, AI Studio takes it bare with the key, Codex takes it with the account's
+ChatGPT id. A retry on another account (or another model) rebuilds the request here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from typing import Literal
 
-from cliproxy.addons.accounts.ai_studio import AIStudioKey
 from cliproxy.addons.accounts.pool import Account
+from cliproxy.addons.accounts.providers import UpstreamName
 from cliproxy.addons.settings import Endpoints
 from cliproxy.addons.upstreams import ai_studio
 from cliproxy.addons.upstreams import code_assist
-from cliproxy.addons.upstreams import codex as codex_upstream
-from cliproxy.translators import gemini
-
-Upstream = Literal["code_assist", "ai_studio", "codex"]
+from cliproxy.addons.upstreams import codex
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +26,6 @@ class Outbound:
     url: str
     headers: dict[str, str]
     body: Any
-    upstream: Upstream
 
     @property
     def content(self) -> bytes:
@@ -37,10 +33,57 @@ class Outbound:
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# (endpoints, account, model, method, stream, payload) -> the request on the wire
+Builder = Callable[[Endpoints, Account, str, str, bool, dict[str, Any]], Outbound]
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    name: UpstreamName
+    title: str  # how messages name it
+    envelope: bool  # wraps requests and answers in Code Assist's envelope
+    build: Builder
+
+
+def _code_assist(
+    endpoints: Endpoints, account: Account, model: str, method: str, stream: bool, payload: dict
+) -> Outbound:
+    return Outbound(
+        code_assist.method_url(endpoints.gemini_cli, method, stream),
+        code_assist.headers(account.access_token, stream),
+        code_assist.request_body(payload, model, method, account.project_id),
+    )
+
+
+def _ai_studio(
+    endpoints: Endpoints, account: Account, model: str, method: str, stream: bool, payload: dict
+) -> Outbound:
+    return Outbound(
+        ai_studio.method_url(endpoints.ai_studio, model, method, stream),
+        ai_studio.headers(account.access_token, stream),
+        ai_studio.request_body(payload, model, method),
+    )
+
+
+def _codex(
+    endpoints: Endpoints, account: Account, model: str, method: str, stream: bool, payload: dict
+) -> Outbound:
+    return Outbound(
+        codex.responses_url(endpoints.codex),
+        codex.headers(account.access_token, account.account_id),
+        {**payload, "model": model},
+    )
+
+
+UPSTREAMS: dict[UpstreamName, Upstream] = {
+    "code_assist": Upstream("code_assist", "Code Assist", True, _code_assist),
+    "ai_studio": Upstream("ai_studio", "AI Studio", False, _ai_studio),
+    "codex": Upstream("codex", "Codex", False, _codex),
+}
+
+
 def upstream_of(account: Account) -> Upstream:
-    if account.provider == "codex":
-        return "codex"
-    return "ai_studio" if isinstance(account, AIStudioKey) else "code_assist"
+    return UPSTREAMS[account.upstream]
 
 
 def build(
@@ -48,31 +91,4 @@ def build(
 ) -> Outbound:
     """`method` is a Gemini method (generateContent, streamGenerateContent, countTokens) or
     "responses" for Codex."""
-    upstream = upstream_of(account)
-    if upstream == "codex":
-        return Outbound(
-            codex_upstream.responses_url(endpoints.codex),
-            codex_upstream.headers(account.access_token, account.project_id),
-            {**payload, "model": model},
-            upstream,
-        )
-    if upstream == "ai_studio":
-        # session_id is Code Assist's (gemini-cli sends it); the public API refuses it
-        bare = {k: v for k, v in payload.items() if k not in ("session_id", "sessionId", "model")}
-        body = ai_studio.count_tokens_body(bare, model) if method == "countTokens" else bare
-        return Outbound(
-            ai_studio.method_url(endpoints.ai_studio, model, method, stream),
-            ai_studio.headers(account.access_token, stream),
-            body,
-            upstream,
-        )
-    if method == "countTokens":
-        body = gemini.count_tokens_request(payload, model)
-    else:
-        body = gemini.wrap_code_assist(payload, model, account.project_id)
-    return Outbound(
-        code_assist.method_url(endpoints.gemini_cli, method, stream),
-        code_assist.headers(account.access_token, stream),
-        body,
-        upstream,
-    )
+    return upstream_of(account).build(endpoints, account, model, method, stream, payload)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cliproxy.translators import codex
+from cliproxy.translators import codex_errors
 from cliproxy.translators import ir
 from cliproxy.translators.accumulate import ResponseAccumulator
 from cliproxy.translators.sse import SSEParser
@@ -1285,71 +1286,71 @@ NOW = 1776654252.0
         (
             400,
             b'{"detail":"Unsupported parameter: max_output_tokens"}',
-            codex.CodexError("Unsupported parameter: max_output_tokens"),
+            codex_errors.CodexError("Unsupported parameter: max_output_tokens"),
         ),
         (
             400,
             b'{"detail":"Instructions are required"}',
-            codex.CodexError("Instructions are required"),
+            codex_errors.CodexError("Instructions are required"),
         ),
         (
             429,
             b'{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached",'
             b'"plan_type":"plus","resets_at":1776672030,"resets_in_seconds":17778}}',
-            codex.CodexError(
+            codex_errors.CodexError(
                 "The usage limit has been reached", "usage_limit_reached", 17778.0, "plus"
             ),
         ),
         (
             429,
             b'{"error":{"type":"usage_limit_reached","message":"limit","resets_in_seconds":600}}',
-            codex.CodexError("limit", "usage_limit_reached", 600.0, None),
+            codex_errors.CodexError("limit", "usage_limit_reached", 600.0, None),
         ),
         (
             429,
             b'{"error":{"type":"usage_limit_reached","message":"m","resets_at":1000}}',
-            codex.CodexError("m", "usage_limit_reached", 0.0, None),
+            codex_errors.CodexError("m", "usage_limit_reached", 0.0, None),
         ),
         (
             429,
             b'{"error":{"type":"usage_not_included","message":"Upgrade to Plus",'
             b'"plan_type":"free"}}',
-            codex.CodexError("Upgrade to Plus", "usage_not_included", None, "free"),
+            codex_errors.CodexError("Upgrade to Plus", "usage_not_included", None, "free"),
         ),
         (
             401,
             b'{"error":{"message":"Your authentication token has been invalidated.",'
             b'"type":"invalid_request_error","code":"token_invalidated","param":null}}',
-            codex.CodexError(
+            codex_errors.CodexError(
                 "Your authentication token has been invalidated.", "token_invalidated"
             ),
         ),
         (
             429,
             b'{"error":{"message":"Rate limit reached","type":"rate_limit_exceeded","code":null}}',
-            codex.CodexError("Rate limit reached", "rate_limit_exceeded"),
+            codex_errors.CodexError("Rate limit reached", "rate_limit_exceeded"),
         ),
-        (500, b'{"error":"server_error"}', codex.CodexError("server_error")),
+        (500, b'{"error":"server_error"}', codex_errors.CodexError("server_error")),
         (
             403,
             b"<html><head><title>Just a moment...</title><script>var x = 1;</script></head>"
             b"<body><h1>Attention Required!</h1>\n<p>Cloudflare</p></body></html>",
-            codex.CodexError("Just a moment... Attention Required! Cloudflare"),
+            codex_errors.CodexError("Just a moment... Attention Required! Cloudflare"),
         ),
-        (502, b"Bad Gateway\n", codex.CodexError("Bad Gateway")),
-        (500, b"", codex.CodexError("HTTP 500")),
-        (500, b"x" * 500, codex.CodexError("x" * 200)),
-        (500, b"\xff\xfeoops", codex.CodexError("\ufffd\ufffdoops")),
-        (400, b"[1, 2]", codex.CodexError("[1, 2]")),
+        (502, b"Bad Gateway\n", codex_errors.CodexError("Bad Gateway")),
+        (500, b"", codex_errors.CodexError("HTTP 500")),
+        (500, b"x" * 500, codex_errors.CodexError("x" * 200)),
+        (500, b"\xff\xfeoops", codex_errors.CodexError("\ufffd\ufffdoops")),
+        (400, b"[1, 2]", codex_errors.CodexError("[1, 2]")),
         (
             400,
             b'{"detail":[{"loc":["body"],"msg":"bad"}]}',
-            codex.CodexError('[{"loc":["body"],"msg":"bad"}]'),
+            codex_errors.CodexError('[{"loc":["body"],"msg":"bad"}]'),
         ),
     ],
 )
-def test_parse_error(status: int, body: bytes, expected: codex.CodexError) -> None:
-    assert codex.parse_error(status, body, NOW) == expected
+def test_parse_error(status: int, body: bytes, expected: codex_errors.CodexError) -> None:
+    assert codex_errors.parse_error(status, body, NOW) == expected
 
 
 # ================================================================ properties
@@ -1538,6 +1539,6 @@ def test_render_request_never_raises(req: ir.Request) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=60) | _json.map(lambda v: json.dumps(v).encode()), st.floats(0, 2e9))
 def test_parse_error_never_raises(body: bytes, now: float) -> None:
-    err = codex.parse_error(429, body, now)
+    err = codex_errors.parse_error(429, body, now)
     assert isinstance(err.message, str) and err.message
     assert err.resets_in_seconds is None or err.resets_in_seconds >= 0

@@ -19,9 +19,7 @@ from cliproxy.addons.accounts.codex import CodexAccount
 from cliproxy.addons.accounts.gemini import GeminiAccount
 from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
-from cliproxy.addons.exchange import UpstreamError
-from cliproxy.addons.exchange import all_cooling_answer
-from cliproxy.addons.exchange import client_status
+from cliproxy.addons.exchange import all_resting_answer
 from cliproxy.addons.exchange import error_to_client
 from cliproxy.addons.exchange import make_stream
 from cliproxy.addons.exchange import outbound_for
@@ -30,14 +28,18 @@ from cliproxy.addons.exchange import success_answer
 from cliproxy.addons.exchange import whole_answer
 from cliproxy.addons.exchange import whole_stream
 from cliproxy.addons.settings import Settings
-from cliproxy.addons.upstreams.fault import Fault
 from cliproxy.translators import anthropic
 from cliproxy.translators import gemini
 from cliproxy.translators import openai_chat
+from cliproxy.translators.fault import Fault
+from cliproxy.translators.fault import UpstreamError
 from cliproxy.translators.pipeline import CodeAssistEnvelope
 from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.pipeline import ResponsesRelay
 from cliproxy.translators.pipeline import StreamPipeline
+from cliproxy.translators.registry import CLIENTS
+from cliproxy.translators.registry import UPSTREAM_DIALECTS
+from cliproxy.translators.registry import AnswerOptions
 from cliproxy.translators.sse import SSEParser
 
 from tests.fixtures.codex_stream import CODEX_EVENTS
@@ -57,6 +59,16 @@ KEY = AIStudioKey("AIzaSyExampleExampleKey1234")
 ACCOUNTS = {"code_assist": GEMINI, "ai_studio": KEY, "codex": CODEX}
 
 
+# the tables below name client dialects briefly
+CLIENT = {
+    "chat": "openai-chat",
+    "responses": "openai-responses",
+    "anthropic": "anthropic-messages",
+    "gemini": "gemini-api",
+    "code_assist": "code-assist",
+}
+
+
 def exchange(
     client: str,
     upstream: str,
@@ -64,23 +76,33 @@ def exchange(
     stream: bool = False,
     **kw: Any,
 ) -> Exchange:
+    """kind: "translate" (through the IR), "passthrough" (native) or "count_tokens"."""
     codex = upstream == "codex"
-    method = "responses" if codex else ("streamGenerateContent" if stream else "generateContent")
-    if kind == "count_tokens":
-        method = "countTokens"
+    client_model = kw.pop("client_model", "my-model")
+    options = AnswerOptions(
+        client_model,
+        include_usage=kw.pop("include_usage", False),
+        custom_tools=frozenset(kw.pop("custom_tools", ())),
+    )
     return Exchange(
-        client=client,  # type: ignore[arg-type]
-        kind=kind,  # type: ignore[arg-type]
+        client=CLIENTS[CLIENT[client]],  # type: ignore[index]
+        upstream_dialect=UPSTREAM_DIALECTS["codex-responses" if codex else "gemini-api"],
+        native=kind == "passthrough",
+        counting=kind == "count_tokens",
         provider="codex" if codex else "gemini",
-        client_model=kw.pop("client_model", "my-model"),
+        client_model=client_model,
         model="gpt-5-codex" if codex else "gemini-2.5-pro",
         stream=stream,
-        method=method,
         payload={},
         account=ACCOUNTS[upstream],  # type: ignore[arg-type]
-        upstream=upstream,  # type: ignore[arg-type]
+        options=options,
         **kw,
     )
+
+
+def client_status(status: int) -> int:
+    """What a client sees for an upstream status that the body says nothing more about."""
+    return UpstreamError(status, "refused", Fault("request")).client_status
 
 
 # ---------------------------------------------------------------- fixtures (UPSTREAMS §2.4, §4.6)
@@ -566,11 +588,11 @@ def test_success_answer_stream_is_sse_bytes_and_non_stream_is_json() -> None:
 
 
 def test_exchange_properties() -> None:
-    assert exchange("chat", "codex").dialect == "openai"
-    assert exchange("responses", "codex").dialect == "openai"
-    assert exchange("anthropic", "codex").dialect == "anthropic"
-    assert exchange("gemini", "codex").dialect == "gemini"
-    assert exchange("code_assist", "code_assist").dialect == "gemini"
+    assert exchange("chat", "codex").shape == "openai"
+    assert exchange("responses", "codex").shape == "openai"
+    assert exchange("anthropic", "codex").shape == "anthropic"
+    assert exchange("gemini", "codex").shape == "google"
+    assert exchange("code_assist", "code_assist").shape == "google"
     assert exchange("chat", "codex").upstream_stream is True  # Codex always streams
     assert exchange("chat", "code_assist", stream=True).upstream_stream is True
     assert exchange("chat", "code_assist").upstream_stream is False
@@ -986,12 +1008,15 @@ def test_error_to_client_retry_after(retry_after: float | None, headers: dict) -
 
 
 def test_error_to_client_codex_404_is_the_requests_fault() -> None:
-    err = UpstreamError(404, "Item with id 'rs_1' not found.", Fault("request"))
-    answer = error_to_client(exchange("responses", "codex"), err)
+    body = b'{"detail": "Item with id \'rs_1\' not found."}'
+    codex = exchange("responses", "codex")
+    answer = error_to_client(codex, read_error(codex, 404, body, None))
     assert answer.status == 400
     assert answer.body["error"]["type"] == "invalid_request_error"
-    google = error_to_client(exchange("chat", "code_assist"), err)
-    assert google.status == 404  # a Google 404 is a model not found
+    assert "rs_1" in answer.body["error"]["message"]
+    google = exchange("chat", "code_assist")
+    body = b'{"error": {"code": 404, "message": "model not found", "status": "NOT_FOUND"}}'
+    assert error_to_client(google, read_error(google, 404, body, None)).status == 404
 
 
 def test_error_to_client_request_error_passes_the_message() -> None:
@@ -1012,7 +1037,7 @@ def test_error_to_client_request_error_passes_the_message() -> None:
     ("wait", "after"), [(12.2, "13"), (0.2, "1"), (0.0, "1"), (30.0, "30"), (21599.5, "21600")]
 )
 def test_all_cooling_retry_after_is_the_ceiling(wait: float, after: str) -> None:
-    answer = all_cooling_answer("openai", "gemini", "gemini-2.5-pro", wait)
+    answer = all_resting_answer("openai", "gemini", "gemini-2.5-pro", wait)
     assert answer.status == 429
     assert answer.headers == {"retry-after": after}
     assert answer.body == openai_chat.error_body(
@@ -1024,7 +1049,7 @@ def test_all_cooling_retry_after_is_the_ceiling(wait: float, after: str) -> None
 
 def test_all_cooling_anthropic_names_the_last_refusal() -> None:
     last = UpstreamError(429, "The usage limit has been reached", Fault("quota", 600.0))
-    answer = all_cooling_answer("anthropic", "codex", "gpt-5-codex", 599.1, last)
+    answer = all_resting_answer("anthropic", "codex", "gpt-5-codex", 599.1, last)
     assert answer == Answer(
         429,
         anthropic.error_body(
@@ -1044,7 +1069,7 @@ def test_all_cooling_gemini_has_our_retry_info_and_the_upstreams_other_details()
         "junk",
     ]
     last = quota_error(0.5, upstream_details)
-    answer = all_cooling_answer("gemini", "gemini", "gemini-2.5-pro", 42.5, last)
+    answer = all_resting_answer("google", "gemini", "gemini-2.5-pro", 42.5, last)
     assert answer.status == 429
     assert answer.headers == {"retry-after": "43"}
     assert answer.body["error"]["code"] == 429
@@ -1056,7 +1081,7 @@ def test_all_cooling_gemini_has_our_retry_info_and_the_upstreams_other_details()
 
 
 def test_all_cooling_gemini_without_a_last_error_still_has_retry_info() -> None:
-    answer = all_cooling_answer("gemini", "gemini", "gemini-2.5-flash", 5.0)
+    answer = all_resting_answer("google", "gemini", "gemini-2.5-flash", 5.0)
     assert answer.body["error"]["details"] == [{"@type": RETRY_INFO, "retryDelay": "5s"}]
 
 
@@ -1086,12 +1111,13 @@ def test_all_cooling_gemini_without_a_last_error_still_has_retry_info() -> None:
 def test_outbound_for_streams_exactly_for_stream_generate_content(
     upstream: str, method: str, url_end: str, accept: str
 ) -> None:
-    ex = exchange("chat", upstream, stream=method == "streamGenerateContent")
-    ex.method = method
+    kind = "count_tokens" if method == "countTokens" else "translate"
+    ex = exchange("chat", upstream, kind, stream=method == "streamGenerateContent")
+    assert ex.method == method
     out = outbound_for(Settings(), ex)
     assert out.url.endswith(url_end)
     assert out.headers["accept"] == accept
-    assert out.upstream == upstream
+    assert ex.upstream.name == upstream
 
 
 def test_outbound_for_follows_the_exchanges_current_account_and_model() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from cliproxy.translators import gemini as gm
+from cliproxy.translators import google_errors
 from cliproxy.translators import ir
 from cliproxy.translators.accumulate import ResponseAccumulator
 from cliproxy.translators.sse import SSEParser
@@ -1423,7 +1424,7 @@ QUOTA_ERROR = {
     ],
 )
 def test_parse_error(body: bytes, expected: tuple[str, str | None, list[Any]]) -> None:
-    assert gm.parse_error(body) == expected
+    assert google_errors.parse_error(body) == expected
 
 
 def test_models_list() -> None:
@@ -1625,7 +1626,7 @@ def test_unwrapper_never_raises(chunks: list[bytes]) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=60) | _json.map(lambda v: json.dumps(v).encode()))
 def test_parse_error_never_raises(body: bytes) -> None:
-    message, status, details = gm.parse_error(body)
+    message, status, details = google_errors.parse_error(body)
     assert isinstance(message, str) and (status is None or isinstance(status, str))
     assert isinstance(details, list)
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from cliproxy.addons.accounts.providers import provider_for
 from cliproxy.addons.routing import Route
 from cliproxy.addons.routing import classify
-from cliproxy.addons.routing import guess_dialect
-from cliproxy.addons.routing import provider_for
+from cliproxy.addons.routing import guess_shape
 from cliproxy.addons.routing import resolve_model
 
 ANTHROPIC = {"anthropic-version": "2023-06-01"}
@@ -15,59 +15,100 @@ GOOG = {"x-goog-api-key": "k"}
 @pytest.mark.parametrize(
     ("method", "path", "headers", "query", "route"),
     [
-        ("POST", "/v1/chat/completions", {}, {}, Route("openai", "chat")),
-        ("POST", "/v1/messages", ANTHROPIC, {}, Route("anthropic", "messages")),
-        ("POST", "/v1/messages/count_tokens", {}, {}, Route("anthropic", "count_tokens")),
+        ("POST", "/v1/chat/completions", {}, {}, Route("openai", "generate", "openai-chat")),
+        (
+            "POST",
+            "/v1/messages",
+            ANTHROPIC,
+            {},
+            Route("anthropic", "generate", "anthropic-messages"),
+        ),
+        (
+            "POST",
+            "/v1/messages/count_tokens",
+            {},
+            {},
+            Route("anthropic", "count_tokens", "anthropic-messages"),
+        ),
         ("GET", "/v1/models", {}, {}, Route("openai", "models")),
         ("GET", "/v1/models", ANTHROPIC, {}, Route("anthropic", "models")),
-        ("GET", "/v1/models", GOOG, {}, Route("gemini", "models")),
-        ("GET", "/v1/models", {}, {"key": "k"}, Route("gemini", "models")),
-        ("GET", "/v1beta/models", {}, {}, Route("gemini", "models")),
+        ("GET", "/v1/models", GOOG, {}, Route("google", "models")),
+        ("GET", "/v1/models", {}, {"key": "k"}, Route("google", "models")),
+        ("GET", "/v1beta/models", {}, {}, Route("google", "models")),
         (
             "GET",
             "/v1beta/models/gemini-2.5-pro",
             {},
             {},
-            Route("gemini", "model", "gemini-2.5-pro"),
+            Route("google", "model", model="gemini-2.5-pro"),
         ),
-        ("GET", "/v1/models/gemini-2.5-pro", GOOG, {}, Route("gemini", "model", PRO)),
-        ("GET", "/v1/models/gemini-2.5-pro", {}, {}, Route("openai", "model", PRO)),
+        ("GET", "/v1/models/gemini-2.5-pro", GOOG, {}, Route("google", "model", model=PRO)),
+        ("GET", "/v1/models/gemini-2.5-pro", {}, {}, Route("openai", "model", model=PRO)),
         (
             "POST",
             "/v1beta/models/gemini-2.5-pro:generateContent",
             {},
             {},
-            Route("gemini", "generate", "gemini-2.5-pro"),
+            Route("google", "generate", "gemini-api", "gemini-2.5-pro", stream=False),
         ),
         (
             "POST",
             "/v1/models/gemini-2.5-flash:streamGenerateContent",
             GOOG,
             {"alt": "sse"},
-            Route("gemini", "stream_generate", "gemini-2.5-flash"),
+            Route("google", "generate", "gemini-api", "gemini-2.5-flash", stream=True),
         ),
         (
             "POST",
             "/v1beta/models/gemini-2.5-flash:countTokens",
             {},
             {},
-            Route("gemini", "gemini_count_tokens", "gemini-2.5-flash"),
+            Route("google", "count_tokens", "gemini-api", "gemini-2.5-flash", stream=False),
         ),
         ("GET", "/healthz", {}, {}, Route("openai", "healthz")),
         ("GET", "/v1/chat/completions", {}, {}, None),
         ("POST", "/v1beta/models/gemini-2.5-pro:embedContent", {}, {}, None),
         ("POST", "/nope", {}, {}, None),
         ("DELETE", "/v1/messages", {}, {}, None),
+        (
+            "POST",
+            "/v1internal:streamGenerateContent",
+            {},
+            {"alt": "sse"},
+            Route("google", "generate", "code-assist", None, True, "streamGenerateContent", True),
+        ),
+        (
+            "POST",
+            "/v1internal:countTokens",
+            {},
+            {},
+            Route("google", "count_tokens", "code-assist", None, False, "countTokens", True),
+        ),
+        (
+            "POST",
+            "/v1internal:loadCodeAssist",
+            {},
+            {},
+            Route("google", "relay", rpc="loadCodeAssist", relay=True),
+        ),
+        (
+            "GET",
+            "/v1internal/operations/x",
+            {},
+            {},
+            Route("google", "relay_operation", rpc="operations/x", relay=True),
+        ),
     ],
 )
 def test_classify(method: str, path: str, headers: dict, query: dict, route: Route | None) -> None:
     assert classify(method, path, headers, query) == route
 
 
-def test_guess_dialect_for_unknown_routes() -> None:
-    assert guess_dialect("/v1beta/x", {}, {}) == "gemini"
-    assert guess_dialect("/v1/x", ANTHROPIC, {}) == "anthropic"
-    assert guess_dialect("/v1/x", {}, {}) == "openai"
+def test_guess_shape_for_unknown_routes() -> None:
+    assert guess_shape("/v1beta/x", {}, {}) == "google"
+    assert guess_shape("/v1internal:nope", {}, {}) == "google"
+    assert guess_shape("/v1/x", ANTHROPIC, {}) == "anthropic"
+    assert guess_shape("/v1/x", {}, {}) == "openai"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,9 @@ from cliproxy.addons.accounts.runtime import Runtime
 from cliproxy.addons.upstreams import ai_studio
 from cliproxy.addons.upstreams import code_assist
 from cliproxy.addons.upstreams import codex
-from cliproxy.addons.upstreams.fault import Fault
+from cliproxy.translators import codex_errors
+from cliproxy.translators import google_errors
+from cliproxy.translators.fault import Fault
 
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -68,7 +70,7 @@ DURATIONS = [
 
 @pytest.mark.parametrize(("text", "seconds"), DURATIONS)
 def test_parse_duration(text: str, seconds: float | None) -> None:
-    result = code_assist.parse_duration(text)
+    result = google_errors.parse_duration(text)
     if seconds is None:
         assert result is None
     else:
@@ -118,16 +120,16 @@ RETRY_DELAYS = [
     ids=[c[0] for c in RETRY_DELAYS],
 )
 def test_retry_delay(message: str, details: list, seconds: float | None) -> None:
-    result = code_assist.retry_delay(message, details)
+    result = google_errors.retry_delay(message, details)
     assert result == (pytest.approx(seconds) if seconds is not None else None)
 
 
 def test_error_reason_is_the_first_error_info_reason() -> None:
     details = [retry_info("1s"), error_info("QUOTA_EXHAUSTED"), error_info("OTHER")]
-    assert code_assist.error_reason(details) == "QUOTA_EXHAUSTED"
-    assert code_assist.error_reason([retry_info("1s")]) is None
-    assert code_assist.error_reason([{"@type": ERROR_INFO, "reason": 5}]) is None
-    assert code_assist.error_reason([]) is None
+    assert google_errors.error_reason(details) == "QUOTA_EXHAUSTED"
+    assert google_errors.error_reason([retry_info("1s")]) is None
+    assert google_errors.error_reason([{"@type": ERROR_INFO, "reason": 5}]) is None
+    assert google_errors.error_reason([]) is None
 
 
 # ---------------------------------------------------------------- Google classification
@@ -251,7 +253,7 @@ GOOGLE_CASES = [
     ids=[c[0] for c in GOOGLE_CASES],
 )
 def test_google_classify(status: int, message: str, details: list, fault: Fault) -> None:
-    got = code_assist.classify(status, message, details)
+    got = google_errors.classify(status, message, details)
     assert (got.kind, got.reason) == (fault.kind, fault.reason)
     if fault.retry_after is None:
         assert got.retry_after is None
@@ -299,7 +301,7 @@ CODEX_CASES = [
 def test_codex_classify(
     status: int, code: str | None, resets: float | None, retry_after: float | None, fault: Fault
 ) -> None:
-    assert codex.classify(status, code, resets, retry_after) == fault
+    assert codex_errors.classify(status, code, resets, retry_after) == fault
 
 
 def test_codex_headers() -> None:
