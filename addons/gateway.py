@@ -1,8 +1,8 @@
 """The hooks of one exchange: classify → route → translate → inject → forward → translate back.
 
-Thin by design (DESIGN.md §2): every translation is a call into translators/, every upstream fact
-lives in addons/upstreams/, the way back is chosen in addons/exchange.py. Per-flow state is an
-Exchange in flow.metadata.
+Thin by design (docs/architecture.md "Rules of the house"): every translation is a call into
+translators/, every upstream fact lives in addons/upstreams/, the way back is chosen in
+addons/exchange.py. Per-flow state is an Exchange in flow.metadata.
 """
 
 from __future__ import annotations
@@ -271,7 +271,7 @@ class Gateway:
 
     def http_connect_upstream(self, flow: http.HTTPFlow) -> None:
         """Credentials for the CONNECT to an upstream proxy (never `upstream_auth`, which
-        would overwrite the injected bearer in reverse mode: MITMPROXY.md §9)."""
+        would overwrite the injected bearer in reverse mode: docs/mitmproxy.md "Upstream proxy")."""
         via = _http_proxy(self.state.settings.proxy_url)
         if via is not None and via[2]:
             flow.request.headers["proxy-authorization"] = via[2]

@@ -2,8 +2,9 @@
 
 Gemini CLI then speaks Code Assist to us: set-up calls are answered as for an onboarded user whose
 project is the serving account's, generation goes through the pool, everything else is forwarded
-with a pool account's token (CONTRACT.md §4, UPSTREAMS.md §2.10). The CLI's own Google token is
-neither needed nor forwarded. This module holds the relay's local answers and body rewrites.
+with a pool account's token (docs/configuration.md "Endpoints",
+docs/upstreams.md "The /v1internal relay"). The CLI's own Google token is neither needed nor
+forwarded. This module holds the relay's local answers and body rewrites.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 GENERATION_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 SETUP_METHODS = frozenset({"loadCodeAssist", "onboardUser"})
 # What to answer when no Code Assist account exists to forward to (only AI Studio keys):
-# the minimal bodies Gemini CLI accepts (REAL-CLIENTS.md §4.3).
+# the minimal bodies Gemini CLI accepts (docs/upstreams.md "Gemini CLI").
 LOCAL_FALLBACKS: dict[str, Any] = {
     "retrieveUserQuota": {"buckets": []},
     "listExperiments": {"experimentIds": [], "flags": []},

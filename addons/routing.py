@@ -1,7 +1,7 @@
 """Which endpoint a client called, in which dialect, and which provider serves a model.
 
-Pure functions over the request line and headers (CONTRACT.md §4), so they are tested without
-mitmproxy.
+Pure functions over the request line and headers (docs/configuration.md "Endpoints"), so they are
+tested without mitmproxy.
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ LOGIN_COMMAND: dict[Provider, str] = {
 
 
 def provider_for(model: str) -> Provider | None:
-    """CONTRACT.md §4: gemini-* → Gemini pool; gpt-*, codex-*, o1/o3/o4* → Codex; else None."""
+    """docs/configuration.md "Endpoints": gemini-* → Gemini pool; gpt-*, codex-*, o1/o3/o4* → Codex;
+    else None."""
     name = model.lower()
     if name.startswith("gemini-"):
         return "gemini"

@@ -1,4 +1,5 @@
-"""Google Code Assist (Gemini CLI accounts): URL, headers and error facts (UPSTREAMS.md §2)."""
+"""Google Code Assist (Gemini CLI accounts): URL, headers and error facts
+(docs/upstreams.md "Code Assist")."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import re
 from cliproxy.addons.upstreams.fault import Fault
 from cliproxy.addons.upstreams.fault import by_status
 
-# What Code Assist serves (UPSTREAMS.md §9). It has no model-list method, so the list is ours.
+# What Code Assist serves (docs/upstreams.md "Models and preview fallback"). It has no model-list
+# method, so the list is ours.
 MODELS: tuple[str, ...] = (
     "gemini-2.5-pro",
     "gemini-2.5-flash",
@@ -18,7 +20,8 @@ MODELS: tuple[str, ...] = (
 )
 
 # Older preview ids tried when every account refuses a model for quota
-# (`quota-exceeded.switch-preview-model`, UPSTREAMS.md §9; CLIProxyAPI v3.0.5's list).
+# (`quota-exceeded.switch-preview-model`, docs/upstreams.md "Models and preview fallback";
+# CLIProxyAPI v3.0.5's list).
 PREVIEW_MODELS: dict[str, tuple[str, ...]] = {
     "gemini-2.5-pro": ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"),
     "gemini-2.5-flash": ("gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20"),
@@ -40,7 +43,8 @@ def headers(access_token: str, stream: bool) -> dict[str, str]:
         "authorization": f"Bearer {access_token}",
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        # Translated chunk by chunk: compressed bytes would reach the translator (MITMPROXY.md §5).
+        # Translated chunk by chunk: compressed bytes would reach the translator
+        # (docs/mitmproxy.md "Streaming responses").
         "accept-encoding": "identity",
         "accept": "text/event-stream" if stream else "application/json",
     }
@@ -63,8 +67,9 @@ def parse_duration(text: str) -> float | None:
 
 
 def retry_delay(message: str, details: list) -> float | None:
-    """Seconds until the quota resets, in CLIProxyAPI v7's order (UPSTREAMS.md §2.7):
-    RetryInfo.retryDelay, then ErrorInfo.metadata.quotaResetDelay, then the message text."""
+    """Seconds until the quota resets, in CLIProxyAPI v7's order
+    (docs/upstreams.md "Code Assist errors"): RetryInfo.retryDelay, then
+    ErrorInfo.metadata.quotaResetDelay, then the message text."""
     for kind, key in (("RetryInfo", "retryDelay"), ("ErrorInfo", "quotaResetDelay")):
         for detail in details:
             if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith(kind):
@@ -89,7 +94,8 @@ _NO_QUOTA = re.compile(r"limit:\s*0\b")
 
 
 def classify(status: int, message: str, details: list) -> Fault:
-    """A Google error (Code Assist or AI Studio) for the pool (UPSTREAMS.md §2.7, §3)."""
+    """A Google error (Code Assist or AI Studio) for the pool
+    (docs/upstreams.md "Code Assist errors", "AI Studio")."""
     reason = error_reason(details)
     if status == 400 and reason == "API_KEY_INVALID":
         return Fault("unusable", reason="the AI Studio API key is not valid")

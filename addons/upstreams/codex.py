@@ -1,4 +1,5 @@
-"""OpenAI Codex (ChatGPT backend): URL, headers and error classification (UPSTREAMS.md §4)."""
+"""OpenAI Codex (ChatGPT backend): URL, headers and error classification
+(docs/upstreams.md "Codex")."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import uuid
 from cliproxy.addons.upstreams.fault import Fault
 from cliproxy.addons.upstreams.fault import by_status
 
-# What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
+# What a ChatGPT account serves through Codex (docs/upstreams.md "Models and preview fallback"); the
+# backend has no list method.
 MODELS: tuple[str, ...] = (
     "gpt-5",
     "gpt-5-codex",
@@ -42,8 +44,8 @@ def headers(access_token: str, account_id: str, session_id: str | None = None) -
 def classify(
     status: int, code: str | None, resets_in_seconds: float | None, retry_after: float | None
 ) -> Fault:
-    """UPSTREAMS.md §4.7: usage limits rest the account until the reset the backend names;
-    a plan without Codex can never serve; 401 means refresh once."""
+    """docs/upstreams.md "Codex errors and usage limits": usage limits rest the account until the
+    reset the backend names; a plan without Codex can never serve; 401 means refresh once."""
     if status == 429:
         if code == "usage_not_included":
             return Fault("unusable", reason="this ChatGPT plan does not include Codex")
