@@ -3,8 +3,8 @@ the same request on the next one (`quota-exceeded.switch-project`, `request-retr
 preview models (`switch-preview-model`), refreshing once on a 401.
 
 mitmproxy cannot re-send a flow, so retries go out through httpx and their answer replaces the
-flow's response, buffered (MITMPROXY.md §7); the cooldowns make this rare, because the next
-request never picks a resting account.
+flow's response, buffered (docs/mitmproxy.md "Retries"); the cooldowns make this rare, because the
+next request never picks a resting account.
 """
 
 from __future__ import annotations

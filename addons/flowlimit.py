@@ -1,6 +1,7 @@
 """mitmweb: keep memory bounded by pruning finished flows beyond `cliproxy_max_flows`.
 
-mitmweb's view keeps every flow forever (MITMPROXY.md §11); mitmdump has no view and is untouched.
+mitmweb's view keeps every flow forever (docs/mitmproxy.md "Flow store"); mitmdump has no view and
+is untouched.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from mitmproxy import http
 
 SETUP_METHODS = frozenset({"loadCodeAssist", "onboardUser"})
 # What to answer when no Code Assist account exists to forward to (only AI Studio keys):
-# the minimal bodies Gemini CLI accepts (REAL-CLIENTS.md §4.3).
+# the minimal bodies Gemini CLI accepts (docs/upstreams.md "Gemini CLI").
 LOCAL_FALLBACKS: dict[str, Any] = {
     "retrieveUserQuota": {"buckets": []},
     "listExperiments": {"experimentIds": [], "flags": []},

@@ -1,4 +1,4 @@
-"""config.yaml -> a validated, immutable Settings model (CONTRACT.md §2).
+"""config.yaml -> a validated, immutable Settings model (docs/configuration.md "Keys").
 
 Keys are kebab-case on disk. Every key has its default here and nowhere else; an unknown key or a
 wrong type is reported as one line naming the key, so start-up can stop with a clear message.
@@ -118,7 +118,8 @@ _FREE_KEYS = frozenset({"model-aliases"})
 
 
 def _kebab_only(data: dict, prefix: str, source: str) -> None:
-    """Keys are kebab-case (CONTRACT.md §2): a snake_case spelling is reported, not accepted."""
+    """Keys are kebab-case (docs/configuration.md "Keys"): a snake_case spelling is reported, not
+    accepted."""
     for key, value in data.items():
         if isinstance(key, str) and "_" in key:
             hint = key.replace("_", "-")

@@ -1,9 +1,9 @@
 """Start-up: options, config loading, listen mode and port, quiet logs, JSON error pages.
 
 mitmproxy fixes its server list before a script's `load()` runs, so the reverse mode on the
-configured port is set in `running()` (MITMPROXY.md §2). While the default mode is still pending,
-the `errorcheck` addon is removed so that a busy :8080 cannot abort start-up; this addon then stops
-mitmproxy itself when the config is invalid.
+configured port is set in `running()` (docs/mitmproxy.md "Start-up and the :8080 server"). While the
+default mode is still pending, the `errorcheck` addon is removed so that a busy :8080 cannot abort
+start-up; this addon then stops mitmproxy itself when the config is invalid.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ PLACEHOLDER_TARGET = "reverse:http://127.0.0.1:9"
 
 
 def json_error_response(status_code: int, message: str = "") -> bytes:
-    """Replacement for mitmproxy's HTML error page (MITMPROXY.md §10): a body the openai,
-    anthropic and google-genai SDKs all parse as an error."""
+    """Replacement for mitmproxy's HTML error page (docs/mitmproxy.md "Error pages"): a body the
+    openai, anthropic and google-genai SDKs all parse as an error."""
     body = {
         "type": "error",
         "error": {
@@ -69,7 +69,7 @@ class Startup:
         _http1.make_error_response = json_error_response  # type: ignore[attr-defined]
         if not ctx.options.has_changed("mode"):
             # The default :8080 server is about to be replaced by ours in running(); a failure to
-            # bind it must not abort start-up (MITMPROXY.md §2, option 4).
+            # bind it must not abort start-up (docs/mitmproxy.md "Start-up and the :8080 server").
             errorcheck = ctx.master.addons.get("errorcheck")
             if errorcheck is not None:
                 ctx.master.addons.remove(errorcheck)

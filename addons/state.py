@@ -31,7 +31,8 @@ OLD_CLIENT_GRACE = 600.0  # an HTTP client replaced by a reload closes after in-
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
     """httpx for refreshes, retries and side calls: through the same proxy-url as the API calls
-    (UPSTREAMS.md §10: a refresh that ignores proxy-url fails where the API call works)."""
+    (docs/upstreams.md "Pitfalls": a refresh that ignores proxy-url fails where the API call
+    works)."""
     return httpx.AsyncClient(
         proxy=settings.proxy_url or None,
         timeout=httpx.Timeout(30.0, connect=10.0),

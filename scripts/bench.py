@@ -1,4 +1,5 @@
-"""Benchmark: bare `mitmdump` pass-through vs cliproxy, in one run (DESIGN.md §5).
+"""Benchmark: bare `mitmdump` pass-through vs cliproxy, in one run
+(docs/architecture.md "Performance budget").
 
     python scripts/bench.py [--requests N] [--concurrency C] [--stream-events E]
                             [--event-delay-ms D] [--streams K] [--rounds R] [--json]
@@ -90,7 +91,8 @@ def _usage(out_tokens: int) -> dict[str, int]:
 
 
 def _wrapper(text: str, finish: bool, out_tokens: int) -> bytes:
-    """One Code Assist wrapper (UPSTREAMS.md §2.4) as compact JSON bytes."""
+    """One Code Assist wrapper (docs/upstreams.md "Code Assist responses and SSE") as compact JSON
+    bytes."""
     content = {"role": "model", "parts": [{"text": text}]}
     candidate: dict[str, Any] = {"content": content, "index": 0}
     if finish:
@@ -1007,7 +1009,7 @@ def render(report: dict[str, Any], opts: Options) -> str:
                    f"after close {held['rss_after_close_mib']:.1f})"
                    + (f"; errors: {held['errors']}" if held["errors"] else ""))  # fmt: skip
     out.append("")
-    out.append("Budget (DESIGN.md §5):")
+    out.append('Budget (docs/architecture.md "Performance budget"):')
     for what, value, ok in budget(report, opts.streams):
         mark = {True: "ok  ", False: "OVER", None: "n/a "}[ok]
         out.append(f"  [{mark}] {what}: {value}")

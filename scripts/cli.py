@@ -31,7 +31,8 @@ GO_FLAGS = ("login", "codex-login", "no-browser", "project_id", "config")
 
 
 def _launch_args(config: Path, extra: list[str]) -> list[str]:
-    """mitmdump/mitmweb arguments that never bind :8080 (MITMPROXY.md §2, option 1)."""
+    """mitmdump/mitmweb arguments that never bind :8080
+    (docs/mitmproxy.md "Start-up and the :8080 server")."""
     settings = load_settings(config)
     args: list[str] = []
     if not any(

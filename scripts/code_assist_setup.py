@@ -1,6 +1,7 @@
 """Code Assist set-up after a Google login, as gemini-cli's `code_assist/setup.ts` does it
-(UPSTREAMS.md §2.6): `loadCodeAssist`; with no current tier, `onboardUser` with the default tier
-and poll the long-running operation until `done`; the project comes from the user or the backend.
+(docs/upstreams.md "Code Assist onboarding"): `loadCodeAssist`; with no current tier, `onboardUser`
+with the default tier and poll the long-running operation until `done`; the project comes from the
+user or the backend.
 
 Decisions beyond gemini-cli:
 - The operation poll is bounded (`POLL_TIMEOUT`); gemini-cli polls forever.

@@ -1,5 +1,5 @@
 """`cliproxy import gemini-cli|codex`: adopt an existing CLI login as an auth file
-(UPSTREAMS.md §5, §6).
+(docs/upstreams.md "Google OAuth", "OpenAI OAuth").
 
 - gemini-cli: `~/.gemini/oauth_creds.json` (google-auth-library Credentials; `expiry_date` in ms).
   It names no project and maybe no email: the email comes from the id_token claims, else from

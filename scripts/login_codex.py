@@ -1,5 +1,6 @@
 """`cliproxy login codex`: OpenAI (ChatGPT) OAuth with PKCE for the Codex CLI client
-(UPSTREAMS.md §6), then `codex-<email>.json` in auth-dir (CONTRACT.md §3).
+(docs/upstreams.md "OpenAI OAuth"), then `codex-<email>.json` in auth-dir
+(docs/configuration.md "Auth files").
 
 The browser comes back to `http://localhost:<port>/auth/callback` (default port 1455, the one the
 Codex client is registered with; Codex itself falls back to 1457). The account id, email and plan

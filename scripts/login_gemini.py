@@ -1,5 +1,7 @@
-"""`cliproxy login gemini`: Google OAuth with gemini-cli's public client (UPSTREAMS.md §5), the
-Code Assist set-up (§2.6), then `gemini-<email>-<project>.json` in auth-dir (CONTRACT.md §3).
+"""`cliproxy login gemini`: Google OAuth with gemini-cli's public client
+(docs/upstreams.md "Google OAuth"), the Code Assist set-up
+(docs/upstreams.md "Code Assist onboarding"), then `gemini-<email>-<project>.json` in auth-dir
+(docs/configuration.md "Auth files").
 
 The browser comes back to `http://localhost:<port>/oauth2callback` (default port 8085; any
 loopback port works for this installed-app client). The flow uses a random, verified `state` and

@@ -1,5 +1,6 @@
-"""What the browser logins share (UPSTREAMS.md §5, §6): PKCE and `state`, the loopback callback
-server, opening the browser, the HTTP client, and saving the auth file.
+"""What the browser logins share (docs/upstreams.md "Google OAuth", "OpenAI OAuth"): PKCE and
+`state`, the loopback callback server, opening the browser, the HTTP client, and saving the auth
+file.
 
 The callback server listens on 127.0.0.1 only and answers one authorization: the first request on
 the callback path decides (a code with the right `state`, a provider error, or a wrong `state`),
@@ -313,7 +314,8 @@ def announce(url: str, *, no_browser: bool, port: int) -> None:
 
 
 def http_client(settings: Settings) -> httpx.Client:
-    """httpx through `proxy-url` like every upstream call (UPSTREAMS.md §10), no env proxies."""
+    """httpx through `proxy-url` like every upstream call (docs/upstreams.md "Pitfalls"), no env
+    proxies."""
     try:
         return httpx.Client(
             proxy=settings.proxy_url or None,

@@ -1,13 +1,15 @@
 """Anthropic Messages client dialect (`POST /v1/messages`, `/v1/messages/count_tokens`, model list).
 
-Wire facts: UPSTREAMS.md §7.3 (request, response, stream grammar, errors), §7.5 (model list), §8
-(mappings) and REAL-CLIENTS.md §3 (what Claude Code sends and needs). Only this dialect's JSON and
-the IR are known here (DESIGN.md §2).
+Wire facts: docs/upstreams.md "Anthropic Messages" (request, response, stream grammar, errors),
+"Model lists" and "Cross-dialect mappings"; and docs/upstreams.md "Claude Code" (what Claude Code
+sends and needs). Only this dialect's JSON and the IR are known here
+(docs/architecture.md "Rules of the house").
 
 What is dropped, and where:
 - `cache_control` anywhere, `metadata`, `context_management` and the Claude Code billing-header
   system block are ignored without a note: Claude Code sends them on every request and they have
-  no upstream meaning (UPSTREAMS.md §8.1). Their values are kept in `req.extras["anthropic"]`.
+  no upstream meaning (docs/upstreams.md "Cross-dialect mappings"). Their values are kept in
+  `req.extras["anthropic"]`.
 - Everything else that cannot be translated (server tools, server-tool blocks, `file` sources,
   `service_tier`, `container`, `mcp_servers`, unknown top-level fields) goes through
   `_Parser.drop()`, which appends one human-readable line to `req.extras["dropped"]`.
@@ -64,7 +66,7 @@ _KNOWN_KEYS = frozenset(
 # upstream renderer that fetches uses the response's content type.
 _URL_MIME = {**IMAGE_EXT_MIME, "pdf": EXT_MIME["pdf"]}
 
-# IR finish reason -> stop_reason (UPSTREAMS.md §8.3).
+# IR finish reason -> stop_reason (docs/upstreams.md "Cross-dialect mappings").
 STOP_REASONS: dict[str, str] = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -73,7 +75,8 @@ STOP_REASONS: dict[str, str] = {
     "error": "end_turn",
 }
 
-# HTTP status -> Anthropic error type (UPSTREAMS.md §7.3; Anthropic's documented error codes).
+# HTTP status -> Anthropic error type (docs/upstreams.md "Anthropic Messages"; Anthropic's
+# documented error codes).
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -87,7 +90,7 @@ _ERROR_TYPES = {
     529: "overloaded_error",
 }
 
-# Any constant RFC 3339 date works: the SDK only parses it (UPSTREAMS.md §7.5).
+# Any constant RFC 3339 date works: the SDK only parses it (docs/upstreams.md "Model lists").
 MODEL_CREATED_AT = "2025-06-17T00:00:00Z"
 
 
@@ -131,7 +134,8 @@ def parse_count_tokens(body: object) -> ir.Request:
 
 class _Parser:
     """Per-request parsing state: dropped-feature notes, values kept aside, and the tool names seen
-    so far (a tool_result carries only the id; Gemini needs the name, UPSTREAMS.md §8.2)."""
+    so far (a tool_result carries only the id; Gemini needs the name,
+    docs/upstreams.md "Cross-dialect mappings")."""
 
     def __init__(self) -> None:
         self.dropped: list[str] = []
@@ -179,7 +183,8 @@ class _Parser:
                 raise RequestError("system blocks must be text blocks", f"{param}.type")
             text = _string(block.get("text"), f"{param}.text")
             if text.startswith(BILLING_PREFIX):
-                # Claude Code's per-run billing marker: meaningless upstream (REAL-CLIENTS.md §3.2)
+                # Claude Code's per-run billing marker: meaningless upstream
+                # (docs/upstreams.md "Claude Code")
                 self.kept["billing_header"] = text
                 continue
             out.append(text)
@@ -341,7 +346,8 @@ class _Parser:
         return out
 
     def thinking(self, value: object, effort: ir.Effort | None) -> ir.Thinking | None:
-        """`thinking` (+ `output_config.effort`) -> ir.Thinking (UPSTREAMS.md §8.5)."""
+        """`thinking` (+ `output_config.effort`) -> ir.Thinking
+        (docs/upstreams.md "Cross-dialect mappings")."""
         if value is None:
             # effort alone still says how hard the model should think
             return ir.Thinking(effort=effort) if effort else None
@@ -573,7 +579,8 @@ def _tool_use_block(part: ir.ToolCallPart) -> dict[str, Any]:
 
 
 def _usage(u: ir.Usage) -> dict[str, int]:
-    """Anthropic counts cached input apart from input_tokens (UPSTREAMS.md §8.4)."""
+    """Anthropic counts cached input apart from input_tokens
+    (docs/upstreams.md "Cross-dialect mappings")."""
     return {
         "input_tokens": max(u.input_tokens - u.cached_tokens, 0),
         "output_tokens": u.output_tokens,
@@ -596,7 +603,8 @@ def _new_id(prefix: str) -> str:
 
 
 class StreamEncoder:
-    """IR events -> Anthropic SSE bytes (UPSTREAMS.md §7.3 grammar, every frame with `event:`).
+    """IR events -> Anthropic SSE bytes (docs/upstreams.md "Anthropic Messages" grammar, every frame
+    with `event:`).
 
     message_start is sent lazily on the first content event, so a UsageUpdate that arrives before
     any content still gives it input_tokens. One block is open at a time; indexes count from 0.
@@ -789,12 +797,13 @@ def error_type(status: int) -> str:
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
-    """CONTRACT.md §5 Anthropic error shape (also the `event: error` payload)."""
+    """docs/configuration.md "Error shapes" Anthropic error shape (also the `event: error`
+    payload)."""
     return {"type": "error", "error": {"type": error_type(status), "message": message}}
 
 
 def models_list(ids: list[str]) -> dict[str, Any]:
-    """GET /v1/models in the Anthropic shape (UPSTREAMS.md §7.5)."""
+    """GET /v1/models in the Anthropic shape (docs/upstreams.md "Model lists")."""
     data = [
         {
             "type": "model",

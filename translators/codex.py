@@ -1,6 +1,7 @@
 """The Codex upstream dialect (ChatGPT backend, `POST {endpoints.codex}/responses`).
 
-Codex speaks the OpenAI Responses API with extra rules (UPSTREAMS.md §4): `instructions` must be
+Codex speaks the OpenAI Responses API with extra rules (docs/upstreams.md "Codex"): `instructions`
+must be
 present, `stream:true` and `store:false` always, no sampling / token-limit parameters, no
 `role:"system"` input items, no item ids it never stored.
 
@@ -28,7 +29,8 @@ from cliproxy.translators.thinking import budget_to_effort
 
 CODEX_REASONING_PREFIX = ir.CODEX_REASONING_PREFIX
 
-# THE documented place for body keys the Codex backend refuses (UPSTREAMS.md §4.2, §10:
+# THE documented place for body keys the Codex backend refuses (docs/upstreams.md "Codex request
+# body", §10:
 # `400 {"detail":"Unsupported parameter: max_output_tokens"}`; CLIProxyAPI drops the sampling
 # knobs). Every drop is noted. `service_tier` is accepted and kept; `previous_response_id` is
 # not here: it is rejected, because dropping it would silently lose the conversation.
@@ -60,7 +62,8 @@ UNSUPPORTED_PARAMETERS: frozenset[str] = frozenset(
 )
 
 # Body keys that point at server-side state (earlier responses, conversations, stored prompt
-# templates); with store:false there is none (UPSTREAMS §7.2). Rejected, never dropped.
+# templates); with store:false there is none (docs/upstreams.md "OpenAI Responses"). Rejected, never
+# dropped.
 _STATEFUL_KEYS = ("previous_response_id", "conversation", "prompt")
 
 _ENCRYPTED_INCLUDE = "reasoning.encrypted_content"
@@ -308,7 +311,8 @@ def _note_unsupported(req: ir.Request) -> None:
 
 
 def render_request(req: ir.Request) -> dict[str, Any]:
-    """IR -> Codex `/responses` body (UPSTREAMS.md §4.2-§4.5). What Codex cannot take is noted
+    """IR -> Codex `/responses` body (docs/upstreams.md "Codex request body"-§4.5). What Codex
+    cannot take is noted
     in `req.extras["dropped"]`."""
     items = _Items(req)
     for msg in req.messages:
@@ -347,7 +351,8 @@ def _passthrough_item(item: Any, i: int) -> Any:
             "send the full item",
             f"input[{i}]",
         )
-    # store:false: the backend 404s on ids of items it never stored (UPSTREAMS §4.3); call_id
+    # store:false: the backend 404s on ids of items it never stored (docs/upstreams.md "Codex
+    # request body"); call_id
     # is what binds calls to outputs and stays
     out = {k: v for k, v in item.items() if k != "id"}
     if out.get("role") == "system":
@@ -434,7 +439,7 @@ def _usage(u: dict[str, Any]) -> ir.Usage:
 
 
 def error_status(code: str | None) -> int:
-    """HTTP status for an in-stream failure code (UPSTREAMS §4.6)."""
+    """HTTP status for an in-stream failure code (docs/upstreams.md "Codex SSE events")."""
     if code in _RATE_CODES:
         return 429
     if code == "context_length_exceeded":
@@ -460,7 +465,8 @@ class StreamDecoder:
 
     Text and reasoning come from deltas; an item whose deltas never came is taken from its
     `output_item.done` (the full item) instead. Tool calls are keyed by the item id in the
-    stream and by `call_id` in the IR (the id follow-ups refer to, UPSTREAMS §8.2).
+    stream and by `call_id` in the IR (the id follow-ups refer to, docs/upstreams.md "Cross-dialect
+    mappings").
     """
 
     def __init__(self, model: str) -> None:

@@ -1,5 +1,6 @@
 """The Gemini dialect: client side (google-genai, Gemini CLI) and upstream side (Code Assist,
-AI Studio), which share one body format (UPSTREAMS.md §2, §3, §7.4).
+AI Studio), which share one body format (docs/upstreams.md "Code Assist", "AI Studio",
+"Gemini API").
 
 - render_request / StreamDecoder / render of countTokens and the Code Assist envelope: the
   upstream direction (IR -> GenerateContentRequest, GenerateContentResponse -> IR events).
@@ -74,7 +75,8 @@ _UNMODELLED_PARTS = (
     ("videoMetadata", "video_metadata"),
 )
 
-# snake_case -> camelCase for the keys the pass-through normalises (UPSTREAMS §2.3 Do).
+# snake_case -> camelCase for the keys the pass-through normalises
+# (docs/upstreams.md "Code Assist envelope").
 _TOP_KEYS = {
     "system_instruction": "systemInstruction",
     "generation_config": "generationConfig",
@@ -140,7 +142,7 @@ def canonical_status(status: int) -> str:
 
 
 def error_body(status: int, message: str, status_name: str | None = None) -> dict[str, Any]:
-    """CONTRACT.md §5 Gemini error body."""
+    """docs/configuration.md "Error shapes" Gemini error body."""
     return {
         "error": {
             "code": status,
@@ -198,9 +200,9 @@ def _render_parts(msg: ir.Message, names: _Names, call_names: dict[str, str]) ->
     pending_sig: str | None = None  # a thinking signature waiting for the next functionCall
     for p in msg.parts:
         if isinstance(p, ir.ThinkingPart):
-            # thought text is not replayed (UPSTREAMS §2.8); only its signature may travel on.
-            # Gemini's signatures are base64: another upstream's opaque token (e.g. Codex's
-            # encrypted reasoning) would be refused, so it is not forwarded.
+            # thought text is not replayed (docs/upstreams.md "Thought signatures"); only its
+            # signature may travel on. Gemini's signatures are base64: another upstream's opaque
+            # token (e.g. Codex's encrypted reasoning) would be refused, so it is not forwarded.
             pending_sig = None if p.redacted else _client_sig(p.signature)
             continue
         if isinstance(p, ir.ToolCallPart):
@@ -236,7 +238,7 @@ def _render_parts(msg: ir.Message, names: _Names, call_names: dict[str, str]) ->
 
 def _order_results(parts: list[_Tagged], call_order: list[str]) -> list[_Tagged]:
     """functionResponse parts first, in the order of the calls they answer; then the images
-    from tool results; then everything else (UPSTREAMS §8.1, §8.2)."""
+    from tool results; then everything else (docs/upstreams.md "Cross-dialect mappings")."""
     if not any(kind == "result" for kind, _, _ in parts):
         return parts
     rank = {cid: i for i, cid in enumerate(call_order)}
@@ -966,7 +968,8 @@ def prepare_passthrough(body: object) -> dict[str, Any]:
 def wrap_code_assist(
     body: dict[str, Any], model: str, project: str, session_id: str | None = None
 ) -> dict[str, Any]:
-    """The Code Assist envelope (UPSTREAMS §2.3): bare model id, the account's project."""
+    """The Code Assist envelope (docs/upstreams.md "Code Assist envelope"): bare model id, the
+    account's project."""
     request = {**body, "session_id": session_id} if session_id else body
     return {"model": _bare(model), "project": project, "request": request}
 
@@ -1003,8 +1006,9 @@ def _texts_of_content(content: Any) -> list[str]:
 
 
 def count_tokens_request(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """Code Assist countTokens body. The upstream takes contents only (UPSTREAMS §2.5), so the
-    system instruction and the tool declarations are folded in as leading user text."""
+    """Code Assist countTokens body. The upstream takes contents only
+    (docs/upstreams.md "Code Assist countTokens"), so the system instruction and the tool
+    declarations are folded in as leading user text."""
     if not isinstance(body, dict):
         body = {}
     inner = _get(body, "generateContentRequest")
@@ -1034,7 +1038,8 @@ def count_tokens_request(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 def map_finish_reason(reason: str, saw_tool_call: bool) -> ir.FinishReason:
     if saw_tool_call:
-        return "tool_calls"  # never let a late STOP hide tool calls (UPSTREAMS §8.3)
+        # never let a late STOP hide tool calls (docs/upstreams.md "Cross-dialect mappings")
+        return "tool_calls"
     if reason == "MAX_TOKENS":
         return "length"
     if reason in _FILTER_REASONS:
@@ -1445,7 +1450,8 @@ def _display_name(model_id: str) -> str:
 
 
 def model_object(id: str) -> dict[str, Any]:
-    """One model in the Gemini `models.list` / `models.get` shape (UPSTREAMS §7.5)."""
+    """One model in the Gemini `models.list` / `models.get` shape
+    (docs/upstreams.md "Model lists")."""
     bare = _bare(id)
     lower = bare.lower()
     if lower.startswith(("gpt-", "codex-", "o1", "o3", "o4")):

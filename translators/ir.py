@@ -2,10 +2,11 @@
 
 The IR is a superset of what the client dialects express: text, images, tool calls with ids,
 tool results (text and images), thinking with signatures, usage and finish reasons. Dialect
-modules only know their own wire format and these types (DESIGN.md §2: a hub, not a matrix).
+modules only know their own wire format and these types (docs/architecture.md "Rules of the house":
+a hub, not a matrix).
 
 Plain slotted dataclasses, not pydantic models: they are built on the hot path for every stream
-event and must stay cheap (DESIGN.md §5).
+event and must stay cheap (docs/architecture.md "Performance budget").
 """
 
 from __future__ import annotations

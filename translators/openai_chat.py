@@ -1,8 +1,9 @@
 """OpenAI Chat Completions client dialect (`POST /v1/chat/completions`, `GET /v1/models`).
 
-Wire facts: UPSTREAMS.md §7.1 (request, response, stream chunk rules, errors) and §8 (mappings).
-Only this dialect's JSON and the IR are known here (DESIGN.md §2); what it shares with the
-Responses dialect lives in openai_common.py.
+Wire facts: docs/upstreams.md "OpenAI Chat Completions" (request, response, stream chunk rules,
+errors) and "Cross-dialect mappings". Only this dialect's JSON and the IR are known here
+(docs/architecture.md "Rules of the house"); what it shares with the Responses dialect lives in
+openai_common.py.
 
 Everything a client sent that cannot be translated is noted in ONE place: `openai_common.drop()`,
 which appends a human-readable line to `req.extras["dropped"]` so the addon can log it.
@@ -495,7 +496,7 @@ def _usage(usage: ir.Usage) -> dict[str, Any]:
 
 
 def render_response(resp: ir.Response) -> dict[str, Any]:
-    """ir.Response -> a `chat.completion` object (UPSTREAMS.md §7.1)."""
+    """ir.Response -> a `chat.completion` object (docs/upstreams.md "OpenAI Chat Completions")."""
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -543,7 +544,8 @@ class _Call:
 
 
 class StreamEncoder(SafeStreamEncoder):
-    """IR events -> `data: <chat.completion.chunk>` frames (UPSTREAMS.md §7.1 rules 1-5).
+    """IR events -> `data: <chat.completion.chunk>` frames
+    (docs/upstreams.md "OpenAI Chat Completions" rules 1-5).
 
     The finishing chunk is written by finish(), not on ir.Finish, so a usage update that arrives
     after the finish reason (Gemini sends it on the last chunk) still lands. Never raises.
@@ -673,8 +675,8 @@ _ERROR_KINDS: dict[int, tuple[str, str]] = {
 def error_body(
     status: int, message: str, code: str | None = None, param: str | None = None
 ) -> dict[str, Any]:
-    """`{"error":{"message","type","param","code"}}` (CONTRACT.md §5); the type follows the status
-    so the openai SDK raises the matching exception class."""
+    """`{"error":{"message","type","param","code"}}` (docs/configuration.md "Error shapes"); the
+    type follows the status so the openai SDK raises the matching exception class."""
     kind = _ERROR_KINDS.get(status)
     if kind is None:
         kind = ("server_error", "server_error") if status >= 500 else _ERROR_KINDS[400]
@@ -682,7 +684,7 @@ def error_body(
 
 
 def models_list(ids: list[str], owned_by: dict[str, str] | None = None) -> dict[str, Any]:
-    """`GET /v1/models` in OpenAI's shape (UPSTREAMS.md §7.5)."""
+    """`GET /v1/models` in OpenAI's shape (docs/upstreams.md "Model lists")."""
     owners = owned_by or {}
     data = [
         {

@@ -2,8 +2,9 @@
 
 Served to Codex CLI and the openai SDK (`responses.create` / `responses.stream`) when the model
 lives on Gemini: the request goes through the IR. (Responses -> Codex is a pass-through path and
-does not use this module.) Wire facts: UPSTREAMS.md §4.3-4.6 (items, tools, SSE events), §7.2
-(what the clients need), §8 (mappings); REAL-CLIENTS.md §5 (Codex CLI 0.169) and §6 (openai SDK).
+does not use this module.) Wire facts: docs/upstreams.md "Codex request body", "Codex SSE events"
+(items, tools, SSE events), "OpenAI Responses" (what the clients need), "Cross-dialect mappings";
+docs/upstreams.md "Codex CLI" (Codex CLI 0.169) and "Python SDKs" (openai SDK).
 
 What is dropped, and where:
 - `store`, `include`, `prompt_cache_key`, `client_metadata`, `metadata`, `user`, `service_tier`,
@@ -581,7 +582,8 @@ def _usage(u: ir.Usage) -> dict[str, Any]:
 
 
 def _status(reason: ir.FinishReason) -> tuple[str, str | None]:
-    """(response status, incomplete_details.reason) for an IR finish reason (UPSTREAMS §8.3)."""
+    """(response status, incomplete_details.reason) for an IR finish reason
+    (docs/upstreams.md "Cross-dialect mappings")."""
     incomplete = _INCOMPLETE.get(reason)
     return ("incomplete", incomplete) if incomplete else ("completed", None)
 
@@ -712,7 +714,8 @@ def _json_text(value: object) -> str:
 def render_response(
     resp: ir.Response, custom_tools: set[str] | frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """ir.Response -> a `response` object (UPSTREAMS.md §7.2 non-stream sample)."""
+    """ir.Response -> a `response` object (docs/upstreams.md "OpenAI Responses" non-stream
+    sample)."""
     output: list[dict[str, Any]] = []
     for part in resp.parts:
         if isinstance(part, ir.TextPart):
@@ -787,10 +790,11 @@ class _Item:
 class StreamEncoder(SafeStreamEncoder):
     """IR events -> Responses SSE (`event: <type>` + `data: <json>` with `sequence_number`).
 
-    Grammar (UPSTREAMS.md §4.6, §7.2): response.created first (the openai SDK's stream wrapper
-    requires it), response.in_progress, then one output item at a time (added, its deltas, done),
-    then exactly one of response.completed / response.incomplete / response.failed. Codex CLI
-    reads items from output_item.done and usage from response.completed. Never raises.
+    Grammar (docs/upstreams.md "Codex SSE events", "OpenAI Responses"): response.created first (the
+    openai SDK's stream wrapper requires it), response.in_progress, then one output item at a time
+    (added, its deltas, done), then exactly one of response.completed / response.incomplete /
+    response.failed. Codex CLI reads items from output_item.done and usage from response.completed.
+    Never raises.
     """
 
     def __init__(self, model: str, custom_tools: set[str] | frozenset[str] = frozenset()) -> None:
@@ -993,7 +997,8 @@ class StreamEncoder(SafeStreamEncoder):
             body = _custom_call(item.id, item.call_id, item.name, text)
         else:
             args = self._arguments_text(item)
-            if not item.sent:  # no fragment streamed: the whole JSON in one delta (§10)
+            # no fragment streamed: the whole JSON in one delta (docs/upstreams.md "Pitfalls")
+            if not item.sent:
                 out.append(
                     self._emit(
                         "response.function_call_arguments.delta", **self._ids(item), delta=args

@@ -1,8 +1,9 @@
 """Upstream SSE bytes -> client bytes, chunk by chunk: SSE framing, unwrap, decode, encode.
 
 One instance per streamed exchange; mitmproxy calls it with each TCP read and finally with b""
-(MITMPROXY.md §5). It returns a list (possibly empty, never b"") and never raises: an internal
-fault becomes an error event in the client's format instead of untranslated upstream bytes.
+(docs/mitmproxy.md "Streaming responses"). It returns a list (possibly empty, never b"") and never
+raises: an internal fault becomes an error event in the client's format instead of untranslated
+upstream bytes.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Client JSON Schemas -> the Schema subset Gemini function declarations accept; tool names.
 
 Gemini's `parameters` is an OpenAPI-3.0-subset proto: any key outside the whitelist fails the
-whole request with `400 Invalid JSON payload received. Unknown name "$schema"` (UPSTREAMS.md §2.9,
-§10 "Tools and schemas"). Claude Code, MCP servers and pydantic emit `$schema`, `$ref`/`$defs`,
-`additionalProperties`, type arrays, `const`, `oneOf`/`allOf`, … — all rewritten or dropped here,
-in this one place.
+whole request with `400 Invalid JSON payload received. Unknown name "$schema"`
+(docs/upstreams.md "Tool schemas", "Pitfalls"). Claude Code, MCP servers and pydantic
+emit `$schema`, `$ref`/`$defs`, `additionalProperties`, type arrays, `const`, `oneOf`/`allOf`, … —
+all rewritten or dropped here, in this one place.
 
 The cleaner never raises and never mutates its input: recursion is bounded by depth, by a node
 budget (a DAG of `$ref`s can otherwise blow up exponentially) and by `$ref` cycle detection.
@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-# Keys the Gemini Schema proto knows (UPSTREAMS.md §2.9).
+# Keys the Gemini Schema proto knows (docs/upstreams.md "Tool schemas").
 ALLOWED_KEYS: frozenset[str] = frozenset(
     {
         "type",

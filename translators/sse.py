@@ -1,8 +1,8 @@
 """Incremental Server-Sent Events framing, shared by every stream decoder and encoder.
 
-mitmproxy hands stream callables raw TCP reads (MITMPROXY.md §5): an event can be split anywhere,
-even inside `data: `. The parser buffers bytes and yields complete events only; no line-length limit
-(big base64 image chunks broke a 64 KiB scanner in CLIProxyAPI).
+mitmproxy hands stream callables raw TCP reads (docs/mitmproxy.md "Streaming responses"): an event
+can be split anywhere, even inside `data: `. The parser buffers bytes and yields complete events
+only; no line-length limit (big base64 image chunks broke a 64 KiB scanner in CLIProxyAPI).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Thinking / reasoning settings: IR Thinking -> Gemini thinkingConfig, budgets <-> efforts.
 
-The tables are UPSTREAMS.md §8.5 (taken from CLIProxyAPI v7 `internal/thinking/convert.go`).
-Gemini 2.5 models take a token budget (`thinkingBudget`), Gemini 3.x models take a level
-(`thinkingLevel`) and reject budgets-as-levels confusion (UPSTREAMS §10 "Thinking"), so the model
-name decides which key is written.
+The tables are docs/upstreams.md "Cross-dialect mappings" (taken from CLIProxyAPI v7
+`internal/thinking/convert.go`). Gemini 2.5 models take a token budget (`thinkingBudget`), Gemini
+3.x models take a level (`thinkingLevel`) and reject budgets-as-levels confusion
+(docs/upstreams.md "Pitfalls"), so the model name decides which key is written.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading and atomically writing auth files (CONTRACT.md §3).
+"""Reading and atomically writing auth files (docs/configuration.md "Auth files").
 
 A write never leaves a half-written file: the JSON goes to a temp file in the same directory
 (mode 0600 from creation), is fsynced, then renamed over the old one. Callers pass the whole

@@ -1,4 +1,5 @@
-"""An OpenAI Codex (ChatGPT backend) account backed by one auth file (CONTRACT.md §3)."""
+"""An OpenAI Codex (ChatGPT backend) account backed by one auth file
+(docs/configuration.md "Auth files")."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from cliproxy.addons.accounts.file_account import AuthFileAccount
 from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.accounts.providers import UpstreamName
 
-# The Codex CLI's public OAuth client (UPSTREAMS.md §6).
+# The Codex CLI's public OAuth client (docs/upstreams.md "OpenAI OAuth").
 CODEX_CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 UNKNOWN_LIFETIME = timedelta(hours=1)
 # Token-endpoint codes that mean the refresh token is gone for good (never retry them).
@@ -52,8 +53,9 @@ class CodexAccount(AuthFileAccount):
 
     @property
     def expiry(self) -> datetime | None:
-        """The earlier of the access token's JWT `exp` and the file's `expired` (CONTRACT.md §3:
-        a past `expired` means refresh, whatever the token says)."""
+        """The earlier of the access token's JWT `exp` and the file's `expired`
+        (docs/configuration.md "Auth files": a past `expired` means refresh, whatever the token
+        says)."""
         known = [
             t for t in (jwt.expiry(self.access_token), parse_time(self.raw.get("expired"))) if t
         ]

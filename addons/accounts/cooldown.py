@@ -2,7 +2,7 @@
 
 The upstream's own hint wins (Google RetryInfo / quotaResetDelay / "reset after Ns", Codex
 resets_at / resets_in_seconds); without one the wait doubles from 1 s up to 30 min. Absurd hints
-are capped so an account is re-probed rather than parked for days (UPSTREAMS.md §10).
+are capped so an account is re-probed rather than parked for days (docs/upstreams.md "Pitfalls").
 """
 
 from __future__ import annotations

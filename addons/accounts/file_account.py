@@ -11,8 +11,8 @@ from typing import Any
 from cliproxy.addons.accounts.authfile import text
 from cliproxy.addons.accounts.runtime import Runtime
 
-# Refresh this long before expiry (google-auth-library does; CONTRACT.md §3), so a request never
-# races the token's end.
+# Refresh this long before expiry (google-auth-library does; docs/configuration.md "Auth files"), so
+# a request never races the token's end.
 REFRESH_MARGIN = timedelta(minutes=5)
 
 

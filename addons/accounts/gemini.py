@@ -16,7 +16,8 @@ from cliproxy.addons.accounts.file_account import AuthFileAccount
 from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.accounts.providers import UpstreamName
 
-# The public installed-app client of gemini-cli (UPSTREAMS.md §5); used when a file names none.
+# The public installed-app client of gemini-cli (docs/upstreams.md "Google OAuth"); used when a file
+# names none.
 GEMINI_CLI_CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
 GEMINI_CLI_CLIENT_SECRET = "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"
 # Token-endpoint errors that mean the grant is gone for good: re-login, never retry.
@@ -61,7 +62,8 @@ class GeminiAccount(AuthFileAccount):
         return f"gemini {self.email or self.path.name} ({self.project_id})"
 
     def refresh_request(self) -> tuple[str, dict[str, str]]:
-        """("form", fields): Google's token endpoint takes a form (UPSTREAMS.md §5)."""
+        """("form", fields): Google's token endpoint takes a form
+        (docs/upstreams.md "Google OAuth")."""
         return "form", {
             "grant_type": "refresh_token",
             "refresh_token": self.refresh_token,

@@ -2,8 +2,9 @@
 per provider, per-(account, model) cooldowns, and re-reading auth-dir while running.
 
 Refresh is single-flight per account: the first request that finds the token near expiry starts
-the refresh, every other request for that account awaits the same task (MITMPROXY.md §8: a lock
-held around every token read serialised a whole run). No lock is held around upstream requests.
+the refresh, every other request for that account awaits the same task
+(docs/mitmproxy.md "Async hooks": a lock held around every token read serialised a whole run). No
+lock is held around upstream requests.
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ class AccountPool:
             account.apply_refresh(body, datetime.now(UTC))
         except ValueError as e:
             raise RefreshError(str(e), permanent=False) from None
-        # Small file, but still off the event loop (MITMPROXY.md §8: no blocking I/O in hooks).
+        # Small file, but still off the event loop (docs/mitmproxy.md "Async hooks": no blocking I/O
+        # in hooks).
         await asyncio.to_thread(write_auth_file, account.path, account.raw)
         # our own write is not a change to react to (no pointless reload)
         if account.path in self._seen and (sig := file_signature(account.path)) is not None:

@@ -10,7 +10,8 @@ from cliproxy.addons.upstreams import code_assist
 from cliproxy.addons.upstreams import codex
 from cliproxy.translators.registry import UpstreamDialectName
 
-# An auth file's `type` (CONTRACT: a missing type means gemini); AI Studio keys are "gemini" too.
+# An auth file's `type` (a missing type means gemini, docs/configuration.md "Auth files"); AI Studio
+# keys are "gemini" too.
 Provider = Literal["gemini", "codex"]
 # The service an account's requests go to (addons/upstreams/outbound.py builds them).
 UpstreamName = Literal["code_assist", "ai_studio", "codex"]

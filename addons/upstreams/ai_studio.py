@@ -1,4 +1,4 @@
-"""Google AI Studio (Generative Language API) with an API key (UPSTREAMS.md §3).
+"""Google AI Studio (Generative Language API) with an API key (docs/upstreams.md "AI Studio").
 
 Same body format as Code Assist's `request`, without the envelope; answers without the
 `{"response": …}` wrapper.

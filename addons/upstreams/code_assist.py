@@ -1,4 +1,5 @@
-"""Google Code Assist (Gemini CLI accounts): URL, headers and error facts (UPSTREAMS.md §2)."""
+"""Google Code Assist (Gemini CLI accounts): URL, headers and error facts (docs/upstreams.md "Code
+Assist")."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from cliproxy.translators import gemini
 
-# What Code Assist serves (UPSTREAMS.md §9). It has no model-list method, so the list is ours.
+# What Code Assist serves (docs/upstreams.md "Models and preview fallback"). It has no model-list
+# method, so the list is ours.
 MODELS: tuple[str, ...] = (
     "gemini-2.5-pro",
     "gemini-2.5-flash",
@@ -17,7 +19,8 @@ MODELS: tuple[str, ...] = (
 )
 
 # Older preview ids tried when every account refuses a model for quota
-# (`quota-exceeded.switch-preview-model`, UPSTREAMS.md §9; CLIProxyAPI v3.0.5's list).
+# (`quota-exceeded.switch-preview-model`, docs/upstreams.md "Models and preview fallback";
+# CLIProxyAPI v3.0.5's list).
 PREVIEW_MODELS: dict[str, tuple[str, ...]] = {
     "gemini-2.5-pro": ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05"),
     "gemini-2.5-flash": ("gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20"),
@@ -39,7 +42,8 @@ def headers(access_token: str, stream: bool) -> dict[str, str]:
         "authorization": f"Bearer {access_token}",
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        # Translated chunk by chunk: compressed bytes would reach the translator (MITMPROXY.md §5).
+        # Translated chunk by chunk: compressed bytes would reach the translator (docs/mitmproxy.md
+        # "Streaming responses").
         "accept-encoding": "identity",
         "accept": "text/event-stream" if stream else "application/json",
     }

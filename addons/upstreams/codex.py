@@ -1,10 +1,12 @@
-"""OpenAI Codex (ChatGPT backend): URL, headers and error classification (UPSTREAMS.md §4)."""
+"""OpenAI Codex (ChatGPT backend): URL, headers and error classification (docs/upstreams.md
+"Codex")."""
 
 from __future__ import annotations
 
 import uuid
 
-# What a ChatGPT account serves through Codex (UPSTREAMS.md §9); the backend has no list method.
+# What a ChatGPT account serves through Codex (docs/upstreams.md "Models and preview fallback"); the
+# backend has no list method.
 MODELS: tuple[str, ...] = (
     "gpt-5",
     "gpt-5-codex",

@@ -1,4 +1,5 @@
-"""End-to-end: the real Claude Code, Codex CLI and Gemini CLI (REAL-CLIENTS.md) through the proxy.
+"""End-to-end: the real Claude Code, Codex CLI and Gemini CLI
+(docs/upstreams.md "Driving real clients offline") through the proxy.
 
 The proxy is the real `mitmdump -s addons/cliproxy.py` subprocess of the integration tests, in
 front of the strict fakes (one Gemini CLI account, one Codex account). The pinned clients are
@@ -34,7 +35,8 @@ from tests.integration.conftest import start_proxy
 
 INSTALL_SCRIPT = Path(__file__).with_name("install_clients.sh")
 INSTALL_TIMEOUT = 1200  # a cold npm install of three CLIs with native binaries
-CLIENT_TIMEOUT = 120  # REAL-CLIENTS.md §2: some clients retry for minutes
+# docs/upstreams.md "Driving real clients offline": some clients retry for minutes
+CLIENT_TIMEOUT = 120
 GEMINI_TOKEN = "ya29.e2e-valid"
 CODEX_ACCOUNT = "acct-e2e-1"
 
@@ -116,7 +118,8 @@ def clients() -> Clients:
 
 
 def client_env(home: Path, **extra: str) -> dict[str, str]:
-    """`env -i` plus what REAL-CLIENTS.md §2 asks for: nothing of the caller's environment leaks."""
+    """`env -i` plus what docs/upstreams.md "Driving real clients offline" asks for: nothing of the
+    caller's environment leaks."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not on PATH (Node >= 20 is needed for the e2e tests)")
@@ -230,8 +233,9 @@ def upstream_summary(google: FakeGoogle | None = None, codex: FakeCodex | None =
 def gemini_cli(
     clients: Clients, prompt: str, home: Path, cwd: Path, auth_type: str, **env: str
 ) -> Run:
-    """Gemini CLI headless (REAL-CLIENTS.md §4): settings with `auth_type`, no telemetry, no
-    updates, no folder-trust prompt; `-m` skips the router call (one generation request)."""
+    """Gemini CLI headless (docs/upstreams.md "Gemini CLI"): settings with `auth_type`, no
+    telemetry, no updates, no folder-trust prompt; `-m` skips the router call (one generation
+    request)."""
     settings = {
         "security": {"auth": {"selectedType": auth_type}, "folderTrust": {"enabled": False}},
         "privacy": {"usageStatisticsEnabled": False},

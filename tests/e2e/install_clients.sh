@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install the pinned real clients (REAL-CLIENTS.md §1) into a cache dir, reusing an install that
-# already has the pinned versions. Usage: install_clients.sh [DIR]
+# Install the pinned real clients (docs/upstreams.md "Driving real clients offline") into a cache
+# dir, reusing an install that already has the pinned versions. Usage: install_clients.sh [DIR]
 # DIR defaults to $CLIPROXY_CLIENTS, then ~/.cache/cliproxy-clients. Prints the dir on success.
 set -euo pipefail
 

@@ -1,7 +1,9 @@
-"""Claude Code 2.1.197 (`claude -p … --output-format json`) through the proxy (REAL-CLIENTS.md §3).
+"""Claude Code 2.1.197 (`claude -p … --output-format json`) through the proxy
+(docs/upstreams.md "Claude Code").
 
 Claude Code silently falls back to a second, non-streaming request when it cannot use a stream
-(§3.4), so every test counts the upstream generate calls: one streamed call per model turn.
+(docs/upstreams.md "Claude Code"), so every test counts the upstream generate calls: one streamed
+call per model turn.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ FILE_TEXT = "hello from a file"
 
 
 def claude(clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path) -> Run:
-    # REAL-CLIENTS.md §3.1, with retries off so every request the client makes is visible
+    # docs/upstreams.md "Claude Code", with retries off so every request the client makes is visible
     env = client_env(
         home,
         ANTHROPIC_BASE_URL=proxy.base_url,

@@ -1,4 +1,5 @@
-"""Codex CLI 0.169.0 (`codex exec --json`) through the proxy's /v1/responses (REAL-CLIENTS.md §5).
+"""Codex CLI 0.169.0 (`codex exec --json`) through the proxy's /v1/responses
+(docs/upstreams.md "Codex CLI").
 
 Codex sends developer messages, item ids, custom/namespace/tool_search/web_search tools and no
 `instructions`; the strict fake Codex backend behind the proxy must still accept every request.
@@ -51,7 +52,7 @@ enabled = false
 
 
 def codex_exec(clients: Clients, proxy: Proxy, prompt: str, home: Path, cwd: Path) -> Run:
-    # REAL-CLIENTS.md §5.1: config in a throwaway CODEX_HOME, the key comes from env_key
+    # docs/upstreams.md "Codex CLI": config in a throwaway CODEX_HOME, the key comes from env_key
     codex_home = home / ".codex"
     codex_home.mkdir(parents=True)
     (codex_home / "config.toml").write_text(CONFIG.format(base_url=proxy.base_url))

@@ -1,4 +1,4 @@
-"""Gemini CLI 0.61.0 in API-key mode (`/v1beta`, REAL-CLIENTS.md §4.5) through the proxy.
+"""Gemini CLI 0.61.0 in API-key mode (`/v1beta`, docs/upstreams.md "Gemini CLI") through the proxy.
 
 The CLI speaks the public Gemini API to the proxy; the proxy serves it from its Gemini CLI account,
 so the fake Code Assist must see the request in its envelope with the account's project.
@@ -27,7 +27,8 @@ FILE_TEXT = "hello from a file"
 
 
 def gemini(clients: Clients, proxy: Proxy, prompt: str, home: Path, cwd: Path) -> Run:
-    # without selectedType the base URL makes it pick auth type "gateway": rc 41 (§4.5)
+    # without selectedType the base URL makes it pick auth type "gateway": rc 41
+    # (docs/upstreams.md "Gemini CLI")
     return gemini_cli(
         clients, prompt, home, cwd, "gemini-api-key",
         GEMINI_API_KEY="e2e-anything", GOOGLE_GEMINI_BASE_URL=proxy.base_url,

@@ -1,4 +1,5 @@
-"""Gemini CLI 0.61.0 in Code Assist relay mode (`CODE_ASSIST_ENDPOINT`, REAL-CLIENTS.md §4.1).
+"""Gemini CLI 0.61.0 in Code Assist relay mode (`CODE_ASSIST_ENDPOINT`,
+docs/upstreams.md "Gemini CLI").
 
 The CLI believes it talks to Code Assist with its own token; the proxy answers its set-up calls as
 an onboarded user and serves generation from the pool's account: the fake Code Assist must see

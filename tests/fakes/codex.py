@@ -1,10 +1,10 @@
 """FakeCodex: the ChatGPT Codex backend (`POST /backend-api/codex/responses`) and the OpenAI OAuth
 token endpoint (`POST /oauth/token`) on one loopback HTTP/1.1 server, as strict as the real services
-(UPSTREAMS.md §4, §6; DESIGN.md §6).
+(docs/upstreams.md "Codex", "OpenAI OAuth"; docs/architecture.md "Tests").
 
 Layout: constants, JWT/PKCE helpers, request checks (`validate_request`), scripted replies (`Text`,
 `Calls`, `CustomCall`, `UsageLimit`, `HttpError`, `Failed`, `Cut`) and their SSE shapes, then the
-`FakeCodex` state and the thin HTTP handler. Decisions beyond UPSTREAMS.md:
+`FakeCodex` state and the thin HTTP handler. Decisions beyond docs/upstreams.md:
 - 400s carry `{"detail": …}` (what the backend sends for its own checks); the messages for
   nested type/value errors copy the public Responses API's wording. Only the unknown-item-id 404
   and the 401 use the `{"error": {…}}` shape.
@@ -811,7 +811,7 @@ class Tokens:
     email: str
 
     def auth_file(self) -> dict[str, str]:
-        """A Codex auth file (CONTRACT.md §3) for these tokens."""
+        """A Codex auth file (docs/configuration.md "Auth files") for these tokens."""
         exp = jwt_claims(self.access_token).get("exp", 0)
         return {"type": "codex", "email": self.email, "account_id": self.account_id,
                 "id_token": self.id_token, "access_token": self.access_token,

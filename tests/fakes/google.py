@@ -1,13 +1,14 @@
 """FakeGoogle: Code Assist (`/v1internal:*`), AI Studio (`/v1beta/models…`, API keys) and Google
 OAuth (`/token`, userinfo) on one loopback HTTP/1.1 server, as strict as the real services
-(UPSTREAMS.md §2, §3, §5; DESIGN.md §6).
+(docs/upstreams.md "Code Assist", "AI Studio", "Google OAuth"; docs/architecture.md "Tests").
 
 Layout: the request rules live in `google_rules.py` (spec tables, proto-JSON checker, semantic
 checks, token count; re-exported here); this module has the scripted replies (`Text`, `Calls`,
 `Error`, `Raw`, `CutStream`) and their wire shapes, then the `FakeGoogle` state and the thin HTTP
-handler. Decisions beyond UPSTREAMS.md:
+handler. Decisions beyond docs/upstreams.md:
 - `streamGenerateContent` without `?alt=sse` answers one JSON array of wrappers (what the public API
-  does, §3); a stream cut (`CutStream`) on such a call or on `generateContent` drops the connection.
+  does, docs/upstreams.md "AI Studio"); a stream cut (`CutStream`) on such a call or on
+  `generateContent` drops the connection.
 - Sending both spellings of one field (`topK` and `top_k`) is a 400, like protobuf's JSON parser.
 - A content without `role` is a 400 (the real API defaults it; the proxy must always set one).
 - `parametersJsonSchema` rejects `$schema`, `additionalProperties` and type arrays at any depth
@@ -191,7 +192,7 @@ Reply = Text | Calls | Error | Raw | CutStream
 
 
 def rate_limited(delay: str = "1s", reason: str = "RATE_LIMIT_EXCEEDED", model: str = "") -> Error:
-    """A 429 RESOURCE_EXHAUSTED shaped like §2.7."""
+    """A 429 RESOURCE_EXHAUSTED shaped like docs/upstreams.md "Code Assist errors"."""
     info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
             "domain": "cloudcode-pa.googleapis.com",
             "metadata": {"model": model, "quotaResetDelay": delay}}  # fmt: skip
@@ -204,9 +205,10 @@ def ai_studio_rate_limited(
     delay: str = "40s", model: str = "gemini-2.5-pro", *, limit: int = 10000,
     retry_in: str | None = None,
 ) -> Error:  # fmt: skip
-    """AI Studio's 429 RESOURCE_EXHAUSTED (§3): QuotaFailure, Help and RetryInfo(`delay`) details;
-    the message ends "Please retry in <retry_in>." (default: `delay` + 0.025771073 s, as precise
-    as the real one). `limit=0` is the "no quota at all for this model" variant."""
+    """AI Studio's 429 RESOURCE_EXHAUSTED (docs/upstreams.md "AI Studio"): QuotaFailure, Help and
+    RetryInfo(`delay`) details; the message ends "Please retry in <retry_in>." (default: `delay` +
+    0.025771073 s, as precise as the real one). `limit=0` is the "no quota at all for this model"
+    variant."""
     if retry_in is None:
         whole = re.fullmatch(r"(\d+)s", delay)
         retry_in = f"{whole.group(1)}.025771073s" if whole else delay
@@ -298,12 +300,13 @@ def response_body(
 
 
 def wrapper(parts: list[dict], model: str, usage: dict, finish: str | None, trace: str) -> dict:
-    """Code Assist's `{"response": …, "traceId": …}` (§2.4)."""
+    """Code Assist's `{"response": …, "traceId": …}`
+    (docs/upstreams.md "Code Assist responses and SSE")."""
     return {"response": response_body(parts, model, usage, finish), "traceId": trace}
 
 
 def model_info(name: str) -> dict[str, Any]:
-    """One entry of AI Studio's model list (§7.5)."""
+    """One entry of AI Studio's model list (docs/upstreams.md "Model lists")."""
     gemma = name.startswith("gemma")
     return {"name": f"models/{name}", "version": "001",
             "displayName": " ".join(w.capitalize() for w in name.split("-")),
@@ -694,7 +697,7 @@ class FakeGoogle(LoopbackServer):
             single["response"]["responseId"] = trace
         return Answer(body=single)
 
-    # ---- AI Studio (§3)
+    # ---- AI Studio (docs/upstreams.md "AI Studio")
     def _ai_studio(self, rec: Recorded, content_type: str) -> Answer:
         model, method = self._ai_studio_target(rec)
         key = self._api_key(rec)

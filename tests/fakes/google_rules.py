@@ -2,7 +2,7 @@
 tables and checker (`check_message`, `parse_or_raise`), the semantic checks (`validate_generate`,
 `validate_count`, `validate_ai_studio_generate`, `validate_ai_studio_count`) and the fake's token
 count. Everything here is importable from `tests.fakes.google` too. See that module's docstring
-for the decisions beyond UPSTREAMS.md.
+for the decisions beyond docs/upstreams.md.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ SENTINEL = "skip_thought_signature_validator"
 KNOWN_MODELS = (
     "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
     "gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-3-flash", "gemini-3.1-flash-lite",
-    # old 2.5 previews, the targets of `switch-preview-model` (UPSTREAMS.md §9)
+    # old 2.5 previews, the targets of `switch-preview-model`
+    # (docs/upstreams.md "Models and preview fallback")
     "gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05",
     "gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20",
     "gemini-2.5-flash-lite-preview-06-17",
@@ -85,7 +86,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                 "safetySettings": "[SafetySetting]", "generationConfig": "GenerationConfig",
                 "sessionId": "string"},
     "CountEnvelope": {"request": "CountRequest"},
-    # AI Studio (§3): the `request` object without `sessionId`; countTokens' two forms
+    # AI Studio (docs/upstreams.md "AI Studio"): the `request` object without `sessionId`;
+    # countTokens' two forms
     "PublicRequest": {},  # filled in below from "Request"
     "PublicCount": {"contents": "[Content]", "generateContentRequest": "PublicCountRequest"},
     "PublicCountRequest": {},  # "PublicRequest" + model
@@ -287,9 +289,9 @@ def validate_ai_studio_generate(
     body: Any, model: str, models: set[str], *, method: str = "generateContent",
     enforce_signatures: bool = True, strict_json_schema: bool = True,
 ) -> dict:  # fmt: skip
-    """Check an AI Studio generate body (§3: the `request` object alone; the model is the one in
-    the URL path, so `model`, `project`, `request`, `session_id`… are unknown names); return it
-    normalised (camelCase) or raise."""
+    """Check an AI Studio generate body (docs/upstreams.md "AI Studio": the `request` object alone;
+    the model is the one in the URL path, so `model`, `project`, `request`, `session_id`… are
+    unknown names); return it normalised (camelCase) or raise."""
     req = parse_or_raise(body, "PublicRequest")
     check_ai_studio_model(model, models, method)
     check_request(req, model, "", enforce_signatures=enforce_signatures,
@@ -301,7 +303,8 @@ def validate_ai_studio_count(
     body: Any, model: str, models: set[str], *, strict_json_schema: bool = True
 ) -> dict:
     """AI Studio countTokens takes `{"contents":[…]}` or `{"generateContentRequest":{"model":
-    "models/<m>", …a full request…}}`, exactly one of them (§3). Returns the parsed body."""
+    "models/<m>", …a full request…}}`, exactly one of them (docs/upstreams.md "AI Studio"). Returns
+    the parsed body."""
     parsed = parse_or_raise(body, "PublicCount")
     check_ai_studio_model(model, models, "countTokens")
     if "contents" in parsed and "generateContentRequest" in parsed:
@@ -345,7 +348,8 @@ def check_request(
 
 
 def validate_count(body: Any, models: set[str]) -> dict:
-    """countTokens takes exactly {"request":{"model":"models/<m>","contents":[…]}} (§2.5)."""
+    """countTokens takes exactly {"request":{"model":"models/<m>","contents":[…]}}
+    (docs/upstreams.md "Code Assist countTokens")."""
     req = parse_or_raise(body, "CountEnvelope").get("request") or {}
     check_model(req.get("model"), models, prefixed=True)
     check_contents(req.get("contents") or [])
@@ -506,7 +510,8 @@ def check_turns(contents: list[dict]) -> None:
 
 
 def check_signatures(contents: list[dict]) -> None:
-    """§2.8: in the current tool loop the first functionCall of each model turn is signed."""
+    """docs/upstreams.md "Thought signatures": in the current tool loop the first functionCall of
+    each model turn is signed."""
     start = -1
     for i, c in enumerate(contents):
         if c["role"] == "user" and _count(c, "text") and not _count(c, "functionResponse"):

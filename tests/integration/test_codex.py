@@ -447,7 +447,9 @@ def test_cut_responses_stream_ends_in_response_failed(proxy: Proxy, codex: FakeC
         try:
             text = "".join(r.iter_text())
         except httpx.HTTPError:
-            return  # an aborted transfer is the other allowed outcome (CONTRACT.md §5)
+            # an aborted transfer is the other allowed outcome
+            # (docs/configuration.md "Error shapes")
+            return
     assert "response.completed" not in text
     assert "event: response.failed" in text
 

@@ -1,8 +1,8 @@
 """Anthropic Messages dialect: request parsing, non-stream rendering, the SSE encoder.
 
-Fixtures follow real traffic (REAL-CLIENTS.md §3.2 Claude Code, UPSTREAMS.md §7.3); rendered bodies
-and streams are checked with the real anthropic 2.12 SDK (pydantic models, its stream accumulator
-and a full client over a mock transport).
+Fixtures follow real traffic (docs/upstreams.md "Claude Code", "Anthropic Messages"); rendered
+bodies and streams are checked with the real anthropic 2.12 SDK (pydantic models, its stream
+accumulator and a full client over a mock transport).
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ USER_ID = json.dumps(
 
 
 def claude_code_body() -> dict[str, Any]:
-    """Trimmed Claude Code 2.1.197 follow-up turn for a non-Claude model name (REAL-CLIENTS §3.2,
-    §3.5): billing block, cache_control, string user_id, adaptive thinking + output_config,
-    context_management, a role:"system" message, thinking in history, a tool_result follow-up."""
+    """Trimmed Claude Code 2.1.197 follow-up turn for a non-Claude model name
+    (docs/upstreams.md "Claude Code"): billing block, cache_control, string user_id, adaptive
+    thinking + output_config, context_management, a role:"system" message, thinking in history, a
+    tool_result follow-up."""
     return {
         "model": "gemini-2.5-pro",
         "messages": [
@@ -928,9 +929,9 @@ def parse_frames(chunks: list[bytes]) -> list[tuple[str | None, dict[str, Any]]]
 
 
 def check_grammar(frames: list[tuple[str | None, dict[str, Any]]]) -> None:
-    """UPSTREAMS.md §7.3: `event:` = data.type, message_start first, one block open at a time,
-    indexes from 0, deltas match their block, signature_delta last in its block, message_delta then
-    message_stop last; an error event ends everything."""
+    """docs/upstreams.md "Anthropic Messages": `event:` = data.type, message_start first, one block
+    open at a time, indexes from 0, deltas match their block, signature_delta last in its block,
+    message_delta then message_stop last; an error event ends everything."""
     names = [name for name, _ in frames]
     for name, data in frames:
         assert name == data["type"]

@@ -1,8 +1,9 @@
 """Codex upstream dialect: IR -> Codex body, Responses-client pass-through, Codex SSE -> IR
 events, the non-stream `response` rebuild and the error-body parser.
 
-Fixtures are real shapes: the UPSTREAMS.md §4.6 SSE sample byte for byte, a trimmed Codex CLI
-0.169 request (REAL-CLIENTS.md §5.2) and the §4.7 error bodies.
+Fixtures are real shapes: the docs/upstreams.md "Codex SSE events" SSE sample byte for byte, a
+trimmed Codex CLI 0.169 request (docs/upstreams.md "Codex CLI") and the "Codex errors and usage
+limits" bodies.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ PREFIX = codex.CODEX_REASONING_PREFIX
 
 # ---------------------------------------------------------------- fixtures
 
-# UPSTREAMS.md §4.6, byte for byte: text, then a tool call.
+# docs/upstreams.md "Codex SSE events", byte for byte: text, then a tool call.
 SSE_SAMPLE = (
     b"event: response.created\n"
     b'data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_68a1","object":"response","created_at":1755041560,"status":"in_progress","model":"gpt-5-codex","output":[],"usage":null}}\n'  # noqa: E501
@@ -65,10 +66,10 @@ APPLY_PATCH_GRAMMAR = (
     'end_patch: "*** End Patch" LF?\n'
 )
 
-# Codex CLI 0.169.0 `codex exec`, second turn, trimmed (REAL-CLIENTS.md §5.2): no instructions,
-# developer messages, ids on items, a status on the function call, custom/namespace/tool_search/
-# web_search tools. max_output_tokens, temperature and a system item were added to exercise the
-# rules.
+# Codex CLI 0.169.0 `codex exec`, second turn, trimmed (docs/upstreams.md "Codex CLI"): no
+# instructions, developer messages, ids on items, a status on the function call,
+# custom/namespace/tool_search/ web_search tools. max_output_tokens, temperature and a system item
+# were added to exercise the rules.
 CODEX_CLI_BODY: dict[str, Any] = {
     "model": "gpt-5.5",
     "input": [

@@ -2,7 +2,8 @@
 
 Whole answers for every client x upstream, the stream callable chosen for each exchange, and
 upstream refusals: how they are read and classified, and what the client finally sees
-(CONTRACT.md §5; UPSTREAMS.md §2.4, §2.7, §3, §4.6, §4.7).
+(docs/configuration.md "Error shapes"; docs/upstreams.md "Code Assist responses and SSE", §2.7, §3,
+§4.6, §4.7).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def client_status(status: int) -> int:
     return UpstreamError(status, "refused", Fault("request")).client_status
 
 
-# ---------------------------------------------------------------- fixtures (UPSTREAMS §2.4, §4.6)
+# ---------------------------------------------------------------- fixtures (docs/upstreams.md "Code
+# Assist responses and SSE", §4.6)
 
 GENERATE_RESPONSE = {
     "candidates": [
@@ -285,7 +287,8 @@ WHOLE_ANSWERS: list[tuple[str, str, dict]] = [
                 },
             ],
             "tool_use",
-            # Anthropic counts cached input apart from input_tokens (UPSTREAMS §8.4)
+            # Anthropic counts cached input apart from input_tokens (docs/upstreams.md
+            # "Cross-dialect mappings")
             {
                 "input_tokens": 176,
                 "output_tokens": 42,

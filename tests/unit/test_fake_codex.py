@@ -1,6 +1,7 @@
-"""FakeCodex must be as strict as the Codex backend and OpenAI OAuth (UPSTREAMS.md §4, §6): every
-rejection fires with the real status and body, traffic shaped like Codex CLI and CLIProxyAPI
-passes, streams follow §4.6 event by event, and refresh tokens rotate with reuse detection."""
+"""FakeCodex must be as strict as the Codex backend and OpenAI OAuth (docs/upstreams.md "Codex",
+"OpenAI OAuth"): every rejection fires with the real status and body, traffic shaped like Codex CLI
+and CLIProxyAPI passes, streams follow "Codex SSE events" event by event, and refresh tokens rotate
+with reuse detection."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def client(fake: FakeCodex) -> Iterator[httpx.Client]:
 
 
 def codex_body(**changes: Any) -> dict:
-    """A request as Codex CLI sends it (UPSTREAMS.md §4.2)."""
+    """A request as Codex CLI sends it (docs/upstreams.md "Codex request body")."""
     body = {"model": "gpt-5-codex", "instructions": "You are Codex.",
             "input": [copy.deepcopy(USER)], "tools": [copy.deepcopy(SHELL)],
             "tool_choice": "auto", "parallel_tool_calls": False,
@@ -456,7 +457,7 @@ def issued(client: httpx.Client, tokens: Tokens, fake: FakeCodex) -> str:
     return fake.issued_reasoning[-1]
 
 
-CODEX_169 = codex_body(  # Codex 0.169 to a custom provider (UPSTREAMS.md §4.2, §4.5)
+CODEX_169 = codex_body(  # Codex 0.169 to a custom provider (docs/upstreams.md "Codex request body")
     model="gpt-5.5", instructions="",
     input=[{"type": "message", "role": "developer",
             "content": [{"type": "input_text", "text": "<permissions instructions>"}]},
@@ -590,7 +591,7 @@ def test_text_stream_follows_4_6(fake: FakeCodex, client: httpx.Client, tokens: 
 
 
 def test_stream_field_sets(fake: FakeCodex, client: httpx.Client, tokens: Tokens) -> None:
-    """Field sets from openai-python types/responses (UPSTREAMS.md §4.6)."""
+    """Field sets from openai-python types/responses (docs/upstreams.md "Codex SSE events")."""
     fake.enqueue(Calls([("shell", {"command": ["ls"]})], text_before="Running ls."))
     expected = {
         "response.output_item.added": {"output_index", "item"},

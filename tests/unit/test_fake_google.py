@@ -1,6 +1,7 @@
-"""FakeGoogle must be as strict as Code Assist and Google OAuth (UPSTREAMS.md §2, §5): every
-rejection fires with the real status and message, valid traffic shaped like gemini-cli 0.61.0 and
-google-genai 3.4.0 passes, and the stream framing is exactly §2.4."""
+"""FakeGoogle must be as strict as Code Assist and Google OAuth (docs/upstreams.md "Code Assist",
+"Google OAuth"): every rejection fires with the real status and message, valid traffic shaped like
+gemini-cli 0.61.0 and google-genai 3.4.0 passes, and the stream framing is exactly "Code Assist
+responses and SSE"."""
 
 from __future__ import annotations
 
@@ -351,7 +352,7 @@ GEMINI_CLI_TOOLS = [{"functionDeclarations": [
 
 
 @pytest.mark.parametrize("body", [
-    # gemini-cli 0.61.0 (REAL-CLIENTS.md §4.3)
+    # gemini-cli 0.61.0 (docs/upstreams.md "Gemini CLI")
     envelope(systemInstruction={"role": "user", "parts": [{"text": "You are a CLI agent"}]},
              tools=GEMINI_CLI_TOOLS, session_id="7c9e6679",
              generationConfig={"temperature": 1, "topP": 0.95, "topK": 64, "thinkingConfig": {
@@ -359,7 +360,7 @@ GEMINI_CLI_TOOLS = [{"functionDeclarations": [
     envelope("gemini-3-flash", generationConfig={"thinkingConfig": {"thinkingLevel": "HIGH"}}),
     envelope("gemini-3.1-pro-preview", generation_config={"thinking_config": {
         "include_thoughts": True, "thinking_level": "low"}}),
-    # google-genai mixed case (UPSTREAMS §7.4)
+    # google-genai mixed case (docs/upstreams.md "Gemini API")
     envelope(contents=[{"role": "user", "parts": [
         {"text": "what is this"},
         {"inlineData": {"data": "iVBORw0KGgo=", "mime_type": "image/png"}}]}],
@@ -413,7 +414,8 @@ def test_added_model_is_known(fake: FakeGoogle, client: httpx.Client) -> None:
      "function response turn comes immediately after a function call"),
     ([USER, {"role": "model", "parts": [{"text": "x"}]}, call_turn("f"), answer_turn("f")], 400,
      "function call turn comes immediately after a user turn"),
-    # images from a tool result ride after the functionResponse parts (§8.1)
+    # images from a tool result ride after the functionResponse parts
+    # (docs/upstreams.md "Cross-dialect mappings")
     ([USER, call_turn("f"), {"role": "user", "parts": [
         {"functionResponse": {"name": "f", "response": {"output": "img"}}},
         {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]}], 200, ""),
@@ -840,7 +842,8 @@ def test_known_models_and_spec_tables() -> None:
     assert "session_id" in {snake(k) for k in MESSAGES["Request"]}
 
 
-# ---------------------------------------------------------------- AI Studio (§3, §7.4)
+# ---------------------------------------------------------------- AI Studio
+# (docs/upstreams.md "AI Studio", "Gemini API")
 
 KEY = "AIzaSy-fake-key-1"
 STUDIO_BODY = {"contents": [USER]}
@@ -1005,7 +1008,7 @@ def test_ai_studio_error_paths_have_no_request_root(
 
 
 @pytest.mark.parametrize("body", [
-    # google-genai 3.4.0: mixed case, snake_case system_instruction (§7.4)
+    # google-genai 3.4.0: mixed case, snake_case system_instruction (docs/upstreams.md "Gemini API")
     {"contents": [{"role": "user", "parts": [
         {"text": "what is this"},
         {"inlineData": {"data": "iVBORw0KGgo=", "mime_type": "image/png"}}]}],
@@ -1388,7 +1391,8 @@ def test_ai_studio_rate_limited_shape() -> None:
     assert isinstance(odd, dict) and odd["error"]["message"].endswith("Please retry in 1.5s.")
 
 
-# ---------------------------------------------------------------- preview models (§9)
+# ---------------------------------------------------------------- preview models
+# (docs/upstreams.md "Models and preview fallback")
 
 PREVIEWS = ["gemini-2.5-pro-preview-05-06", "gemini-2.5-pro-preview-06-05",
             "gemini-2.5-flash-preview-04-17", "gemini-2.5-flash-preview-05-20",

@@ -1,9 +1,10 @@
 """Gemini dialect: upstream rendering/decoding (Code Assist, AI Studio), client parsing/encoding
 (google-genai, Gemini CLI), the pass-through path and its Code Assist unwrapper.
 
-Fixtures are real shapes: the §2.4 Code Assist SSE sample, Gemini CLI 0.61.0's follow-up turn
-(REAL-CLIENTS.md §4.4) and a body captured from google-genai 3.4.0 (mixed snake/camel keys).
-Rendered answers and streams are read back with the real google-genai SDK over a mock transport.
+Fixtures are real shapes: the "Code Assist responses and SSE" sample, Gemini CLI 0.61.0's follow-up
+turn (docs/upstreams.md "Gemini CLI") and a body captured from google-genai 3.4.0 (mixed snake/camel
+keys). Rendered answers and streams are read back with the real google-genai SDK over a mock
+transport.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SENTINEL = "skip_thought_signature_validator"
 
 # ---------------------------------------------------------------- fixtures
 
-# UPSTREAMS.md §2.4, byte for byte.
+# docs/upstreams.md "Code Assist responses and SSE", byte for byte.
 SSE_SAMPLE = (
     b'data: {"response":{"candidates":[{"content":{"role":"model","parts":[{"thought":true,"text":"**Listing files**"}]},"index":0}],"usageMetadata":{"promptTokenCount":12282,"totalTokenCount":12352,"thoughtsTokenCount":70},"modelVersion":"gemini-2.5-pro"},"traceId":"1a2b3c4d5e6f7a8b"}\n'  # noqa: E501
     b"\n"
@@ -54,7 +55,8 @@ READ_FILE_DECL = {
     },
 }
 
-# Gemini CLI 0.61.0, relay mode, second request of a tool round trip (REAL-CLIENTS.md §4.4).
+# Gemini CLI 0.61.0, relay mode, second request of a tool round trip
+# (docs/upstreams.md "Gemini CLI").
 GEMINI_CLI_FOLLOWUP = {
     "model": "gemini-2.5-flash",
     "project": "helpful-fox-abc123",

@@ -1,5 +1,6 @@
-"""CodeAssistSetup (gemini-cli's setup.ts, UPSTREAMS.md §2.6) against scripted answers: tier and
-project choice, onboarding bodies, the operation poll, and the failures a user must understand."""
+"""CodeAssistSetup (gemini-cli's setup.ts, docs/upstreams.md "Code Assist onboarding") against
+scripted answers: tier and project choice, onboarding bodies, the operation poll, and the failures a
+user must understand."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """OpenAI Chat Completions dialect: request parsing, response rendering, stream encoding, errors.
 
-Shapes follow UPSTREAMS.md §7.1 and what the openai 3.54.0 SDK sends (REAL-CLIENTS.md §6); the
-SDK itself is used twice: its pydantic types validate our output, and a real client runs against
-an httpx MockTransport backed by this module.
+Shapes follow docs/upstreams.md "OpenAI Chat Completions" and what the openai 3.54.0 SDK sends
+(docs/upstreams.md "Python SDKs"); the SDK itself is used twice: its pydantic types validate our
+output, and a real client runs against an httpx MockTransport backed by this module.
 """
 
 from __future__ import annotations

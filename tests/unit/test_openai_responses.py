@@ -1,9 +1,10 @@
 """OpenAI Responses dialect (non-Codex upstreams): request parsing, response rendering, stream
 encoding, errors.
 
-Shapes follow UPSTREAMS.md §4.3-4.6 / §7.2 and what Codex CLI 0.169 and the openai 3.54.0 SDK send
-(REAL-CLIENTS.md §5, §6). The SDK is used twice: its pydantic types validate every object and event
-we produce, and a real client runs against an httpx MockTransport backed by this module.
+Shapes follow docs/upstreams.md "Codex request body", "Codex SSE events", "OpenAI Responses" and
+what Codex CLI 0.169 and the openai 3.54.0 SDK send (docs/upstreams.md "Codex CLI", "Python SDKs").
+The SDK is used twice: its pydantic types validate every object and event we produce, and a real
+client runs against an httpx MockTransport backed by this module.
 """
 
 from __future__ import annotations

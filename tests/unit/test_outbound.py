@@ -1,8 +1,9 @@
 """addons/upstreams/outbound.py: the upstream request an exchange becomes for one account.
 
-The same upstream-format payload goes to three very different places (UPSTREAMS.md §2.3, §2.5,
-§3, §4.1): Code Assist wants its envelope with the serving account's project, AI Studio the bare
-body with the key header, Codex the body with the model and the account's ChatGPT id.
+The same upstream-format payload goes to three very different places
+(docs/upstreams.md "Code Assist envelope", "Code Assist countTokens", "AI Studio", "Codex"): Code
+Assist wants its envelope with the serving account's project, AI Studio the bare body with the key
+header, Codex the body with the model and the account's ChatGPT id.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ KEY = AIStudioKey("AIzaSyExampleExampleKey1234")
 CA = "http://127.0.0.1:9001/v1internal:"
 AIS = "http://127.0.0.1:9002/v1beta/models/gemini-2.5-pro:"
 
-# The upstream-format body the translators produce for Gemini (UPSTREAMS §2.3 `request`).
+# The upstream-format body the translators produce for Gemini
+# (docs/upstreams.md "Code Assist envelope" `request`).
 GEMINI_PAYLOAD: dict[str, Any] = {
     "contents": [{"role": "user", "parts": [{"text": "List files in src"}]}],
     "systemInstruction": {"role": "user", "parts": [{"text": "You are an interactive CLI agent"}]},
@@ -144,7 +146,8 @@ def test_code_assist_count_tokens_form_folds_system_and_tools_into_contents() ->
     out = build(ENDPOINTS, GEMINI, "gemini-2.5-flash", "countTokens", False, GEMINI_PAYLOAD)
     assert out.url == "http://127.0.0.1:9001/v1internal:countTokens"
     assert out.headers["accept"] == "application/json"
-    # UPSTREAMS §2.5: no project, no systemInstruction, no tools; `models/` prefix here only
+    # docs/upstreams.md "Code Assist countTokens": no project, no systemInstruction, no tools;
+    # `models/` prefix here only
     lead = {
         "role": "user",
         "parts": [
@@ -224,7 +227,8 @@ def test_codex_account_id_header_and_model_set() -> None:
 
 
 def test_codex_stream_flag_does_not_change_the_request() -> None:
-    # Codex always streams; a non-stream client is served by reading the SSE (UPSTREAMS §4.1)
+    # Codex always streams; a non-stream client is served by reading the SSE
+    # (docs/upstreams.md "Codex")
     a = build(ENDPOINTS, CODEX, "gpt-5", "responses", True, CODEX_PAYLOAD)
     b = build(ENDPOINTS, CODEX, "gpt-5", "responses", False, CODEX_PAYLOAD)
     assert (a.url, a.body) == (b.url, b.body)

@@ -1,4 +1,5 @@
-"""translators/pipeline.py: upstream SSE bytes -> client bytes (MITMPROXY.md §5, CONTRACT.md §5).
+"""translators/pipeline.py: upstream SSE bytes -> client bytes
+(docs/mitmproxy.md "Streaming responses", docs/configuration.md "Error shapes").
 
 What a client notices: the same bytes however TCP splits the upstream stream, an error event in
 its own format when anything goes wrong (never a clean end, never untranslated upstream bytes),
@@ -34,8 +35,9 @@ from tests.fixtures.determinism import deterministic
 
 # ---------------------------------------------------------------- upstream fixtures
 
-# Code Assist stream (UPSTREAMS.md §2.4): thought, text (multi-byte UTF-8, so some splits fall
-# inside a character), then a whole functionCall with a base64 thoughtSignature and STOP.
+# Code Assist stream (docs/upstreams.md "Code Assist responses and SSE"): thought, text (multi-byte
+# UTF-8, so some splits fall inside a character), then a whole functionCall with a base64
+# thoughtSignature and STOP.
 CA_FRAMES = [
     {
         "response": {
@@ -112,7 +114,8 @@ CA_STREAM = sse_data(CA_FRAMES)
 CA_STREAM_CRLF = sse_data(CA_FRAMES, b"\r\n")
 AI_STUDIO_STREAM = sse_data([f["response"] for f in CA_FRAMES])
 
-# Codex stream (UPSTREAMS.md §4.6), with the codex.rate_limits event the backend sends first.
+# Codex stream (docs/upstreams.md "Codex SSE events"), with the codex.rate_limits event the backend
+# sends first.
 
 
 def codex_frame(obj: dict[str, Any], named: bool = True) -> bytes:
@@ -455,7 +458,8 @@ MSG_429 = ERROR_429["error"]["message"]
 
 
 def expected_error(client: str, message: str, status: int) -> tuple[str | None, dict[str, Any]]:
-    """The exact error frame each dialect gets (CONTRACT.md §5 stream errors)."""
+    """The exact error frame each dialect gets (docs/configuration.md "Error shapes" stream
+    errors)."""
     if client == "chat":
         return None, openai_chat.error_body(status, message)
     if client == "anthropic":

@@ -1,4 +1,4 @@
-"""Schema cleaner and function-name sanitiser (UPSTREAMS.md §2.9, §10 "Tools and schemas")."""
+"""Schema cleaner and function-name sanitiser (docs/upstreams.md "Tool schemas", "Pitfalls")."""
 
 from __future__ import annotations
 

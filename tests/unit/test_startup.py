@@ -1,10 +1,10 @@
 """addons/startup.py: JSON error pages and config loading at start-up and while running.
 
-json_error_response replaces mitmproxy's HTML error page (MITMPROXY.md §10): the bytes must be
-a valid HTTP/1.1 response whose JSON body the openai, anthropic and google-genai SDKs all turn
-into their own error with the message. configure() behaviour runs in mitmproxy's test context:
-a bad config at start-up is fatal (start-up stops with one line), a bad config later keeps the
-settings in force (CONTRACT.md §2).
+json_error_response replaces mitmproxy's HTML error page (docs/mitmproxy.md "Error pages"): the
+bytes must be a valid HTTP/1.1 response whose JSON body the openai, anthropic and google-genai SDKs
+all turn into their own error with the message. configure() behaviour runs in mitmproxy's test
+context: a bad config at start-up is fatal (start-up stops with one line), a bad config later keeps
+the settings in force (docs/configuration.md "Keys").
 """
 
 from __future__ import annotations
@@ -331,7 +331,7 @@ def test_missing_config_file_means_defaults(tmp_path: Path) -> None:
     assert startup.fatal is None
     assert startup.state.settings.port == 8317
     assert startup.state.settings.auth_path == tmp_path / "home" / ".cli-proxy-api"
-    assert startup.state.settings.auth_path.is_dir()  # created 0700 (CONTRACT.md §2)
+    assert startup.state.settings.auth_path.is_dir()  # created 0700 (docs/configuration.md "Keys")
     assert startup.state.settings.auth_path.stat().st_mode & 0o777 == 0o700
 
 

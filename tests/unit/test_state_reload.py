@@ -1,4 +1,4 @@
-"""addons/state.py: hot reload of config.yaml and auth-dir (CONTRACT.md §2).
+"""addons/state.py: hot reload of config.yaml and auth-dir (docs/configuration.md "Keys").
 
 "Changes to config.yaml and to auth-dir take effect while running: no restart, no request in
 flight dropped; a config that fails validation is refused with a log line and the previous one

@@ -1,4 +1,5 @@
-"""Thinking tables (UPSTREAMS.md §8.5): IR Thinking -> Gemini thinkingConfig, budget -> effort."""
+"""Thinking tables (docs/upstreams.md "Cross-dialect mappings"): IR Thinking -> Gemini
+thinkingConfig, budget -> effort."""
 
 from __future__ import annotations
 

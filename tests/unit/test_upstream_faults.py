@@ -1,7 +1,8 @@
 """What an upstream refusal means for the pool, and how long an account rests.
 
-addons/upstreams/code_assist.py and codex.py classify (UPSTREAMS.md §2.7, §3, §4.7);
-addons/accounts/cooldown.py and runtime.py turn a classification into a rest.
+addons/upstreams/code_assist.py and codex.py classify (docs/upstreams.md "Code Assist errors",
+"AI Studio", "Codex errors and usage limits"); addons/accounts/cooldown.py and runtime.py turn a
+classification into a rest.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def test_parse_duration(text: str, seconds: float | None) -> None:
 
 # ---------------------------------------------------------------- retry delay
 
-# UPSTREAMS §2.7 sample
+# docs/upstreams.md "Code Assist errors" sample
 QUOTA_MESSAGE = "You have exhausted your capacity on this model. Your quota will reset after 0s."
 RETRY_DELAYS = [
     (
