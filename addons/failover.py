@@ -36,6 +36,9 @@ class Failover:
     def __init__(self, state: State) -> None:
         self.state = state
 
+    def recovery(self, ex: Exchange) -> Recovery:
+        return Recovery(self, ex)
+
     async def recover(
         self,
         flow: http.HTTPFlow,
@@ -44,45 +47,15 @@ class Failover:
         content: bytes,
         retry_after: str | None,
     ) -> Answer:
-        """The current attempt was refused: rest that account for the model, retry on the next
-        one (`quota-exceeded.switch-project`, `request-retry`), then on preview models
-        (`switch-preview-model`); the answer of the first success, else a clean error."""
-        settings = self.state.settings
-        pool = self.state.pool
-        origin = ex.model
-        previews = list(code_assist.PREVIEW_MODELS.get(origin, ()))
-        quota_err: UpstreamError | None = None  # what to report if previews don't help
-        while True:
-            err = read_error(ex, status, content, retry_after)
-            fault = err.fault
-            if fault.kind == "request":
-                # a preview id the upstream does not know is not the client's fault
-                return error_to_client(ex, quota_err or err)
-            self._note_refusal(ex, err)
-            if fault.kind == "quota":
-                quota_err = quota_err or err
-                if not settings.quota_exceeded.switch_project:
-                    return error_to_client(ex, err)
-            account = await self._next_account(ex, fault.kind)
-            if (
-                account is None
-                and fault.kind == "quota"
-                and previews
-                and (settings.quota_exceeded.switch_preview_model and pool is not None)
-            ):
-                ex.model, ex.tried, ex.attempts = previews.pop(0), set(), 0
-                logger.warning("every account refused for quota; trying %s", ex.model)
-                account = await pool.acquire(ex.provider, ex.model)
-            if account is None:
-                wait = pool.wait_seconds(ex.provider, origin) if pool is not None else None
-                if quota_err is not None and wait is not None:
-                    return all_resting_answer(ex.shape, ex.provider, origin, wait, quota_err)
-                return error_to_client(ex, quota_err or err)
-            ex.account, ex.attempts = account, ex.attempts + 1
+        """The native path's refused attempt: retried through httpx, buffered (mitmproxy cannot
+        re-send a flow); the answer of the first success, else a clean error."""
+        recovery = Recovery(self, ex)
+        while (final := await recovery.after_refusal(status, content, retry_after)) is None:
             status, content, retry_after = await self._attempt(flow, ex)
             if status == 200:
                 ex.account.succeeded(ex.model)
                 return success_answer(ex, content)
+        return final
 
     async def _next_account(self, ex: Exchange, kind: str) -> Account | None:
         """The account for the next attempt: the same one after a forced refresh (first 401),
@@ -146,3 +119,52 @@ class Failover:
             message = f"upstream unreachable: {type(e).__name__}"
             return 502, json.dumps({"error": {"code": 502, "message": message}}).encode(), None
         return reply.status_code, reply.content, reply.headers.get("retry-after")
+
+
+class Recovery:
+    """The failover of one exchange across its attempts: after each refusal, rest that account
+    for the model and name the next attempt (`quota-exceeded.switch-project`, `request-retry`),
+    then preview models (`switch-preview-model`), refreshing once on a 401. Used by the native
+    path (buffered retries) and by the loopback relay (streamed retries) alike."""
+
+    def __init__(self, failover: Failover, ex: Exchange) -> None:
+        self.failover = failover
+        self.ex = ex
+        self.origin = ex.model
+        self.previews = list(code_assist.PREVIEW_MODELS.get(ex.model, ()))
+        self.quota_err: UpstreamError | None = None  # what to report if previews don't help
+
+    async def after_refusal(
+        self, status: int, content: bytes, retry_after: str | None
+    ) -> Answer | None:
+        """None when the exchange now names the next account (and model) to try; else the
+        answer the client gets."""
+        ex, failover = self.ex, self.failover
+        settings, pool = failover.state.settings, failover.state.pool
+        err = read_error(ex, status, content, retry_after)
+        fault = err.fault
+        if fault.kind == "request":
+            # a preview id the upstream does not know is not the client's fault
+            return error_to_client(ex, self.quota_err or err)
+        failover._note_refusal(ex, err)
+        if fault.kind == "quota":
+            self.quota_err = self.quota_err or err
+            if not settings.quota_exceeded.switch_project:
+                return error_to_client(ex, err)
+        account = await failover._next_account(ex, fault.kind)
+        if (
+            account is None
+            and fault.kind == "quota"
+            and self.previews
+            and (settings.quota_exceeded.switch_preview_model and pool is not None)
+        ):
+            ex.model, ex.tried, ex.attempts = self.previews.pop(0), set(), 0
+            logger.warning("every account refused for quota; trying %s", ex.model)
+            account = await pool.acquire(ex.provider, ex.model)
+        if account is None:
+            wait = pool.wait_seconds(ex.provider, self.origin) if pool is not None else None
+            if self.quota_err is not None and wait is not None:
+                return all_resting_answer(ex.shape, ex.provider, self.origin, wait, self.quota_err)
+            return error_to_client(ex, self.quota_err or err)
+        ex.account, ex.attempts = account, ex.attempts + 1
+        return None
