@@ -26,8 +26,6 @@ from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import event_frame
 
-RequestError = ir.RequestError
-
 BILLING_PREFIX = "x-anthropic-billing-header:"
 
 ROLES = frozenset({"user", "assistant", "system"})
@@ -98,10 +96,10 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     """A /v1/messages body -> IR. With `count_tokens` (the count_tokens endpoint) `max_tokens` is
     optional and `stream` is ignored. Raises only ir.RequestError."""
     if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
+        raise ir.RequestError("request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise RequestError("`model` is required and must be a non-empty string", "model")
+        raise ir.RequestError("`model` is required and must be a non-empty string", "model")
     p = _Parser()
     req = ir.Request(model=model, messages=[])
     req.max_tokens = _max_tokens(body.get("max_tokens"), required=not count_tokens)
@@ -171,12 +169,12 @@ class _Parser:
         if isinstance(value, str):
             return [value] if value else []
         if not isinstance(value, list):
-            raise RequestError("`system` must be a string or a list of text blocks", "system")
+            raise ir.RequestError("`system` must be a string or a list of text blocks", "system")
         out: list[str] = []
         for i, block in enumerate(value):
             param = f"system[{i}]"
             if not isinstance(block, dict) or block.get("type") != "text":
-                raise RequestError("system blocks must be text blocks", f"{param}.type")
+                raise ir.RequestError("system blocks must be text blocks", f"{param}.type")
             text = _string(block.get("text"), f"{param}.text")
             if text.startswith(BILLING_PREFIX):
                 # Claude Code's per-run billing marker: meaningless upstream (REAL-CLIENTS.md §3.2)
@@ -189,17 +187,19 @@ class _Parser:
 
     def messages(self, value: object) -> list[ir.Message]:
         if not isinstance(value, list) or not value:
-            raise RequestError("`messages` must be a non-empty list", "messages")
+            raise ir.RequestError("`messages` must be a non-empty list", "messages")
         out: list[ir.Message] = []
         for i, msg in enumerate(value):
             param = f"messages[{i}]"
             if not isinstance(msg, dict):
-                raise RequestError("each message must be an object", param)
+                raise ir.RequestError("each message must be an object", param)
             role = msg.get("role")
             if not isinstance(role, str) or role not in ROLES:
-                raise RequestError("`role` must be one of user, assistant, system", f"{param}.role")
+                raise ir.RequestError(
+                    "`role` must be one of user, assistant, system", f"{param}.role"
+                )
             if "content" not in msg:
-                raise RequestError("`content` is required", f"{param}.content")
+                raise ir.RequestError("`content` is required", f"{param}.content")
             out.append(ir.Message(role=role, parts=self.content(msg["content"], param)))
         return out
 
@@ -208,7 +208,7 @@ class _Parser:
         if isinstance(value, str):
             return [ir.TextPart(value)]
         if not isinstance(value, list):
-            raise RequestError("`content` must be a string or a list of content blocks", param)
+            raise ir.RequestError("`content` must be a string or a list of content blocks", param)
         parts: list[ir.Part] = []
         for j, block in enumerate(value):
             parts.extend(self.block(block, f"{param}[{j}]"))
@@ -242,7 +242,7 @@ class _Parser:
         param = f"{param}.source"
         src = block.get("source")
         if not isinstance(src, dict):
-            raise RequestError("`source` must be an object", param)
+            raise ir.RequestError("`source` must be an object", param)
         match src.get("type"):
             case "base64":
                 mime = _string(src.get("media_type"), f"{param}.media_type")
@@ -253,13 +253,13 @@ class _Parser:
             case "file":
                 self.drop(f"{param}: file source dropped (the Files API is not proxied)")
                 return []
-        raise RequestError("image `source.type` must be base64 or url", f"{param}.type")
+        raise ir.RequestError("image `source.type` must be base64 or url", f"{param}.type")
 
     def document(self, block: dict, param: str) -> list[ir.Part]:
         param = f"{param}.source"
         src = block.get("source")
         if not isinstance(src, dict):
-            raise RequestError("`source` must be an object", param)
+            raise ir.RequestError("`source` must be an object", param)
         match src.get("type"):
             case "base64":  # a PDF (or other binary document) rides as inline media
                 mime = _string(src.get("media_type"), f"{param}.media_type")
@@ -274,7 +274,7 @@ class _Parser:
             case "file":
                 self.drop(f"{param}: file source dropped (the Files API is not proxied)")
                 return []
-        raise RequestError(
+        raise ir.RequestError(
             "document `source.type` must be base64, text, url or content", f"{param}.type"
         )
 
@@ -285,7 +285,7 @@ class _Parser:
         if isinstance(value, str):
             return [ir.TextPart(value)]
         if not isinstance(value, list):
-            raise RequestError("`content` must be a string or a list of content blocks", param)
+            raise ir.RequestError("`content` must be a string or a list of content blocks", param)
         out: list[ir.TextPart | ir.ImagePart] = []
         for j, block in enumerate(value):
             bparam = f"{param}[{j}]"
@@ -303,7 +303,7 @@ class _Parser:
         if args is None:
             args = {}
         elif not isinstance(args, dict):
-            raise RequestError("tool_use `input` must be an object", f"{param}.input")
+            raise ir.RequestError("tool_use `input` must be an object", f"{param}.input")
         self.tool_names[call_id] = name
         return ir.ToolCallPart(call_id, name, args)
 
@@ -319,12 +319,12 @@ class _Parser:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise RequestError("`tools` must be a list", "tools")
+            raise ir.RequestError("`tools` must be a list", "tools")
         out: list[ir.Tool] = []
         for i, tool in enumerate(value):
             param = f"tools[{i}]"
             if not isinstance(tool, dict):
-                raise RequestError("each tool must be an object", param)
+                raise ir.RequestError("each tool must be an object", param)
             kind = tool.get("type")
             if kind not in (None, "custom") and "input_schema" not in tool:
                 # server tools (web_search_…, bash_…, text_editor_…) run on Anthropic's side
@@ -332,11 +332,13 @@ class _Parser:
                 continue
             name = _string(tool.get("name"), f"{param}.name")
             if not name:
-                raise RequestError("tool `name` must not be empty", f"{param}.name")
+                raise ir.RequestError("tool `name` must not be empty", f"{param}.name")
             desc = _optional_string(tool.get("description"), f"{param}.description") or ""
             schema = tool.get("input_schema")
             if not isinstance(schema, dict):
-                raise RequestError("tool `input_schema` must be an object", f"{param}.input_schema")
+                raise ir.RequestError(
+                    "tool `input_schema` must be an object", f"{param}.input_schema"
+                )
             out.append(ir.Tool(name, desc, schema))
         return out
 
@@ -346,13 +348,13 @@ class _Parser:
             # effort alone still says how hard the model should think
             return ir.Thinking(effort=effort) if effort else None
         if not isinstance(value, dict):
-            raise RequestError("`thinking` must be an object", "thinking")
+            raise ir.RequestError("`thinking` must be an object", "thinking")
         shown = value.get("display") != "omitted"
         match value.get("type"):
             case "enabled":
                 budget = _integer(value.get("budget_tokens"), "thinking.budget_tokens")
                 if budget is None or budget < 0:
-                    raise RequestError(
+                    raise ir.RequestError(
                         "`budget_tokens` must be a non-negative integer", "thinking.budget_tokens"
                     )
                 return ir.Thinking(budget=budget, include_thoughts=shown)
@@ -363,7 +365,9 @@ class _Parser:
             case "between_tools":
                 self.drop("thinking.type between_tools: treated as adaptive")
                 return ir.Thinking(effort=effort or "auto", include_thoughts=shown)
-        raise RequestError("`thinking.type` must be enabled, disabled or adaptive", "thinking.type")
+        raise ir.RequestError(
+            "`thinking.type` must be enabled, disabled or adaptive", "thinking.type"
+        )
 
 
 # ---------------------------------------------------------------- request helpers
@@ -372,10 +376,10 @@ class _Parser:
 def _block_type(block: object, param: str) -> tuple[dict[str, Any], str]:
     """The block as a dict and its `type` (validated)."""
     if not isinstance(block, dict):
-        raise RequestError("each content block must be an object", param)
+        raise ir.RequestError("each content block must be an object", param)
     kind = block.get("type")
     if not isinstance(kind, str) or not kind:
-        raise RequestError("content block `type` must be a string", f"{param}.type")
+        raise ir.RequestError("content block `type` must be a string", f"{param}.type")
     return block, kind
 
 
@@ -389,7 +393,7 @@ def _url_mime(url: str, default: str) -> str:
 
 def _string(value: object, param: str) -> str:
     if not isinstance(value, str):
-        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a string", param)
+        raise ir.RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a string", param)
     return value
 
 
@@ -401,7 +405,7 @@ def _boolean(value: object, param: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a boolean", param)
+        raise ir.RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a boolean", param)
     return value
 
 
@@ -409,13 +413,13 @@ def _number(value: object, param: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"`{param}` must be a number", param)
+        raise ir.RequestError(f"`{param}` must be a number", param)
     try:
         number = float(value)
     except OverflowError:  # e.g. 10**400: JSON allows it, a float does not
-        raise RequestError(f"`{param}` must be a finite number", param) from None
+        raise ir.RequestError(f"`{param}` must be a finite number", param) from None
     if not math.isfinite(number):
-        raise RequestError(f"`{param}` must be a finite number", param)
+        raise ir.RequestError(f"`{param}` must be a finite number", param)
     return number
 
 
@@ -423,7 +427,7 @@ def _integer(value: object, param: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be an integer", param)
+        raise ir.RequestError(f"`{param.rsplit('.', 1)[-1]}` must be an integer", param)
     return value
 
 
@@ -432,7 +436,9 @@ def _max_tokens(value: object, *, required: bool) -> int | None:
         return None
     n = _integer(value, "max_tokens")
     if n is None or n <= 0:
-        raise RequestError("`max_tokens` is required and must be a positive integer", "max_tokens")
+        raise ir.RequestError(
+            "`max_tokens` is required and must be a positive integer", "max_tokens"
+        )
     return n
 
 
@@ -440,7 +446,7 @@ def _stop_sequences(value: object) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RequestError("`stop_sequences` must be a list of strings", "stop_sequences")
+        raise ir.RequestError("`stop_sequences` must be a list of strings", "stop_sequences")
     return [_string(s, f"stop_sequences[{i}]") for i, s in enumerate(value)]
 
 
@@ -448,7 +454,7 @@ def _object_or_none(value: object, param: str) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise RequestError(f"`{param}` must be an object", param)
+        raise ir.RequestError(f"`{param}` must be an object", param)
     return value
 
 
@@ -468,9 +474,9 @@ def _tool_choice(value: object) -> tuple[ir.ToolChoice | None, bool | None]:
         case "tool":
             name = _string(choice.get("name"), "tool_choice.name")
             if not name:
-                raise RequestError("`tool_choice.name` must not be empty", "tool_choice.name")
+                raise ir.RequestError("`tool_choice.name` must not be empty", "tool_choice.name")
             return ir.ToolChoice("tool", name), parallel
-    raise RequestError("`tool_choice.type` must be auto, any, tool or none", "tool_choice.type")
+    raise ir.RequestError("`tool_choice.type` must be auto, any, tool or none", "tool_choice.type")
 
 
 _DPTU = "tool_choice.disable_parallel_tool_use"
@@ -481,7 +487,7 @@ def _effort(output_config: dict | None) -> ir.Effort | None:
     if effort is None:
         return None
     if not isinstance(effort, str) or effort not in EFFORTS:
-        raise RequestError(
+        raise ir.RequestError(
             "`output_config.effort` must be one of low, medium, high, xhigh, max",
             "output_config.effort",
         )
@@ -500,10 +506,10 @@ def _output_schema(output_config: dict | None, output_format: object) -> dict | 
 def _json_schema_format(value: object, param: str) -> dict:
     fmt = _object_or_none(value, param) or {}
     if fmt.get("type") != "json_schema":
-        raise RequestError(f"`{param}.type` must be json_schema", f"{param}.type")
+        raise ir.RequestError(f"`{param}.type` must be json_schema", f"{param}.type")
     schema = fmt.get("schema")
     if not isinstance(schema, dict):
-        raise RequestError(f"`{param}.schema` must be an object", f"{param}.schema")
+        raise ir.RequestError(f"`{param}.schema` must be an object", f"{param}.schema")
     return schema
 
 

@@ -14,7 +14,7 @@ present, `stream:true` and `store:false` always, no sampling / token-limit param
 - parse_error: the backend's error bodies (`{"detail"}`, usage limits, OpenAI style, HTML).
 
 Codex's own reasoning (`encrypted_content`) rides through other dialects as a thinking signature
-prefixed with CODEX_REASONING_PREFIX, so it can be replayed as a `reasoning` input item.
+prefixed with ir.CODEX_REASONING_PREFIX, so it can be replayed as a `reasoning` input item.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from typing import Any
 from cliproxy.translators import ir
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.thinking import budget_to_effort
-
-CODEX_REASONING_PREFIX = ir.CODEX_REASONING_PREFIX
 
 # THE documented place for body keys the Codex backend refuses (UPSTREAMS.md §4.2, §10:
 # `400 {"detail":"Unsupported parameter: max_output_tokens"}`; CLIProxyAPI drops the sampling
@@ -154,7 +152,7 @@ def _tool_output(p: ir.ToolResultPart, req: ir.Request) -> str | list[dict[str, 
 
 def _reasoning_item(p: ir.ThinkingPart) -> dict[str, Any]:
     summary = [{"type": "summary_text", "text": p.text}] if p.text else []
-    encrypted = (p.signature or "").removeprefix(CODEX_REASONING_PREFIX)
+    encrypted = (p.signature or "").removeprefix(ir.CODEX_REASONING_PREFIX)
     return {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
 
 
@@ -198,7 +196,7 @@ class _Items:
             if image is not None:
                 self.content.append(image)
         elif isinstance(p, ir.ThinkingPart):
-            if p.signature and p.signature.startswith(CODEX_REASONING_PREFIX):
+            if p.signature and p.signature.startswith(ir.CODEX_REASONING_PREFIX):
                 self.item(_reasoning_item(p))
             elif p.text or p.signature:
                 self.thinking_dropped()
@@ -590,7 +588,7 @@ class StreamDecoder:
                 out.append(ir.ThinkingDelta("\n\n".join(texts)))
         encrypted = _str(item.get("encrypted_content"))
         if encrypted:
-            out.append(ir.ThinkingDelta("", signature=CODEX_REASONING_PREFIX + encrypted))
+            out.append(ir.ThinkingDelta("", signature=ir.CODEX_REASONING_PREFIX + encrypted))
         return out
 
     # ---------------------------------------------------------------- tool calls

@@ -17,8 +17,6 @@ from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.sse import dumps
 
-RequestError = ir.RequestError
-
 # `reasoning_effort` (Chat) and `reasoning.effort` (Responses) values.
 EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
@@ -39,10 +37,10 @@ def drop(req: ir.Request, note: str) -> None:
 def request_object(body: object) -> tuple[dict[str, Any], str]:
     """The request body as a JSON object, and its model."""
     if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
+        raise ir.RequestError("request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise RequestError("model is required and must be a non-empty string", "model")
+        raise ir.RequestError("model is required and must be a non-empty string", "model")
     return body, model
 
 
@@ -63,12 +61,12 @@ def content_parts(
     Empty strings yield no part; absent content is an error when `required`, else no part."""
     if content is None:
         if required:
-            raise RequestError(f"{where} is required", where)
+            raise ir.RequestError(f"{where} is required", where)
         return []
     if isinstance(content, str):
         return [ir.TextPart(content)] if content else []
     if not isinstance(content, list):
-        raise RequestError(f"{where} must be a string or an array of content parts", where)
+        raise ir.RequestError(f"{where} must be a string or an array of content parts", where)
     out: list[ir.TextPart | ir.ImagePart] = []
     for j, part in enumerate(content):
         parsed = read_part(part, f"{where}[{j}]", req)
@@ -93,13 +91,13 @@ def number_field(body: dict[str, Any], key: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"{key} must be a number", key)
+        raise ir.RequestError(f"{key} must be a number", key)
     try:
         number = float(value)
     except OverflowError:  # a huge JSON integer
-        raise RequestError(f"{key} must be a finite number", key) from None
+        raise ir.RequestError(f"{key} must be a finite number", key) from None
     if not math.isfinite(number):
-        raise RequestError(f"{key} must be a finite number", key)
+        raise ir.RequestError(f"{key} must be a finite number", key)
     return number
 
 
@@ -108,9 +106,9 @@ def integer_field(body: dict[str, Any], key: str, minimum: int | None = None) ->
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{key} must be an integer", key)
+        raise ir.RequestError(f"{key} must be an integer", key)
     if minimum is not None and value < minimum:
-        raise RequestError(f"{key} must be at least {minimum}", key)
+        raise ir.RequestError(f"{key} must be at least {minimum}", key)
     return value
 
 
@@ -120,7 +118,7 @@ def boolean_field(body: dict[str, Any], key: str, param: str | None = None) -> b
     value = body.get(key)
     if value is not None and not isinstance(value, bool):
         param = param or key
-        raise RequestError(f"{param} must be a boolean", param)
+        raise ir.RequestError(f"{param} must be a boolean", param)
     return value
 
 
@@ -130,13 +128,13 @@ def image_url_part(value: object, where: str) -> ir.ImagePart:
     if isinstance(value, dict):
         where = f"{where}.url"
     if not isinstance(url, str) or not url:
-        raise RequestError(f"{where} must be a non-empty string", where)
+        raise ir.RequestError(f"{where} must be a non-empty string", where)
     if url.startswith("data:"):
         mime, data = parse_data_url(url, where)
         return ir.ImagePart(mime or "image/jpeg", data)
     scheme = url.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):
-        raise RequestError(f"{where} must be an http(s) URL or a base64 data URL", where)
+        raise ir.RequestError(f"{where} must be an http(s) URL or a base64 data URL", where)
     return ir.ImagePart(mime_from_name(urlsplit(url).path, "image/jpeg"), url=url)
 
 
@@ -149,7 +147,7 @@ def arguments_object(raw: object, where: str) -> dict[str, Any] | None:
     if isinstance(raw, dict):  # some clients send the object itself
         return raw
     if not isinstance(raw, str):
-        raise RequestError(f"{where} must be a JSON string", where)
+        raise ir.RequestError(f"{where} must be a JSON string", where)
     if not raw.strip():
         return {}
     try:

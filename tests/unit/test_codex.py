@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-PREFIX = codex.CODEX_REASONING_PREFIX
+PREFIX = ir.CODEX_REASONING_PREFIX
 
 # ---------------------------------------------------------------- fixtures
 

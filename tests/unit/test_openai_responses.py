@@ -1878,7 +1878,9 @@ def test_sdk_bad_request_maps_to_bad_request_error() -> None:
 
 
 def test_module_exports() -> None:
-    assert openai_responses.RequestError is ir.RequestError
+    # the IR's exception and reasoning prefix are the only ones: no dialect re-exports them
+    assert not hasattr(openai_responses, "RequestError")
+    assert not hasattr(openai_responses, "CODEX_SIGNATURE_PREFIX")
     assert error_body is openai_chat.error_body
     assert error_body(429, "slow down") == {
         "error": {
