@@ -25,6 +25,7 @@ from cliproxy.translators.media import IMAGE_EXT_MIME
 from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import event_frame
+from cliproxy.translators.stream import SafeStreamEncoder
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 
@@ -601,20 +602,19 @@ def _new_id(prefix: str) -> str:
 # ================================================================ stream
 
 
-class StreamEncoder:
+class StreamEncoder(SafeStreamEncoder):
     """IR events -> Anthropic SSE bytes (UPSTREAMS.md §7.3 grammar, every frame with `event:`).
 
     message_start is sent lazily on the first content event, so a UsageUpdate that arrives before
     any content still gives it input_tokens. One block is open at a time; indexes count from 0.
+    Never raises (stream.SafeStreamEncoder).
     """
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
         self._id = ""
-        self._usage = ir.Usage()
-        self._finish: ir.FinishReason | None = None
         self._started = False
-        self._done = False
         self._index = -1  # index of the most recently opened block
         self._open: str | None = None  # "text" | "thinking" | "tool_use"
         self._signed = False  # the open thinking block already got its signature_delta
@@ -624,34 +624,21 @@ class StreamEncoder:
         self._args_sent = False  # the open tool_use block got a non-empty input_json_delta
         self._tool_used = False
 
-    # ------------------------------------------------------------ interface
+    # ------------------------------------------------------------ end and errors
 
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self._done:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # never raise into the stream: end it with an error event
-            return self.error(f"proxy translation error: {type(exc).__name__}: {exc}")
-
-    def finish(self) -> list[bytes]:
-        if self._done:
-            return []
-        if self._finish is None:
-            return self.error("upstream stream ended before completion", 502)
+    def _final(self) -> list[bytes]:
         out = self._start() + self._close()
-        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish, "end_turn")
+        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish or "", "end_turn")
         delta = {"stop_reason": stop, "stop_sequence": None}
         out.append(_frame({"type": "message_delta", "delta": delta, "usage": self._delta_usage()}))
         out.append(_frame({"type": "message_stop"}))
-        self._done = True
         return out
 
-    def error(self, message: str, status: int = 500) -> list[bytes]:
-        if self._done:
-            return []
-        self._done = True
+    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
         return [event_frame("error", error_body(status, message))]
+
+    def _fault_frames(self) -> list[bytes]:
+        return [event_frame("error", error_body(500, self.FAULT))]
 
     # ------------------------------------------------------------ events
 
@@ -661,14 +648,6 @@ class StreamEncoder:
                 if not self._started:
                     self._id = id
                 return []
-            case ir.UsageUpdate(usage=usage):
-                self._usage = usage
-                return []
-            case ir.Finish(reason=reason):
-                self._finish = reason
-                return []
-            case ir.StreamError(message=message, status=status):
-                return self.error(message, status)
             case ir.TextDelta(text=text):
                 return self._text(text) if text else []
             case ir.ThinkingDelta(text=text, signature=sig):
@@ -688,7 +667,7 @@ class StreamEncoder:
                 out = self._close()
                 self._prev_sig = None
                 return out
-        return []
+        return self._track(event)  # usage, finish reason, upstream error
 
     def _text(self, text: str) -> list[bytes]:
         out = self._start()

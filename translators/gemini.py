@@ -28,6 +28,7 @@ from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import parse_json_events
+from cliproxy.translators.stream import SafeStreamEncoder
 from cliproxy.translators.thinking import gemini_thinking_config
 
 SENTINEL_SIGNATURE = "skip_thought_signature_validator"
@@ -1261,27 +1262,18 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
     }
 
 
-class StreamEncoder:
+class StreamEncoder(SafeStreamEncoder):
     """IR events -> `data: <GenerateContentResponse>` frames for a Gemini client. Text and
     thoughts go out as they come; a tool call goes out whole at ToolCallEnd; finishReason and
-    usage ride on the last chunk written by finish(). Never raises."""
+    usage ride on the last chunk written by finish(). Never raises (stream.SafeStreamEncoder)."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
         self.id = "gen-" + secrets.token_hex(12)
-        self.usage: ir.Usage | None = None
-        self.reason: ir.FinishReason | None = None
-        self.closed = False
+        self._usage_seen = False  # usageMetadata goes out only when the upstream reported usage
         self.pending_sig: str | None = None
         self.calls: dict[str, tuple[str, str | None, list[str]]] = {}  # id -> name, sig, fragments
-
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self.closed:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # never raise into mitmproxy
-            return self.error(f"internal translation error: {type(exc).__name__}")
 
     def _chunk(self, parts: list[dict[str, Any]]) -> list[bytes]:
         if self.pending_sig and parts and "thoughtSignature" not in parts[0]:
@@ -1323,56 +1315,42 @@ class StreamEncoder:
                 )
             case ir.ImageOut(mime_type=mime, data=data):
                 return self._chunk([{"inlineData": {"mimeType": mime, "data": data}}])
-            case ir.UsageUpdate(usage=usage):
-                self.usage = usage
-            case ir.Finish(reason=reason):
-                if self.reason != "tool_calls":
-                    self.reason = reason
-            case ir.StreamError(message=message, status=status, code=code):
-                return self._error(message, status, code)
+            case ir.UsageUpdate():
+                self._usage_seen = True
+                return self._track(event)
             case _:
-                pass
+                return self._track(event)  # finish reason, upstream error
         return []
 
-    def finish(self) -> list[bytes]:
-        if self.closed:
-            return []
-        try:
-            if self.reason is None:
-                return self.error("upstream stream ended before completion", 502)
-            parts: list[dict[str, Any]] = []
-            for cid, (name, sig, frags) in self.calls.items():  # calls that never got their End
-                parts.append(_call_part(cid, name, _parse_args("".join(frags)), sig))
-            self.calls.clear()
-            if self.pending_sig:
-                parts.append({"text": "", "thoughtSignature": self.pending_sig})
-                self.pending_sig = None
-            candidate: dict[str, Any] = {
-                "finishReason": _FINISH_OUT.get(self.reason, "STOP"),
-                "index": 0,
-            }
-            if parts:
-                candidate["content"] = {"role": "model", "parts": parts}
-            body: dict[str, Any] = {"candidates": [candidate]}
-            if self.usage is not None:
-                body["usageMetadata"] = _usage_metadata(self.usage)
-            body["modelVersion"] = self.model
-            body["responseId"] = self.id
-            self.closed = True
-            return [data_frame(body)]
-        except Exception:
-            return self.error("internal translation error")
+    def _final(self) -> list[bytes]:
+        parts: list[dict[str, Any]] = []
+        for cid, (name, sig, frags) in self.calls.items():  # calls that never got their End
+            parts.append(_call_part(cid, name, _parse_args("".join(frags)), sig))
+        self.calls.clear()
+        if self.pending_sig:
+            parts.append({"text": "", "thoughtSignature": self.pending_sig})
+            self.pending_sig = None
+        candidate: dict[str, Any] = {
+            "finishReason": _FINISH_OUT.get(self._finish or "stop", "STOP"),
+            "index": 0,
+        }
+        if parts:
+            candidate["content"] = {"role": "model", "parts": parts}
+        body: dict[str, Any] = {"candidates": [candidate]}
+        if self._usage_seen:
+            body["usageMetadata"] = _usage_metadata(self._usage)
+        body["modelVersion"] = self.model
+        body["responseId"] = self.id
+        return [data_frame(body)]
 
-    def error(self, message: str, status: int = 500) -> list[bytes]:
-        return self._error(message, status, None)
-
-    def _error(self, message: str, status: int, code: str | None) -> list[bytes]:
-        if self.closed:
-            return []
-        self.closed = True
+    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
+        # Gemini error frames are never enveloped: Code Assist sends them bare too
         if not _is_int(status):
             status = 500
         return [data_frame(error_body(status, str(message), code))]
+
+    def _fault_frames(self) -> list[bytes]:
+        return [data_frame(error_body(500, self.FAULT))]
 
 
 def _parse_args(text: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
-from cliproxy.translators.openai_common import SafeStreamEncoder
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
 from cliproxy.translators.openai_common import boolean_field
@@ -34,6 +33,7 @@ from cliproxy.translators.openai_common import number_field
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import data_frame
+from cliproxy.translators.stream import SafeStreamEncoder
 
 ROLES = frozenset({"developer", "system", "user", "assistant", "tool", "function"})
 

@@ -1,7 +1,7 @@
 """What the two OpenAI client dialects (Chat Completions in openai_chat.py, Responses in
 openai_responses.py) share: request checks worded as OpenAI words them, image URLs, tool-call
-argument JSON, and the part of their stream encoders that keeps the "never raise, nothing after
-the end" contract. Only the IR and these shared wire rules are known here.
+argument JSON. Only the IR and these shared wire rules are known here (the stream encoders'
+contract is stream.py's, shared with every dialect).
 """
 
 from __future__ import annotations
@@ -168,77 +168,3 @@ def args_json(args: object) -> str:
         return dumps(args)
     except (TypeError, ValueError):
         return "{}"
-
-
-class SafeStreamEncoder:
-    """The stream encoders' shared contract (brief): never raise (a fault becomes the dialect's
-    error event), a stream without ir.Finish ends in an error, and nothing goes out after the end
-    or after an error. Usage and the finish reason are kept here for the closing frames.
-
-    A subclass writes the frames: `_encode` (one event; it hands events it has no case for to
-    `_track`), `_final` (the closing frames), `_error_frames` (the dialect's error event) and
-    `_fault_frames` (an error event that cannot fail, for when `_error_frames` did).
-    """
-
-    FAULT = "internal error encoding the stream"
-
-    def __init__(self) -> None:
-        self._closed = False
-        self._finish: ir.FinishReason | None = None
-        self._usage = ir.Usage()
-
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self._closed:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # a bug here must become an error event, not a dead stream
-            return self.error(f"{self.FAULT}: {exc}", 500)
-
-    def finish(self) -> list[bytes]:
-        if self._closed:
-            return []
-        if self._finish is None:  # cut short: the client must see an error, not a clean end
-            return self.error("upstream stream ended before completion", 502)
-        try:
-            out = self._final()
-        except Exception as exc:
-            return self.error(f"{self.FAULT}: {exc}", 500)
-        self._closed = True
-        return out
-
-    def error(self, message: str, status: int = 500, code: str | None = None) -> list[bytes]:
-        if self._closed:
-            return []
-        self._closed = True
-        try:
-            return self._error_frames(message, status, code)
-        except Exception:
-            return self._fault_frames()
-
-    def _track(self, event: ir.Event) -> list[bytes]:
-        """Events that write no frame of their own: usage and the finish reason are kept for
-        `_final`; an upstream error ends the stream."""
-        match event:
-            case ir.UsageUpdate(usage=usage):
-                self._usage = usage
-            case ir.Finish(reason=reason):
-                if self._finish != "tool_calls":  # a late STOP never hides tool calls
-                    self._finish = reason
-            case ir.StreamError(message=msg, status=status, code=code):
-                return self.error(msg, status, code)
-            case _:
-                pass
-        return []
-
-    def _encode(self, event: ir.Event) -> list[bytes]:
-        raise NotImplementedError
-
-    def _final(self) -> list[bytes]:
-        raise NotImplementedError
-
-    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
-        raise NotImplementedError
-
-    def _fault_frames(self) -> list[bytes]:
-        raise NotImplementedError

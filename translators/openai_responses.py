@@ -34,7 +34,6 @@ from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.openai_chat import error_body
 from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
-from cliproxy.translators.openai_common import SafeStreamEncoder
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
 from cliproxy.translators.openai_common import boolean_field
@@ -48,6 +47,7 @@ from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import event_frame
+from cliproxy.translators.stream import SafeStreamEncoder
 
 __all__ = [
     "StreamEncoder",

@@ -2,7 +2,8 @@
 
 One instance per streamed exchange; mitmproxy calls it with each TCP read and finally with b""
 (MITMPROXY.md §5). It returns a list (possibly empty, never b"") and never raises: an internal
-fault becomes an error event in the client's format instead of untranslated upstream bytes.
+fault becomes an error event in the client's format instead of untranslated upstream bytes. The
+decoder / encoder contract itself is stream.py's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from typing import Protocol
 
 from cliproxy.translators import gemini
 from cliproxy.translators import ir
@@ -18,17 +18,10 @@ from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import event_frame
 from cliproxy.translators.sse import parse_json_events
-
-
-class Decoder(Protocol):
-    def feed(self, obj: dict) -> list[ir.Event]: ...
-    def finish(self) -> list[ir.Event]: ...
-
-
-class Encoder(Protocol):
-    def encode(self, event: ir.Event) -> list[bytes]: ...
-    def finish(self) -> list[bytes]: ...
-    def error(self, message: str, status: int = 500) -> list[bytes]: ...
+from cliproxy.translators.stream import FAULT
+from cliproxy.translators.stream import Decoder
+from cliproxy.translators.stream import Encoder
+from cliproxy.translators.stream import fault_message
 
 
 class StreamPipeline:
@@ -62,7 +55,7 @@ class StreamPipeline:
             return out + self.encoder.finish()
         except Exception as e:  # never let mitmproxy pass the rest through untranslated
             self.failed = True
-            return out + self.encoder.error(f"proxy translation error: {type(e).__name__}: {e}")
+            return out + self.encoder.error(fault_message(e))
 
     def _translate(self, events: list, out: list[bytes]) -> None:
         for obj in parse_json_events(events):
@@ -125,7 +118,7 @@ class ResponsesRelay:
             return out
         except Exception as e:  # never raise inside mitmproxy's stream callback
             self.terminal = True
-            return [self._failed(f"proxy translation error: {type(e).__name__}")]
+            return [self._failed(f"{FAULT}: {type(e).__name__}")]
 
     def _frame(self, name: str | None, data: str) -> tuple[bytes, str | None]:
         """The event re-framed verbatim, and its kind."""
@@ -181,7 +174,7 @@ class GeminiPassthrough:
             return out
         except Exception as e:  # never raise inside mitmproxy's stream callback
             self.finished = True
-            return [data_frame(gemini.error_body(502, f"proxy error: {type(e).__name__}"))]
+            return [data_frame(gemini.error_body(502, f"{FAULT}: {type(e).__name__}"))]
 
     def _frame(self, obj: Any) -> bytes | None:
         if not isinstance(obj, dict):

@@ -784,7 +784,7 @@ def test_passthrough_internal_fault_becomes_an_error_frame() -> None:
 
     passthrough.parser = BrokenParser(RuntimeError("x"))  # type: ignore[assignment]
     assert passthrough(b"data: {}\n\n") == [
-        b'data: {"error":{"code":502,"message":"proxy error: RuntimeError",'
+        b'data: {"error":{"code":502,"message":"proxy translation error: RuntimeError",'
         b'"status":"UNAVAILABLE"}}\n\n'
     ]
     assert passthrough(b"") == []  # finished: no second error frame
