@@ -1,8 +1,9 @@
 """The Gemini dialect: client side (google-genai, Gemini CLI) and upstream side (Code Assist,
 AI Studio), which share one body format (UPSTREAMS.md §2, §3, §7.4).
 
-- render_request / StreamDecoder / render of countTokens and the Code Assist envelope: the
-  upstream direction (IR -> GenerateContentRequest, GenerateContentResponse -> IR events).
+- render_request / StreamDecoder: the upstream direction (IR -> GenerateContentRequest,
+  GenerateContentResponse -> IR events). The Code Assist envelope around these bodies, and its
+  countTokens body, are code_assist.py's.
 - parse_request / render_response / StreamEncoder: a Gemini client served by a non-Gemini
   upstream (IR <-> Gemini client wire format).
 - prepare_passthrough / CodeAssistUnwrapper: Gemini client -> Gemini upstream keeping every field.
@@ -21,6 +22,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+from cliproxy.translators import code_assist
 from cliproxy.translators import ir
 from cliproxy.translators.schema import clean_for_gemini
 from cliproxy.translators.schema import sanitize_function_name
@@ -961,75 +963,6 @@ def prepare_passthrough(body: object) -> dict[str, Any]:
     return out
 
 
-# ================================================================ Code Assist envelope
-
-
-def wrap_code_assist(
-    body: dict[str, Any], model: str, project: str, session_id: str | None = None
-) -> dict[str, Any]:
-    """The Code Assist envelope (UPSTREAMS §2.3): bare model id, the account's project."""
-    request = {**body, "session_id": session_id} if session_id else body
-    return {"model": _bare(model), "project": project, "request": request}
-
-
-def _bare(model: str) -> str:
-    return model.strip().removeprefix("models/")
-
-
-def unwrap_code_assist(obj: object) -> dict[str, Any]:
-    """The GenerateContentResponse inside a Code Assist wrapper ({} when there is none).
-    `traceId` becomes `responseId` when the response has none (as gemini-cli does)."""
-    if not isinstance(obj, dict):
-        return {}
-    response = obj.get("response")
-    if not isinstance(response, dict):
-        return {}
-    trace = obj.get("traceId")
-    if isinstance(trace, str) and trace and "responseId" not in response:
-        return {**response, "responseId": trace}
-    return response
-
-
-def _texts_of_content(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if not isinstance(content, dict):
-        return []
-    parts = content.get("parts")
-    if isinstance(parts, dict):
-        parts = [parts]
-    if not isinstance(parts, list):
-        return []
-    return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
-
-
-def count_tokens_request(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """Code Assist countTokens body. The upstream takes contents only (UPSTREAMS §2.5), so the
-    system instruction and the tool declarations are folded in as leading user text."""
-    if not isinstance(body, dict):
-        body = {}
-    inner = _get(body, "generateContentRequest")
-    if isinstance(inner, dict):  # the public API's way to count system + tools
-        body = inner
-    contents = body.get("contents")
-    if isinstance(contents, dict):
-        contents = [contents]
-    elif isinstance(contents, str):
-        contents = [{"role": "user", "parts": [{"text": contents}]}]
-    elif not isinstance(contents, list):
-        contents = []
-    lead: list[dict[str, Any]] = []
-    for text in _texts_of_content(_get(body, "systemInstruction")):
-        if text:
-            lead.append({"text": text})
-    tools = body.get("tools")
-    if isinstance(tools, list) and tools:
-        lead.append({"text": dumps(tools)})
-    if lead:
-        contents = [{"role": "user", "parts": lead}, *contents]
-    return {"request": {"model": "models/" + _bare(model), "contents": contents}}
-
-
 # ================================================================ upstream stream -> IR
 
 
@@ -1081,7 +1014,7 @@ class StreamDecoder:
         if not isinstance(obj, dict):
             return []
         if "candidates" not in obj and isinstance(obj.get("response"), dict):
-            obj = unwrap_code_assist(obj)  # tolerate a Code Assist wrapper
+            obj = code_assist.unwrap_response(obj)  # tolerate a Code Assist wrapper
         events: list[ir.Event] = []
         if not self.started:
             self.started = True
@@ -1395,7 +1328,7 @@ class CodeAssistUnwrapper:
             ):
                 out.append(data_frame({"error": obj["error"]}))
                 continue
-            response = unwrap_code_assist(obj)
+            response = code_assist.unwrap_response(obj)
             if not response:
                 continue
             if self._is_final(response):
@@ -1470,6 +1403,10 @@ def _error_fields(obj: Any, depth: int) -> tuple[str, str | None, list[Any]]:
 # ================================================================ model lists
 
 
+def _bare(model: str) -> str:
+    return model.strip().removeprefix("models/")
+
+
 def _display_name(model_id: str) -> str:
     words = model_id.replace("_", "-").split("-")
     return " ".join(w[:1].upper() + w[1:] if w else w for w in words)
@@ -1499,3 +1436,11 @@ def model_object(id: str) -> dict[str, Any]:
 
 def models_list(ids: list[str]) -> dict[str, Any]:
     return {"models": [model_object(i) for i in ids]}
+
+
+# ================================================================ transitional names
+# addons/ still imports the Code Assist envelope from here (issue 8: the addons are being
+# restructured in parallel). Delete this block once they call code_assist.* directly.
+wrap_code_assist = code_assist.wrap_request
+unwrap_code_assist = code_assist.unwrap_response
+count_tokens_request = code_assist.count_tokens_request

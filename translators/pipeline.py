@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from cliproxy.translators import code_assist
 from cliproxy.translators import gemini
 from cliproxy.translators import ir
 from cliproxy.translators.sse import SSEParser
@@ -184,7 +185,7 @@ class GeminiPassthrough:
             return data_frame(obj)
         # a Code Assist chunk without `response` is valid (no candidates): nothing for the
         # public API, passed on as it is to a Code Assist client
-        inner = gemini.unwrap_code_assist(obj) if self.unwrap or "response" in obj else obj
+        inner = code_assist.unwrap_response(obj) if self.unwrap or "response" in obj else obj
         candidates = inner.get("candidates") if isinstance(inner, dict) else None
         if isinstance(candidates, list) and any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates
@@ -196,7 +197,7 @@ class GeminiPassthrough:
         if self.unwrap:
             # a Code Assist wrapper without `response` (= no candidates) has nothing to pass on
             return data_frame(inner) if inner and "response" in obj else None
-        return data_frame({"response": obj}) if self.wrap else data_frame(obj)
+        return data_frame(code_assist.wrap_response(obj) if self.wrap else obj)
 
 
 class CodeAssistEnvelope:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cliproxy.translators import code_assist
 from cliproxy.translators import gemini as gm
 from cliproxy.translators import ir
 from cliproxy.translators.accumulate import ResponseAccumulator
@@ -171,7 +172,7 @@ def decode_sse(raw: bytes, decoder: gm.StreamDecoder) -> list[ir.Event]:
     objs = parse_json_events(parser.feed(raw) + parser.finish())
     events: list[ir.Event] = []
     for obj in objs:
-        events.extend(decoder.feed(gm.unwrap_code_assist(obj)))
+        events.extend(decoder.feed(code_assist.unwrap_response(obj)))
     return events + decoder.finish()
 
 
@@ -1015,61 +1016,6 @@ def test_passthrough_errors(body: Any, param: str | None) -> None:
     with pytest.raises(ir.RequestError) as exc:
         gm.prepare_passthrough(body)
     assert exc.value.param == param
-
-
-# ================================================================ Code Assist envelope, countTokens
-
-
-def test_wrap_and_unwrap_code_assist() -> None:
-    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-    assert gm.wrap_code_assist(body, "models/gemini-2.5-pro", "proj-1") == {
-        "model": "gemini-2.5-pro",
-        "project": "proj-1",
-        "request": body,
-    }
-    wrapped = gm.wrap_code_assist(body, "gemini-2.5-pro", "proj-1", session_id="sess")
-    assert wrapped["request"] == {**body, "session_id": "sess"}
-    assert "session_id" not in body
-    assert gm.unwrap_code_assist({"response": {"candidates": []}, "traceId": "t1"}) == {
-        "candidates": [],
-        "responseId": "t1",
-    }
-    assert gm.unwrap_code_assist({"response": {"responseId": "r"}, "traceId": "t1"}) == {
-        "responseId": "r"
-    }
-    assert gm.unwrap_code_assist({"traceId": "t"}) == {}
-    assert gm.unwrap_code_assist([1]) == {}
-    assert gm.unwrap_code_assist({"response": "x"}) == {}
-
-
-def test_count_tokens_request_folds_system_and_tools() -> None:
-    body = GEMINI_CLI_FOLLOWUP["request"]
-    out = gm.count_tokens_request(body, "gemini-2.5-flash")
-    assert list(out) == ["request"]
-    assert list(out["request"]) == ["model", "contents"]
-    assert out["request"]["model"] == "models/gemini-2.5-flash"
-    lead = out["request"]["contents"][0]
-    assert lead["role"] == "user"
-    assert lead["parts"][0] == {"text": "You are an interactive CLI agent..."}
-    assert json.loads(lead["parts"][1]["text"]) == body["tools"]
-    assert out["request"]["contents"][1:] == body["contents"]
-    # plain countTokens body and the public generateContentRequest form
-    assert gm.count_tokens_request({"contents": [{"parts": [{"text": "a"}]}]}, "m") == {
-        "request": {"model": "models/m", "contents": [{"parts": [{"text": "a"}]}]}
-    }
-    out = gm.count_tokens_request(
-        {
-            "generateContentRequest": {
-                "model": "models/m",
-                "contents": [],
-                "system_instruction": {"parts": [{"text": "S"}]},
-            }
-        },
-        "models/m",
-    )
-    assert out == {
-        "request": {"model": "models/m", "contents": [{"role": "user", "parts": [{"text": "S"}]}]}
-    }
 
 
 # ================================================================ render_response / StreamEncoder

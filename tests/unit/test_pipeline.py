@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cliproxy.translators import anthropic
+from cliproxy.translators import code_assist
 from cliproxy.translators import codex
 from cliproxy.translators import gemini
 from cliproxy.translators import ir
@@ -167,7 +168,7 @@ def gemini_client() -> gemini.StreamEncoder:
 
 def code_assist_pipeline(encoder: Callable[[], Any]) -> Stream:
     return StreamPipeline(
-        gemini.StreamDecoder("gemini-2.5-pro"), encoder(), unwrap=gemini.unwrap_code_assist
+        gemini.StreamDecoder("gemini-2.5-pro"), encoder(), unwrap=code_assist.unwrap_response
     )
 
 
