@@ -1179,9 +1179,10 @@ def _response_parts(
     return out
 
 
-def render_response(resp: ir.Response) -> dict[str, Any]:
-    """An IR answer as a non-stream GenerateContentResponse."""
-    return {
+def render_response(resp: ir.Response, *, envelope: bool = False) -> dict[str, Any]:
+    """An IR answer as a non-stream GenerateContentResponse; with `envelope`, as Code Assist
+    answers (`{"response": …}`, for Gemini CLI through the relay)."""
+    body = {
         "candidates": [
             {
                 "content": {"role": "model", "parts": _response_parts(resp.parts)},
@@ -1193,16 +1194,22 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         "modelVersion": resp.model,
         "responseId": resp.id,
     }
+    return code_assist.wrap_response(body) if envelope else body
 
 
 class StreamEncoder(SafeStreamEncoder):
     """IR events -> `data: <GenerateContentResponse>` frames for a Gemini client. Text and
     thoughts go out as they come; a tool call goes out whole at ToolCallEnd; finishReason and
-    usage ride on the last chunk written by finish(). Never raises (stream.SafeStreamEncoder)."""
+    usage ride on the last chunk written by finish(). Never raises (stream.SafeStreamEncoder).
 
-    def __init__(self, model: str) -> None:
+    `envelope`: every chunk goes out as a Code Assist frame (`{"response": …}`), for Gemini CLI
+    through the relay when another upstream serves the model. The chunk is wrapped before it is
+    serialised, so no frame is parsed again; error frames stay bare, as Code Assist sends them."""
+
+    def __init__(self, model: str, *, envelope: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.envelope = envelope
         self.id = "gen-" + secrets.token_hex(12)
         self._usage_seen = False  # usageMetadata goes out only when the upstream reported usage
         self.pending_sig: str | None = None
@@ -1217,7 +1224,10 @@ class StreamEncoder(SafeStreamEncoder):
             "modelVersion": self.model,
             "responseId": self.id,
         }
-        return [data_frame(body)]
+        return [self._frame(body)]
+
+    def _frame(self, body: dict[str, Any]) -> bytes:
+        return data_frame(code_assist.wrap_response(body) if self.envelope else body)
 
     def _encode(self, event: ir.Event) -> list[bytes]:
         match event:
@@ -1274,7 +1284,7 @@ class StreamEncoder(SafeStreamEncoder):
             body["usageMetadata"] = _usage_metadata(self._usage)
         body["modelVersion"] = self.model
         body["responseId"] = self.id
-        return [data_frame(body)]
+        return [self._frame(body)]
 
     def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
         # Gemini error frames are never enveloped: Code Assist sends them bare too

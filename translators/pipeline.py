@@ -201,30 +201,20 @@ class GeminiPassthrough:
 
 
 class CodeAssistEnvelope:
-    """A Gemini stream encoder whose frames go out as Code Assist frames (`{"response": …}`),
-    for Gemini CLI through the relay when another upstream (Codex) serves the model. Error
-    frames stay `{"error": …}`, as Code Assist sends them."""
+    """Transitional (issue 8): addons/exchange.py still builds
+    `CodeAssistEnvelope(gemini.StreamEncoder(model))`; the replacement is
+    `gemini.StreamEncoder(model, envelope=True)`. This only switches the encoder's envelope on
+    and delegates, so no frame is parsed again. Delete once addons/ switches."""
 
-    def __init__(self, inner: Encoder) -> None:
+    def __init__(self, inner: gemini.StreamEncoder) -> None:
+        inner.envelope = True
         self.inner = inner
 
     def encode(self, event: ir.Event) -> list[bytes]:
-        return self._wrap(self.inner.encode(event))
+        return self.inner.encode(event)
 
     def finish(self) -> list[bytes]:
-        return self._wrap(self.inner.finish())
+        return self.inner.finish()
 
     def error(self, message: str, status: int = 500) -> list[bytes]:
         return self.inner.error(message, status)
-
-    @staticmethod
-    def _wrap(frames: list[bytes]) -> list[bytes]:
-        out = []
-        for frame in frames:
-            try:
-                obj = json.loads(frame.removeprefix(b"data: "))
-            except ValueError:
-                out.append(frame)
-                continue
-            out.append(frame if "error" in obj else data_frame({"response": obj}))
-        return out

@@ -1044,6 +1044,11 @@ SAMPLE_RESPONSE = ir.Response(
 )
 
 
+def test_render_response_in_the_code_assist_envelope() -> None:
+    body = gm.render_response(SAMPLE_RESPONSE)
+    assert gm.render_response(SAMPLE_RESPONSE, envelope=True) == {"response": body}
+
+
 def test_render_response_shape_and_sdk() -> None:
     body = gm.render_response(SAMPLE_RESPONSE)
     assert body == {

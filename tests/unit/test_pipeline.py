@@ -791,12 +791,12 @@ def test_passthrough_internal_fault_becomes_an_error_frame() -> None:
     assert passthrough(b"") == []  # finished: no second error frame
 
 
-# ---------------------------------------------------------------- CodeAssistEnvelope
+# ---------------------------------------------------------------- Code Assist frames from the IR
 
 
 def test_envelope_wraps_every_frame_for_gemini_cli_and_leaves_errors_bare() -> None:
     def envelope() -> Stream:
-        encoder = CodeAssistEnvelope(gemini.StreamEncoder("gpt-5-codex"))
+        encoder = gemini.StreamEncoder("gpt-5-codex", envelope=True)
         return StreamPipeline(codex.StreamDecoder("gpt-5-codex"), encoder)
 
     with deterministic():
@@ -814,6 +814,24 @@ def test_envelope_wraps_every_frame_for_gemini_cli_and_leaves_errors_bare() -> N
             ),
         )
     ]
+
+
+def test_transitional_code_assist_envelope_is_the_encoder_with_envelope_on() -> None:
+    with deterministic():
+        flag = run(
+            StreamPipeline(
+                codex.StreamDecoder("gpt-5"), gemini.StreamEncoder("gpt-5", envelope=True)
+            ),
+            [CODEX_STREAM],
+        )
+        shim = run(
+            StreamPipeline(
+                codex.StreamDecoder("gpt-5"), CodeAssistEnvelope(gemini.StreamEncoder("gpt-5"))
+            ),
+            [CODEX_STREAM],
+        )
+    assert flag == shim
+    assert all(f.startswith(b'data: {"response":{') for f in b"".join(flag).split(b"\n\n") if f)
 
 
 # ---------------------------------------------------------------- properties
@@ -923,7 +941,7 @@ FACTORIES: dict[str, Callable[[], Stream]] = {
     "passthrough ai_studio": lambda: GeminiPassthrough(unwrap=False),
     "passthrough ai_studio->code_assist": lambda: GeminiPassthrough(unwrap=False, wrap=True),
     "codex->code_assist envelope": lambda: StreamPipeline(
-        codex.StreamDecoder("gpt-5"), CodeAssistEnvelope(gemini.StreamEncoder("gpt-5"))
+        codex.StreamDecoder("gpt-5"), gemini.StreamEncoder("gpt-5", envelope=True)
     ),
 }
 

@@ -23,6 +23,7 @@ ENCODERS: dict[str, Callable[[], SafeStreamEncoder]] = {
     "anthropic": lambda: anthropic.StreamEncoder("m"),
     "responses": lambda: openai_responses.StreamEncoder("m"),
     "gemini": lambda: gemini.StreamEncoder("m"),
+    "code_assist": lambda: gemini.StreamEncoder("m", envelope=True),
 }
 
 encoders = pytest.mark.parametrize("make", list(ENCODERS.values()), ids=list(ENCODERS))
