@@ -6,7 +6,8 @@ AI Studio), which share one body format (UPSTREAMS.md §2, §3, §7.4).
   countTokens body, are code_assist.py's.
 - parse_request / render_response / StreamEncoder: a Gemini client served by a non-Gemini
   upstream (IR <-> Gemini client wire format).
-- prepare_passthrough / CodeAssistUnwrapper: Gemini client -> Gemini upstream keeping every field.
+- prepare_passthrough: Gemini client -> Gemini upstream keeping every field (the answer's way
+  back is pipeline.GeminiPassthrough).
 
 Clients send proto-JSON in mixed case (google-genai 3.4.0: `inlineData{data,mime_type}`,
 `functionDeclarations[{parameters_json_schema}]`), so every key is read in both spellings; what
@@ -26,10 +27,8 @@ from cliproxy.translators import code_assist
 from cliproxy.translators import ir
 from cliproxy.translators.schema import clean_for_gemini
 from cliproxy.translators.schema import sanitize_function_name
-from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import dumps
-from cliproxy.translators.sse import parse_json_events
 from cliproxy.translators.stream import SafeStreamEncoder
 from cliproxy.translators.thinking import gemini_thinking_config
 
@@ -1302,59 +1301,6 @@ def _parse_args(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-# ================================================================ Code Assist pass-through stream
-
-
-class CodeAssistUnwrapper:
-    """Code Assist SSE (`data: {"response":…,"traceId":…}`) -> AI-Studio-style SSE
-    (`data: <GenerateContentResponse>`), for Gemini API clients served by Code Assist.
-    `finished` tells the caller whether a finishReason was seen (else the stream was cut)."""
-
-    def __init__(self) -> None:
-        self._parser = SSEParser()
-        self.finished = False
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        try:
-            return self._frames(parse_json_events(self._parser.feed(chunk)))
-        except Exception:
-            return []
-
-    def finish(self) -> list[bytes]:
-        try:
-            return self._frames(parse_json_events(self._parser.finish()))
-        except Exception:
-            return []
-
-    def _frames(self, objs: list[Any]) -> list[bytes]:
-        out: list[bytes] = []
-        for obj in objs:
-            if (
-                isinstance(obj, dict)
-                and isinstance(obj.get("error"), dict)
-                and "response" not in obj
-            ):
-                out.append(data_frame({"error": obj["error"]}))
-                continue
-            response = code_assist.unwrap_response(obj)
-            if not response:
-                continue
-            if self._is_final(response):
-                self.finished = True
-            out.append(data_frame(response))
-        return out
-
-    @staticmethod
-    def _is_final(response: dict[str, Any]) -> bool:
-        candidates = response.get("candidates")
-        if isinstance(candidates, list):
-            for cand in candidates:
-                if isinstance(cand, dict) and cand.get("finishReason"):
-                    return True
-        feedback = response.get("promptFeedback")
-        return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
 
 
 # ================================================================ errors

@@ -20,6 +20,7 @@ from cliproxy.translators import code_assist
 from cliproxy.translators import gemini as gm
 from cliproxy.translators import ir
 from cliproxy.translators.accumulate import ResponseAccumulator
+from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import parse_json_events
 from google import genai
@@ -1237,16 +1238,22 @@ def test_stream_encoder_cut_stream_and_errors() -> None:
     ]
 
 
-# ================================================================ CodeAssistUnwrapper
+# ================================================================ Code Assist stream, Gemini client
+# The live path is pipeline.GeminiPassthrough(unwrap=True); these use this module's real sample.
+
+
+CUT_FRAME = gm.error_body(502, "upstream stream ended early")
 
 
 def _unwrapped(chunks: list[bytes]) -> tuple[list[bytes], bool]:
-    u = gm.CodeAssistUnwrapper()
+    """The passthrough's frames, and whether the stream was complete (no error frame added for
+    a cut at the end)."""
+    u = GeminiPassthrough(unwrap=True)
     out: list[bytes] = []
     for c in chunks:
-        out.extend(u.feed(c))
-    out.extend(u.finish())
-    return out, u.finished
+        out.extend(u(c))
+    out.extend(u(b""))
+    return out, not out or _frames(out[-1:]) != [CUT_FRAME]
 
 
 def test_unwrapper_sample_any_split() -> None:
@@ -1256,7 +1263,7 @@ def test_unwrapper_sample_any_split() -> None:
     assert frames[0]["candidates"][0]["content"]["parts"] == [
         {"thought": True, "text": "**Listing files**"}
     ]
-    assert frames[0]["responseId"] == "1a2b3c4d5e6f7a8b"
+    assert frames[0]["responseId"] == "1a2b3c4d5e6f7a8b"  # from traceId
     assert frames[1]["candidates"][0]["finishReason"] == "STOP"
     assert len(frames) == 2
     for i in range(1, len(SSE_SAMPLE)):
@@ -1270,15 +1277,20 @@ def test_unwrapper_sample_any_split() -> None:
 def test_unwrapper_cut_stream_and_errors() -> None:
     first = SSE_SAMPLE.split(b"\n\n")[0] + b"\n\n"
     out, finished = _unwrapped([first, b'data: {"traceId":"only"}\n\n', b"data: not json\n\n"])
-    assert len(out) == 1 and not finished
+    # the frame without `response` and the non-JSON one yield nothing; the cut ends in an error
+    assert not finished
+    assert len(out) == 2
+    assert _frames(out[1:]) == [CUT_FRAME]
     out, finished = _unwrapped(
         [b'data: {"error":{"code":503,"message":"x","status":"UNAVAILABLE"}}\n\n']
     )
+    assert finished
     assert _frames(out) == [{"error": {"code": 503, "message": "x", "status": "UNAVAILABLE"}}]
     out, finished = _unwrapped(
         [b'data: {"response":{"promptFeedback":{"blockReason":"SAFETY"}}}\n\n']
     )
     assert finished
+    assert _frames(out) == [{"promptFeedback": {"blockReason": "SAFETY"}}]
 
 
 # ================================================================ errors, models
@@ -1554,23 +1566,6 @@ def test_encoder_never_raises(events: list[ir.Event]) -> None:
         sum(1 for f in frames if "error" in f or f.get("candidates", [{}])[0].get("finishReason"))
         == 1
     )
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.binary(max_size=40)
-        | st.sampled_from([SSE_SAMPLE[:50], SSE_SAMPLE[50:], b"\n\n", b"data: {}\n\n"]),
-        max_size=8,
-    )
-)
-def test_unwrapper_never_raises(chunks: list[bytes]) -> None:
-    u = gm.CodeAssistUnwrapper()
-    out: list[bytes] = []
-    for c in chunks:
-        out.extend(u.feed(c))
-    out.extend(u.finish())
-    assert all(b.startswith(b"data: ") for b in out)
 
 
 @settings(max_examples=200, deadline=None)
