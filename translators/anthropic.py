@@ -10,7 +10,7 @@ What is dropped, and where:
   no upstream meaning (UPSTREAMS.md §8.1). Their values are kept in `req.extras["anthropic"]`.
 - Everything else that cannot be translated (server tools, server-tool blocks, `file` sources,
   `service_tier`, `container`, `mcp_servers`, unknown top-level fields) goes through
-  `_Parser.drop()`, which appends one human-readable line to `req.extras["dropped"]`.
+  `_Parser.drop()`, which appends one human-readable line to `req.dropped`.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     req.stream = False if count_tokens else _boolean(body.get("stream"), "stream")
     p.leftovers(body, output_config)
     req.extras.update(p.extras())
+    req.dropped = p.dropped
     return req
 
 
@@ -145,8 +146,6 @@ class _Parser:
         out: dict[str, Any] = {}
         if self.kept:
             out["anthropic"] = self.kept
-        if self.dropped:
-            out["dropped"] = self.dropped
         return out
 
     def leftovers(self, body: dict, output_config: dict | None) -> None:

@@ -88,7 +88,7 @@ _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def _note(req: ir.Request, message: str) -> None:
-    req.extras.setdefault("dropped", []).append(message)
+    req.dropped.append(message)
 
 
 def _unsupported_note(key: str) -> str:
@@ -311,7 +311,7 @@ def _note_unsupported(req: ir.Request) -> None:
 
 def render_request(req: ir.Request) -> dict[str, Any]:
     """IR -> Codex `/responses` body (UPSTREAMS.md §4.2-§4.5). What Codex cannot take is noted
-    in `req.extras["dropped"]`."""
+    in `req.dropped`."""
     items = _Items(req)
     for msg in req.messages:
         items.message(msg)

@@ -119,7 +119,7 @@ def _camel(name: str) -> str:
 
 
 def _note(req: ir.Request, message: str) -> None:
-    req.extras.setdefault("dropped", []).append(message)
+    req.dropped.append(message)
 
 
 def _new_call_id() -> str:

@@ -5,7 +5,7 @@ Only this dialect's JSON and the IR are known here (DESIGN.md §2); what it shar
 Responses dialect lives in openai_common.py.
 
 Everything a client sent that cannot be translated is noted in ONE place: `openai_common.drop()`,
-which appends a human-readable line to `req.extras["dropped"]` so the addon can log it.
+which appends a human-readable line to `req.dropped` so the addon can log it.
 """
 
 from __future__ import annotations

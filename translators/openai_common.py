@@ -30,8 +30,8 @@ PartReader = Callable[[object, str, ir.Request], ir.TextPart | ir.ImagePart | No
 
 def drop(req: ir.Request, note: str) -> None:
     """The one documented place where the OpenAI dialects knowingly drop untranslatable input:
-    one human-readable line in `req.extras["dropped"]`, which the addon logs."""
-    req.extras.setdefault("dropped", []).append(note)
+    one human-readable line in `req.dropped`, which the addon logs."""
+    req.dropped.append(note)
 
 
 def request_object(body: object) -> tuple[dict[str, Any], str]:

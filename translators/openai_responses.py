@@ -12,7 +12,7 @@ What is dropped, and where:
 - Everything else that cannot be translated (hosted tools such as web_search / tool_search /
   namespace, item types such as local_shell_call / web_search_call / item_reference, file_id
   references, unknown fields) goes through `openai_common.drop()`, which appends one
-  human-readable line to `req.extras["dropped"]`.
+  human-readable line to `req.dropped`.
 - `previous_response_id` and `conversation` are rejected (400): this proxy keeps no state, and
   silently answering without the referenced history would be wrong.
 

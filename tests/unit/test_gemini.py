@@ -610,9 +610,7 @@ def test_render_generation_config() -> None:
         "responseMimeType": "application/json",
         "thinkingConfig": {"thinkingLevel": "LOW", "includeThoughts": True},
     }
-    assert req.extras["dropped"] == [
-        "parallel_tool_calls=false: Gemini has no such switch; ignored"
-    ]
+    assert req.dropped == ["parallel_tool_calls=false: Gemini has no such switch; ignored"]
 
 
 # ================================================================ parse_request
@@ -649,7 +647,7 @@ def test_parse_gemini_cli_followup() -> None:
     ]
     assert (req.temperature, req.top_p, req.top_k) == (1, 0.95, 64)
     assert req.thinking == ir.Thinking(budget=8192, include_thoughts=True)
-    assert req.extras.get("dropped") is None
+    assert req.dropped == []
 
 
 def test_parse_google_genai_mixed_case_body() -> None:
@@ -677,7 +675,7 @@ def test_parse_google_genai_mixed_case_body() -> None:
     assert req.response_mime_type == "text/plain"
     assert req.thinking == ir.Thinking(budget=1024, include_thoughts=True)
     assert req.extras["gemini"] == {"safetySettings": GENAI_BODY["safetySettings"]}
-    assert req.extras["dropped"] == ["safetySettings: kept for Gemini upstreams only"]
+    assert req.dropped == ["safetySettings: kept for Gemini upstreams only"]
 
 
 def test_parse_ids_by_position_and_name() -> None:
@@ -767,7 +765,7 @@ def test_parse_shorthands_extras_and_notes() -> None:
         "cachedContent": "cachedContents/abc",
         "labels": {"a": "b"},
     }
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "tools[0].googleSearch: Gemini built-in tool, kept for Gemini upstreams only",
         "tools[1].codeExecution: Gemini built-in tool, kept for Gemini upstreams only",
         "generationConfig.candidateCount, responseModalities: kept for Gemini upstreams only",
@@ -802,7 +800,7 @@ def test_parse_single_content_dict_and_unknown_parts() -> None:
             "user", [ir.TextPart("run"), ir.ImagePart("application/pdf", url="gs://b/f.pdf")]
         )
     ]
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "contents[0].parts[1]: executableCode part dropped (not supported by this upstream)",
         "contents[0].parts[2]: codeExecutionResult part dropped (not supported by this upstream)",
         "contents[0].parts[3]: videoMetadata part dropped (not supported by this upstream)",
