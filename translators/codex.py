@@ -26,6 +26,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.thinking import budget_to_effort
@@ -93,14 +94,6 @@ def _note(req: ir.Request, message: str) -> None:
 
 def _unsupported_note(key: str) -> str:
     return f"{key}: not supported by the Codex backend; dropped"
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _str(v: Any) -> str | None:
@@ -425,7 +418,7 @@ def _parse_args(text: str) -> dict[str, Any]:
 def _usage(u: dict[str, Any]) -> ir.Usage:
     def num(d: Any, key: str) -> int:
         v = d.get(key) if isinstance(d, dict) else None
-        return v if _is_int(v) and v >= 0 else 0
+        return v if fields.is_int(v) and v >= 0 else 0
 
     return ir.Usage(
         input_tokens=num(u, "input_tokens"),
@@ -772,7 +765,7 @@ def completed_response(events: list[dict[str, Any]]) -> dict[str, Any] | None:
             final = obj["response"]
         elif kind == "response.output_item.done" and isinstance(obj.get("item"), dict):
             index = obj.get("output_index")
-            done.append((index if _is_int(index) else 1 << 62, seq, obj["item"]))
+            done.append((index if fields.is_int(index) else 1 << 62, seq, obj["item"]))
     if final is None:
         return None
     out = dict(final)
@@ -811,10 +804,10 @@ def _plain_text(text: str) -> str:
 
 def _resets_in(err: dict[str, Any], now: float) -> float | None:
     resets_at = err.get("resets_at")
-    if _is_num(resets_at):
+    if fields.is_number(resets_at):
         return max(float(resets_at) - now, 0.0)
     resets_in = err.get("resets_in_seconds")
-    if _is_num(resets_in):
+    if fields.is_number(resets_in):
         return max(float(resets_in), 0.0)
     return None
 

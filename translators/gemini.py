@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cliproxy.translators import code_assist
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.schema import clean_for_gemini
 from cliproxy.translators.schema import sanitize_function_name
@@ -124,14 +125,6 @@ def _note(req: ir.Request, message: str) -> None:
 
 def _new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def canonical_status(status: int) -> str:
@@ -697,23 +690,12 @@ _GC_MODELLED = frozenset(
 )
 
 
-def _num_field(gc: dict[str, Any], key: str, *, integer: bool = False) -> Any:
-    value = _get(gc, key)
-    if value is None:
-        return None
-    ok = _is_num(value) and (not integer or float(value).is_integer())
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        raise ir.RequestError(f"generationConfig.{key} must be {kind}", f"generationConfig.{key}")
-    return int(value) if integer else value
-
-
 def _parse_thinking(value: Any) -> ir.Thinking | None:
     if not isinstance(value, dict):
         return None
     thinking = ir.Thinking()
     budget = _get(value, "thinkingBudget")
-    if _is_num(budget):
+    if fields.is_number(budget):
         thinking.budget = int(budget)
     level = _get(value, "thinkingLevel")
     if isinstance(level, str):
@@ -732,13 +714,19 @@ def _parse_generation_config(value: Any, req: ir.Request) -> None:
     if not isinstance(value, dict):
         raise ir.RequestError("generationConfig must be an object", "generationConfig")
     gc = value
-    req.temperature = _num_field(gc, "temperature")
-    req.top_p = _num_field(gc, "topP")
-    req.top_k = _num_field(gc, "topK", integer=True)
-    req.max_tokens = _num_field(gc, "maxOutputTokens", integer=True)
-    req.seed = _num_field(gc, "seed", integer=True)
-    req.presence_penalty = _num_field(gc, "presencePenalty")
-    req.frequency_penalty = _num_field(gc, "frequencyPenalty")
+    req.temperature = fields.number(_get(gc, "temperature"), "generationConfig.temperature")
+    req.top_p = fields.number(_get(gc, "topP"), "generationConfig.topP")
+    req.top_k = fields.integer(_get(gc, "topK"), "generationConfig.topK", whole_floats=True)
+    req.max_tokens = fields.integer(
+        _get(gc, "maxOutputTokens"), "generationConfig.maxOutputTokens", whole_floats=True
+    )
+    req.seed = fields.integer(_get(gc, "seed"), "generationConfig.seed", whole_floats=True)
+    req.presence_penalty = fields.number(
+        _get(gc, "presencePenalty"), "generationConfig.presencePenalty"
+    )
+    req.frequency_penalty = fields.number(
+        _get(gc, "frequencyPenalty"), "generationConfig.frequencyPenalty"
+    )
     stop = _get(gc, "stopSequences")
     if isinstance(stop, str):
         stop = [stop]
@@ -978,7 +966,7 @@ def map_finish_reason(reason: str, saw_tool_call: bool) -> ir.FinishReason:
 def _usage(meta: dict[str, Any]) -> ir.Usage:
     def n(key: str) -> int:
         v = meta.get(key)
-        return v if _is_int(v) and v >= 0 else 0
+        return v if fields.is_int(v) and v >= 0 else 0
 
     thoughts = n("thoughtsTokenCount")
     return ir.Usage(
@@ -1033,7 +1021,7 @@ class StreamDecoder:
             events.append(
                 ir.StreamError(
                     message=message if isinstance(message, str) else "upstream error",
-                    status=code if _is_int(code) else 500,
+                    status=code if fields.is_int(code) else 500,
                     code=status if isinstance(status, str) else None,
                 )
             )
@@ -1287,7 +1275,7 @@ class StreamEncoder(SafeStreamEncoder):
 
     def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
         # Gemini error frames are never enveloped: Code Assist sends them bare too
-        if not _is_int(status):
+        if not fields.is_int(status):
             status = 500
         return [data_frame(error_body(status, str(message), code))]
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.media import EXT_MIME
 from cliproxy.translators.media import data_url
@@ -23,13 +24,10 @@ from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
-from cliproxy.translators.openai_common import boolean_field
 from cliproxy.translators.openai_common import content_parts
 from cliproxy.translators.openai_common import drop
 from cliproxy.translators.openai_common import drop_unknown_keys
 from cliproxy.translators.openai_common import image_url_part
-from cliproxy.translators.openai_common import integer_field
-from cliproxy.translators.openai_common import number_field
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import data_frame
@@ -360,7 +358,7 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
         choice, param = body["function_call"], "function_call"  # legacy
     if choice is not None:
         req.tool_choice = _tool_choice(choice, param, req)
-    ptc = boolean_field(body, "parallel_tool_calls")
+    ptc = fields.boolean(body.get("parallel_tool_calls"), "parallel_tool_calls")
     if ptc is not None:
         req.parallel_tool_calls = ptc
 
@@ -396,16 +394,18 @@ def _choice_name(fn: object, where: str) -> str:
 
 
 def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
-    max_completion = integer_field(body, "max_completion_tokens", 1)
-    max_tokens = integer_field(body, "max_tokens", 1)
+    max_completion = fields.integer(body.get("max_completion_tokens"), "max_completion_tokens", 1)
+    max_tokens = fields.integer(body.get("max_tokens"), "max_tokens", 1)
     req.max_tokens = max_completion if max_completion is not None else max_tokens
-    req.temperature = number_field(body, "temperature")
-    req.top_p = number_field(body, "top_p")
-    req.top_k = integer_field(body, "top_k", 1)  # not OpenAI, but sent via extra_body for Gemini
-    req.seed = integer_field(body, "seed")
-    req.presence_penalty = number_field(body, "presence_penalty")
-    req.frequency_penalty = number_field(body, "frequency_penalty")
-    n = integer_field(body, "n", 1)
+    req.temperature = fields.number(body.get("temperature"), "temperature")
+    req.top_p = fields.number(body.get("top_p"), "top_p")
+    req.top_k = fields.integer(
+        body.get("top_k"), "top_k", 1
+    )  # not OpenAI, but sent via extra_body for Gemini
+    req.seed = fields.integer(body.get("seed"), "seed")
+    req.presence_penalty = fields.number(body.get("presence_penalty"), "presence_penalty")
+    req.frequency_penalty = fields.number(body.get("frequency_penalty"), "frequency_penalty")
+    n = fields.integer(body.get("n"), "n", 1)
     if n is not None and n > 1:
         raise ir.RequestError("n must be 1: only one choice is supported", "n")
     stop = body.get("stop")
@@ -456,13 +456,15 @@ def _json_schema(spec: object) -> dict[str, Any] | None:
 
 
 def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
-    req.stream = bool(boolean_field(body, "stream"))
+    req.stream = bool(fields.boolean(body.get("stream"), "stream"))
     opts = body.get("stream_options")
     if opts is None:
         return
     if not isinstance(opts, dict):
         raise ir.RequestError("stream_options must be an object", "stream_options")
-    req.include_usage = bool(boolean_field(opts, "include_usage", "stream_options.include_usage"))
+    req.include_usage = bool(
+        fields.boolean(opts.get("include_usage"), "stream_options.include_usage")
+    )
 
 
 # ================================================================ response

@@ -7,7 +7,6 @@ contract is stream.py's, shared with every dialect).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,42 +83,6 @@ def system_text(parts: list[ir.TextPart | ir.ImagePart], where: str, req: ir.Req
         else:
             drop(req, f"{where}: non-text part in a system message")
     return "\n".join(t for t in texts if t)
-
-
-def number_field(body: dict[str, Any], key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ir.RequestError(f"{key} must be a number", key)
-    try:
-        number = float(value)
-    except OverflowError:  # a huge JSON integer
-        raise ir.RequestError(f"{key} must be a finite number", key) from None
-    if not math.isfinite(number):
-        raise ir.RequestError(f"{key} must be a finite number", key)
-    return number
-
-
-def integer_field(body: dict[str, Any], key: str, minimum: int | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ir.RequestError(f"{key} must be an integer", key)
-    if minimum is not None and value < minimum:
-        raise ir.RequestError(f"{key} must be at least {minimum}", key)
-    return value
-
-
-def boolean_field(body: dict[str, Any], key: str, param: str | None = None) -> bool | None:
-    """`body[key]` when it is a boolean, None when absent; `param` names it in errors (default
-    `key`)."""
-    value = body.get(key)
-    if value is not None and not isinstance(value, bool):
-        param = param or key
-        raise ir.RequestError(f"{param} must be a boolean", param)
-    return value
 
 
 def image_url_part(value: object, where: str) -> ir.ImagePart:

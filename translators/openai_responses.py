@@ -28,6 +28,7 @@ import time
 import uuid
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
@@ -36,13 +37,10 @@ from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
-from cliproxy.translators.openai_common import boolean_field
 from cliproxy.translators.openai_common import content_parts
 from cliproxy.translators.openai_common import drop
 from cliproxy.translators.openai_common import drop_unknown_keys
 from cliproxy.translators.openai_common import image_url_part
-from cliproxy.translators.openai_common import integer_field
-from cliproxy.translators.openai_common import number_field
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import dumps
@@ -453,7 +451,7 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
     choice = body.get("tool_choice")
     if choice is not None:
         req.tool_choice = _tool_choice(choice, req)
-    ptc = boolean_field(body, "parallel_tool_calls")
+    ptc = fields.boolean(body.get("parallel_tool_calls"), "parallel_tool_calls")
     if ptc is not None:
         req.parallel_tool_calls = ptc
 
@@ -504,9 +502,9 @@ def _parse_reasoning(value: object, req: ir.Request) -> None:
 
 
 def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
-    req.max_tokens = integer_field(body, "max_output_tokens", 1)
-    req.temperature = number_field(body, "temperature")
-    req.top_p = number_field(body, "top_p")
+    req.max_tokens = fields.integer(body.get("max_output_tokens"), "max_output_tokens", 1)
+    req.temperature = fields.number(body.get("temperature"), "temperature")
+    req.top_p = fields.number(body.get("top_p"), "top_p")
 
 
 def _parse_text(value: object, req: ir.Request) -> None:
@@ -536,7 +534,7 @@ def _parse_text(value: object, req: ir.Request) -> None:
 
 
 def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
-    req.stream = bool(boolean_field(body, "stream"))
+    req.stream = bool(fields.boolean(body.get("stream"), "stream"))
 
 
 # ================================================================ response
