@@ -86,7 +86,7 @@ class Gateway:
             options = AnswerOptions.of(req, incoming.model)
             req.model = model
             payload, tool_names = upstream_dialect.render(req)
-            dropped = req.extras.get("dropped", [])  # after rendering: it adds notes too
+            dropped = req.dropped  # after rendering: it adds notes too
         account = await self._account(client, provider, model)
         for note in dropped:
             logger.info("dropped: %s", note)

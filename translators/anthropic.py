@@ -1,9 +1,10 @@
 """Anthropic Messages client dialect (`POST /v1/messages`, `/v1/messages/count_tokens`, model list).
 
-Wire facts: docs/upstreams.md "Anthropic Messages" (request, response, stream grammar, errors),
-"Model lists" and "Cross-dialect mappings"; and docs/upstreams.md "Claude Code" (what Claude Code
-sends and needs). Only this dialect's JSON and the IR are known here
-(docs/architecture.md "Rules of the house").
+Wire facts: docs/upstreams.md "Anthropic Messages" (request, response, stream grammar, errors), §7.5
+(model list), §8
+(mappings) and docs/upstreams.md "Claude Code" (what Claude Code sends and needs). Only this
+dialect's JSON and
+the IR are known here (docs/architecture.md "Rules of the house").
 
 What is dropped, and where:
 - `cache_control` anywhere, `metadata`, `context_management` and the Claude Code billing-header
@@ -12,23 +13,22 @@ What is dropped, and where:
   `req.extras["anthropic"]`.
 - Everything else that cannot be translated (server tools, server-tool blocks, `file` sources,
   `service_tier`, `container`, `mcp_servers`, unknown top-level fields) goes through
-  `_Parser.drop()`, which appends one human-readable line to `req.extras["dropped"]`.
+  `_Parser.drop()`, which appends one human-readable line to `req.dropped`.
 """
 
 from __future__ import annotations
 
-import math
 import secrets
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.media import EXT_MIME
 from cliproxy.translators.media import IMAGE_EXT_MIME
 from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import event_frame
-
-RequestError = ir.RequestError
+from cliproxy.translators.stream import SafeStreamEncoder
 
 BILLING_PREFIX = "x-anthropic-billing-header:"
 
@@ -101,10 +101,10 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     """A /v1/messages body -> IR. With `count_tokens` (the count_tokens endpoint) `max_tokens` is
     optional and `stream` is ignored. Raises only ir.RequestError."""
     if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
+        raise ir.RequestError("request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise RequestError("`model` is required and must be a non-empty string", "model")
+        raise ir.RequestError("model is required and must be a non-empty string", "model")
     p = _Parser()
     req = ir.Request(model=model, messages=[])
     req.max_tokens = _max_tokens(body.get("max_tokens"), required=not count_tokens)
@@ -117,13 +117,14 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     req.response_schema = _output_schema(output_config, body.get("output_format"))
     if req.response_schema is not None:
         req.response_mime_type = "application/json"
-    req.temperature = _number(body.get("temperature"), "temperature")
-    req.top_p = _number(body.get("top_p"), "top_p")
-    req.top_k = _integer(body.get("top_k"), "top_k")
+    req.temperature = fields.number(body.get("temperature"), "temperature")
+    req.top_p = fields.number(body.get("top_p"), "top_p")
+    req.top_k = fields.integer(body.get("top_k"), "top_k")
     req.stop = _stop_sequences(body.get("stop_sequences"))
-    req.stream = False if count_tokens else _boolean(body.get("stream"), "stream")
+    req.stream = False if count_tokens else bool(fields.boolean(body.get("stream"), "stream"))
     p.leftovers(body, output_config)
     req.extras.update(p.extras())
+    req.dropped = p.dropped
     return req
 
 
@@ -134,8 +135,8 @@ def parse_count_tokens(body: object) -> ir.Request:
 
 class _Parser:
     """Per-request parsing state: dropped-feature notes, values kept aside, and the tool names seen
-    so far (a tool_result carries only the id; Gemini needs the name,
-    docs/upstreams.md "Cross-dialect mappings")."""
+    so far (a tool_result carries only the id; Gemini needs the name, docs/upstreams.md
+    "Cross-dialect mappings")."""
 
     def __init__(self) -> None:
         self.dropped: list[str] = []
@@ -150,8 +151,6 @@ class _Parser:
         out: dict[str, Any] = {}
         if self.kept:
             out["anthropic"] = self.kept
-        if self.dropped:
-            out["dropped"] = self.dropped
         return out
 
     def leftovers(self, body: dict, output_config: dict | None) -> None:
@@ -175,16 +174,16 @@ class _Parser:
         if isinstance(value, str):
             return [value] if value else []
         if not isinstance(value, list):
-            raise RequestError("`system` must be a string or a list of text blocks", "system")
+            raise ir.RequestError("system must be a string or a list of text blocks", "system")
         out: list[str] = []
         for i, block in enumerate(value):
             param = f"system[{i}]"
             if not isinstance(block, dict) or block.get("type") != "text":
-                raise RequestError("system blocks must be text blocks", f"{param}.type")
-            text = _string(block.get("text"), f"{param}.text")
+                raise ir.RequestError("system blocks must be text blocks", f"{param}.type")
+            text = fields.string(block.get("text"), f"{param}.text")
             if text.startswith(BILLING_PREFIX):
-                # Claude Code's per-run billing marker: meaningless upstream
-                # (docs/upstreams.md "Claude Code")
+                # Claude Code's per-run billing marker: meaningless upstream (docs/upstreams.md
+                # "Claude Code")
                 self.kept["billing_header"] = text
                 continue
             out.append(text)
@@ -194,17 +193,19 @@ class _Parser:
 
     def messages(self, value: object) -> list[ir.Message]:
         if not isinstance(value, list) or not value:
-            raise RequestError("`messages` must be a non-empty list", "messages")
+            raise ir.RequestError("messages must be a non-empty list", "messages")
         out: list[ir.Message] = []
         for i, msg in enumerate(value):
             param = f"messages[{i}]"
             if not isinstance(msg, dict):
-                raise RequestError("each message must be an object", param)
+                raise ir.RequestError("each message must be an object", param)
             role = msg.get("role")
             if not isinstance(role, str) or role not in ROLES:
-                raise RequestError("`role` must be one of user, assistant, system", f"{param}.role")
+                raise ir.RequestError(
+                    "role must be one of user, assistant, system", f"{param}.role"
+                )
             if "content" not in msg:
-                raise RequestError("`content` is required", f"{param}.content")
+                raise ir.RequestError("content is required", f"{param}.content")
             out.append(ir.Message(role=role, parts=self.content(msg["content"], param)))
         return out
 
@@ -213,7 +214,7 @@ class _Parser:
         if isinstance(value, str):
             return [ir.TextPart(value)]
         if not isinstance(value, list):
-            raise RequestError("`content` must be a string or a list of content blocks", param)
+            raise ir.RequestError("content must be a string or a list of content blocks", param)
         parts: list[ir.Part] = []
         for j, block in enumerate(value):
             parts.extend(self.block(block, f"{param}[{j}]"))
@@ -223,7 +224,7 @@ class _Parser:
         block, kind = _block_type(block, param)
         match kind:
             case "text":
-                return [ir.TextPart(_string(block.get("text"), f"{param}.text"))]
+                return [ir.TextPart(fields.string(block.get("text"), f"{param}.text"))]
             case "image":
                 return self.image(block, param)
             case "document":
@@ -233,11 +234,11 @@ class _Parser:
             case "tool_result":
                 return [self.tool_result(block, param)]
             case "thinking":
-                text = _string(block.get("thinking"), f"{param}.thinking")
-                sig = _optional_string(block.get("signature"), f"{param}.signature")
+                text = fields.string(block.get("thinking"), f"{param}.thinking")
+                sig = fields.optional_string(block.get("signature"), f"{param}.signature")
                 return [ir.ThinkingPart(text, sig or None)]
             case "redacted_thinking":
-                data = _string(block.get("data"), f"{param}.data")
+                data = fields.string(block.get("data"), f"{param}.data")
                 return [ir.ThinkingPart("", signature=data, redacted=True)]
         # server_tool_use, web_search_tool_result, container_upload, search_result, …
         self.drop(f"{param}: {kind} block dropped (no equivalent upstream)")
@@ -247,40 +248,40 @@ class _Parser:
         param = f"{param}.source"
         src = block.get("source")
         if not isinstance(src, dict):
-            raise RequestError("`source` must be an object", param)
+            raise ir.RequestError("source must be an object", param)
         match src.get("type"):
             case "base64":
-                mime = _string(src.get("media_type"), f"{param}.media_type")
-                return [ir.ImagePart(mime, data=_string(src.get("data"), f"{param}.data"))]
+                mime = fields.string(src.get("media_type"), f"{param}.media_type")
+                return [ir.ImagePart(mime, data=fields.string(src.get("data"), f"{param}.data"))]
             case "url":
-                url = _string(src.get("url"), f"{param}.url")
+                url = fields.string(src.get("url"), f"{param}.url")
                 return [ir.ImagePart(_url_mime(url, "image/jpeg"), url=url)]
             case "file":
                 self.drop(f"{param}: file source dropped (the Files API is not proxied)")
                 return []
-        raise RequestError("image `source.type` must be base64 or url", f"{param}.type")
+        raise ir.RequestError("image source.type must be base64 or url", f"{param}.type")
 
     def document(self, block: dict, param: str) -> list[ir.Part]:
         param = f"{param}.source"
         src = block.get("source")
         if not isinstance(src, dict):
-            raise RequestError("`source` must be an object", param)
+            raise ir.RequestError("source must be an object", param)
         match src.get("type"):
             case "base64":  # a PDF (or other binary document) rides as inline media
-                mime = _string(src.get("media_type"), f"{param}.media_type")
-                return [ir.ImagePart(mime, data=_string(src.get("data"), f"{param}.data"))]
+                mime = fields.string(src.get("media_type"), f"{param}.media_type")
+                return [ir.ImagePart(mime, data=fields.string(src.get("data"), f"{param}.data"))]
             case "text":
-                return [ir.TextPart(_string(src.get("data"), f"{param}.data"))]
+                return [ir.TextPart(fields.string(src.get("data"), f"{param}.data"))]
             case "url":
-                url = _string(src.get("url"), f"{param}.url")
+                url = fields.string(src.get("url"), f"{param}.url")
                 return [ir.ImagePart(_url_mime(url, "application/pdf"), url=url)]
             case "content":
                 return self.media_blocks(src.get("content"), f"{param}.content")
             case "file":
                 self.drop(f"{param}: file source dropped (the Files API is not proxied)")
                 return []
-        raise RequestError(
-            "document `source.type` must be base64, text, url or content", f"{param}.type"
+        raise ir.RequestError(
+            "document source.type must be base64, text, url or content", f"{param}.type"
         )
 
     def media_blocks(self, value: object, param: str) -> list[ir.TextPart | ir.ImagePart]:
@@ -290,7 +291,7 @@ class _Parser:
         if isinstance(value, str):
             return [ir.TextPart(value)]
         if not isinstance(value, list):
-            raise RequestError("`content` must be a string or a list of content blocks", param)
+            raise ir.RequestError("content must be a string or a list of content blocks", param)
         out: list[ir.TextPart | ir.ImagePart] = []
         for j, block in enumerate(value):
             bparam = f"{param}[{j}]"
@@ -302,20 +303,20 @@ class _Parser:
         return out
 
     def tool_use(self, block: dict, param: str) -> ir.ToolCallPart:
-        call_id = _string(block.get("id"), f"{param}.id")
-        name = _string(block.get("name"), f"{param}.name")
+        call_id = fields.string(block.get("id"), f"{param}.id")
+        name = fields.string(block.get("name"), f"{param}.name")
         args = block.get("input")
         if args is None:
             args = {}
         elif not isinstance(args, dict):
-            raise RequestError("tool_use `input` must be an object", f"{param}.input")
+            raise ir.RequestError("tool_use input must be an object", f"{param}.input")
         self.tool_names[call_id] = name
         return ir.ToolCallPart(call_id, name, args)
 
     def tool_result(self, block: dict, param: str) -> ir.ToolResultPart:
-        call_id = _string(block.get("tool_use_id"), f"{param}.tool_use_id")
+        call_id = fields.string(block.get("tool_use_id"), f"{param}.tool_use_id")
         content = self.media_blocks(block.get("content"), f"{param}.content")
-        is_error = _boolean(block.get("is_error"), f"{param}.is_error")
+        is_error = bool(fields.boolean(block.get("is_error"), f"{param}.is_error"))
         return ir.ToolResultPart(call_id, content, self.tool_names.get(call_id), is_error)
 
     # ------------------------------------------------------------ tools and thinking
@@ -324,42 +325,44 @@ class _Parser:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise RequestError("`tools` must be a list", "tools")
+            raise ir.RequestError("tools must be a list", "tools")
         out: list[ir.Tool] = []
         for i, tool in enumerate(value):
             param = f"tools[{i}]"
             if not isinstance(tool, dict):
-                raise RequestError("each tool must be an object", param)
+                raise ir.RequestError("each tool must be an object", param)
             kind = tool.get("type")
             if kind not in (None, "custom") and "input_schema" not in tool:
                 # server tools (web_search_…, bash_…, text_editor_…) run on Anthropic's side
                 self.drop(f"{param}: Anthropic server tool {kind!r} dropped")
                 continue
-            name = _string(tool.get("name"), f"{param}.name")
+            name = fields.string(tool.get("name"), f"{param}.name")
             if not name:
-                raise RequestError("tool `name` must not be empty", f"{param}.name")
-            desc = _optional_string(tool.get("description"), f"{param}.description") or ""
+                raise ir.RequestError("tool name must not be empty", f"{param}.name")
+            desc = fields.optional_string(tool.get("description"), f"{param}.description") or ""
             schema = tool.get("input_schema")
             if not isinstance(schema, dict):
-                raise RequestError("tool `input_schema` must be an object", f"{param}.input_schema")
+                raise ir.RequestError(
+                    "tool input_schema must be an object", f"{param}.input_schema"
+                )
             out.append(ir.Tool(name, desc, schema))
         return out
 
     def thinking(self, value: object, effort: ir.Effort | None) -> ir.Thinking | None:
-        """`thinking` (+ `output_config.effort`) -> ir.Thinking
-        (docs/upstreams.md "Cross-dialect mappings")."""
+        """`thinking` (+ `output_config.effort`) -> ir.Thinking (docs/upstreams.md "Cross-dialect
+        mappings")."""
         if value is None:
             # effort alone still says how hard the model should think
             return ir.Thinking(effort=effort) if effort else None
         if not isinstance(value, dict):
-            raise RequestError("`thinking` must be an object", "thinking")
+            raise ir.RequestError("thinking must be an object", "thinking")
         shown = value.get("display") != "omitted"
         match value.get("type"):
             case "enabled":
-                budget = _integer(value.get("budget_tokens"), "thinking.budget_tokens")
+                budget = fields.integer(value.get("budget_tokens"), "thinking.budget_tokens")
                 if budget is None or budget < 0:
-                    raise RequestError(
-                        "`budget_tokens` must be a non-negative integer", "thinking.budget_tokens"
+                    raise ir.RequestError(
+                        "budget_tokens must be a non-negative integer", "thinking.budget_tokens"
                     )
                 return ir.Thinking(budget=budget, include_thoughts=shown)
             case "disabled":
@@ -369,7 +372,9 @@ class _Parser:
             case "between_tools":
                 self.drop("thinking.type between_tools: treated as adaptive")
                 return ir.Thinking(effort=effort or "auto", include_thoughts=shown)
-        raise RequestError("`thinking.type` must be enabled, disabled or adaptive", "thinking.type")
+        raise ir.RequestError(
+            "thinking.type must be enabled, disabled or adaptive", "thinking.type"
+        )
 
 
 # ---------------------------------------------------------------- request helpers
@@ -378,10 +383,10 @@ class _Parser:
 def _block_type(block: object, param: str) -> tuple[dict[str, Any], str]:
     """The block as a dict and its `type` (validated)."""
     if not isinstance(block, dict):
-        raise RequestError("each content block must be an object", param)
+        raise ir.RequestError("each content block must be an object", param)
     kind = block.get("type")
     if not isinstance(kind, str) or not kind:
-        raise RequestError("content block `type` must be a string", f"{param}.type")
+        raise ir.RequestError("content block type must be a string", f"{param}.type")
     return block, kind
 
 
@@ -393,52 +398,12 @@ def _url_mime(url: str, default: str) -> str:
     return mime_from_name(url.split("?", 1)[0].split("#", 1)[0], default, _URL_MIME)
 
 
-def _string(value: object, param: str) -> str:
-    if not isinstance(value, str):
-        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a string", param)
-    return value
-
-
-def _optional_string(value: object, param: str) -> str | None:
-    return None if value is None else _string(value, param)
-
-
-def _boolean(value: object, param: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be a boolean", param)
-    return value
-
-
-def _number(value: object, param: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"`{param}` must be a number", param)
-    try:
-        number = float(value)
-    except OverflowError:  # e.g. 10**400: JSON allows it, a float does not
-        raise RequestError(f"`{param}` must be a finite number", param) from None
-    if not math.isfinite(number):
-        raise RequestError(f"`{param}` must be a finite number", param)
-    return number
-
-
-def _integer(value: object, param: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"`{param.rsplit('.', 1)[-1]}` must be an integer", param)
-    return value
-
-
 def _max_tokens(value: object, *, required: bool) -> int | None:
     if value is None and not required:
         return None
-    n = _integer(value, "max_tokens")
+    n = fields.integer(value, "max_tokens")
     if n is None or n <= 0:
-        raise RequestError("`max_tokens` is required and must be a positive integer", "max_tokens")
+        raise ir.RequestError("max_tokens is required and must be a positive integer", "max_tokens")
     return n
 
 
@@ -446,15 +411,15 @@ def _stop_sequences(value: object) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RequestError("`stop_sequences` must be a list of strings", "stop_sequences")
-    return [_string(s, f"stop_sequences[{i}]") for i, s in enumerate(value)]
+        raise ir.RequestError("stop_sequences must be a list of strings", "stop_sequences")
+    return [fields.string(s, f"stop_sequences[{i}]") for i, s in enumerate(value)]
 
 
 def _object_or_none(value: object, param: str) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise RequestError(f"`{param}` must be an object", param)
+        raise ir.RequestError(f"{param} must be an object", param)
     return value
 
 
@@ -463,7 +428,7 @@ def _tool_choice(value: object) -> tuple[ir.ToolChoice | None, bool | None]:
     choice = _object_or_none(value, "tool_choice")
     if choice is None:
         return None, None
-    parallel = False if _boolean(choice.get("disable_parallel_tool_use"), _DPTU) else None
+    parallel = False if fields.boolean(choice.get("disable_parallel_tool_use"), _DPTU) else None
     match choice.get("type"):
         case "auto":
             return ir.ToolChoice("auto"), parallel
@@ -472,11 +437,11 @@ def _tool_choice(value: object) -> tuple[ir.ToolChoice | None, bool | None]:
         case "none":
             return ir.ToolChoice("none"), parallel
         case "tool":
-            name = _string(choice.get("name"), "tool_choice.name")
+            name = fields.string(choice.get("name"), "tool_choice.name")
             if not name:
-                raise RequestError("`tool_choice.name` must not be empty", "tool_choice.name")
+                raise ir.RequestError("tool_choice.name must not be empty", "tool_choice.name")
             return ir.ToolChoice("tool", name), parallel
-    raise RequestError("`tool_choice.type` must be auto, any, tool or none", "tool_choice.type")
+    raise ir.RequestError("tool_choice.type must be auto, any, tool or none", "tool_choice.type")
 
 
 _DPTU = "tool_choice.disable_parallel_tool_use"
@@ -487,8 +452,8 @@ def _effort(output_config: dict | None) -> ir.Effort | None:
     if effort is None:
         return None
     if not isinstance(effort, str) or effort not in EFFORTS:
-        raise RequestError(
-            "`output_config.effort` must be one of low, medium, high, xhigh, max",
+        raise ir.RequestError(
+            "output_config.effort must be one of low, medium, high, xhigh, max",
             "output_config.effort",
         )
     return effort
@@ -506,10 +471,10 @@ def _output_schema(output_config: dict | None, output_format: object) -> dict | 
 def _json_schema_format(value: object, param: str) -> dict:
     fmt = _object_or_none(value, param) or {}
     if fmt.get("type") != "json_schema":
-        raise RequestError(f"`{param}.type` must be json_schema", f"{param}.type")
+        raise ir.RequestError(f"{param}.type must be json_schema", f"{param}.type")
     schema = fmt.get("schema")
     if not isinstance(schema, dict):
-        raise RequestError(f"`{param}.schema` must be an object", f"{param}.schema")
+        raise ir.RequestError(f"{param}.schema must be an object", f"{param}.schema")
     return schema
 
 
@@ -579,8 +544,8 @@ def _tool_use_block(part: ir.ToolCallPart) -> dict[str, Any]:
 
 
 def _usage(u: ir.Usage) -> dict[str, int]:
-    """Anthropic counts cached input apart from input_tokens
-    (docs/upstreams.md "Cross-dialect mappings")."""
+    """Anthropic counts cached input apart from input_tokens (docs/upstreams.md "Cross-dialect
+    mappings")."""
     return {
         "input_tokens": max(u.input_tokens - u.cached_tokens, 0),
         "output_tokens": u.output_tokens,
@@ -602,21 +567,20 @@ def _new_id(prefix: str) -> str:
 # ================================================================ stream
 
 
-class StreamEncoder:
+class StreamEncoder(SafeStreamEncoder):
     """IR events -> Anthropic SSE bytes (docs/upstreams.md "Anthropic Messages" grammar, every frame
     with `event:`).
 
     message_start is sent lazily on the first content event, so a UsageUpdate that arrives before
     any content still gives it input_tokens. One block is open at a time; indexes count from 0.
+    Never raises (stream.SafeStreamEncoder).
     """
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
         self._id = ""
-        self._usage = ir.Usage()
-        self._finish: ir.FinishReason | None = None
         self._started = False
-        self._done = False
         self._index = -1  # index of the most recently opened block
         self._open: str | None = None  # "text" | "thinking" | "tool_use"
         self._signed = False  # the open thinking block already got its signature_delta
@@ -626,34 +590,21 @@ class StreamEncoder:
         self._args_sent = False  # the open tool_use block got a non-empty input_json_delta
         self._tool_used = False
 
-    # ------------------------------------------------------------ interface
+    # ------------------------------------------------------------ end and errors
 
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self._done:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # never raise into the stream: end it with an error event
-            return self.error(f"proxy translation error: {type(exc).__name__}: {exc}")
-
-    def finish(self) -> list[bytes]:
-        if self._done:
-            return []
-        if self._finish is None:
-            return self.error("upstream stream ended before completion", 502)
+    def _final(self) -> list[bytes]:
         out = self._start() + self._close()
-        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish, "end_turn")
+        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish or "", "end_turn")
         delta = {"stop_reason": stop, "stop_sequence": None}
         out.append(_frame({"type": "message_delta", "delta": delta, "usage": self._delta_usage()}))
         out.append(_frame({"type": "message_stop"}))
-        self._done = True
         return out
 
-    def error(self, message: str, status: int = 500) -> list[bytes]:
-        if self._done:
-            return []
-        self._done = True
+    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
         return [event_frame("error", error_body(status, message))]
+
+    def _fault_frames(self) -> list[bytes]:
+        return [event_frame("error", error_body(500, self.FAULT))]
 
     # ------------------------------------------------------------ events
 
@@ -663,14 +614,6 @@ class StreamEncoder:
                 if not self._started:
                     self._id = id
                 return []
-            case ir.UsageUpdate(usage=usage):
-                self._usage = usage
-                return []
-            case ir.Finish(reason=reason):
-                self._finish = reason
-                return []
-            case ir.StreamError(message=message, status=status):
-                return self.error(message, status)
             case ir.TextDelta(text=text):
                 return self._text(text) if text else []
             case ir.ThinkingDelta(text=text, signature=sig):
@@ -690,7 +633,7 @@ class StreamEncoder:
                 out = self._close()
                 self._prev_sig = None
                 return out
-        return []
+        return self._track(event)  # usage, finish reason, upstream error
 
     def _text(self, text: str) -> list[bytes]:
         out = self._start()

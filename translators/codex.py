@@ -15,7 +15,7 @@ present, `stream:true` and `store:false` always, no sampling / token-limit param
 - parse_error: the backend's error bodies (`{"detail"}`, usage limits, OpenAI style, HTML).
 
 Codex's own reasoning (`encrypted_content`) rides through other dialects as a thinking signature
-prefixed with CODEX_REASONING_PREFIX, so it can be replayed as a `reasoning` input item.
+prefixed with ir.CODEX_REASONING_PREFIX, so it can be replayed as a `reasoning` input item.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ import json
 import secrets
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.thinking import budget_to_effort
-
-CODEX_REASONING_PREFIX = ir.CODEX_REASONING_PREFIX
 
 # THE documented place for body keys the Codex backend refuses (docs/upstreams.md "Codex request
 # body", §10:
@@ -89,19 +88,11 @@ _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def _note(req: ir.Request, message: str) -> None:
-    req.extras.setdefault("dropped", []).append(message)
+    req.dropped.append(message)
 
 
 def _unsupported_note(key: str) -> str:
     return f"{key}: not supported by the Codex backend; dropped"
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _str(v: Any) -> str | None:
@@ -153,7 +144,7 @@ def _tool_output(p: ir.ToolResultPart, req: ir.Request) -> str | list[dict[str, 
 
 def _reasoning_item(p: ir.ThinkingPart) -> dict[str, Any]:
     summary = [{"type": "summary_text", "text": p.text}] if p.text else []
-    encrypted = (p.signature or "").removeprefix(CODEX_REASONING_PREFIX)
+    encrypted = (p.signature or "").removeprefix(ir.CODEX_REASONING_PREFIX)
     return {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
 
 
@@ -197,7 +188,7 @@ class _Items:
             if image is not None:
                 self.content.append(image)
         elif isinstance(p, ir.ThinkingPart):
-            if p.signature and p.signature.startswith(CODEX_REASONING_PREFIX):
+            if p.signature and p.signature.startswith(ir.CODEX_REASONING_PREFIX):
                 self.item(_reasoning_item(p))
             elif p.text or p.signature:
                 self.thinking_dropped()
@@ -313,7 +304,7 @@ def _note_unsupported(req: ir.Request) -> None:
 def render_request(req: ir.Request) -> dict[str, Any]:
     """IR -> Codex `/responses` body (docs/upstreams.md "Codex request body"-§4.5). What Codex
     cannot take is noted
-    in `req.extras["dropped"]`."""
+    in `req.dropped`."""
     items = _Items(req)
     for msg in req.messages:
         items.message(msg)
@@ -428,7 +419,7 @@ def _parse_args(text: str) -> dict[str, Any]:
 def _usage(u: dict[str, Any]) -> ir.Usage:
     def num(d: Any, key: str) -> int:
         v = d.get(key) if isinstance(d, dict) else None
-        return v if _is_int(v) and v >= 0 else 0
+        return v if fields.is_int(v) and v >= 0 else 0
 
     return ir.Usage(
         input_tokens=num(u, "input_tokens"),
@@ -592,7 +583,7 @@ class StreamDecoder:
                 out.append(ir.ThinkingDelta("\n\n".join(texts)))
         encrypted = _str(item.get("encrypted_content"))
         if encrypted:
-            out.append(ir.ThinkingDelta("", signature=CODEX_REASONING_PREFIX + encrypted))
+            out.append(ir.ThinkingDelta("", signature=ir.CODEX_REASONING_PREFIX + encrypted))
         return out
 
     # ---------------------------------------------------------------- tool calls
@@ -776,7 +767,7 @@ def completed_response(events: list[dict[str, Any]]) -> dict[str, Any] | None:
             final = obj["response"]
         elif kind == "response.output_item.done" and isinstance(obj.get("item"), dict):
             index = obj.get("output_index")
-            done.append((index if _is_int(index) else 1 << 62, seq, obj["item"]))
+            done.append((index if fields.is_int(index) else 1 << 62, seq, obj["item"]))
     if final is None:
         return None
     out = dict(final)

@@ -1,12 +1,13 @@
 """The Gemini dialect: client side (google-genai, Gemini CLI) and upstream side (Code Assist,
-AI Studio), which share one body format (docs/upstreams.md "Code Assist", "AI Studio",
-"Gemini API").
+AI Studio), which share one body format (docs/upstreams.md "Code Assist", §3, §7.4).
 
-- render_request / StreamDecoder / render of countTokens and the Code Assist envelope: the
-  upstream direction (IR -> GenerateContentRequest, GenerateContentResponse -> IR events).
+- render_request / StreamDecoder: the upstream direction (IR -> GenerateContentRequest,
+  GenerateContentResponse -> IR events). The Code Assist envelope around these bodies, and its
+  countTokens body, are code_assist.py's.
 - parse_request / render_response / StreamEncoder: a Gemini client served by a non-Gemini
   upstream (IR <-> Gemini client wire format).
-- prepare_passthrough / CodeAssistUnwrapper: Gemini client -> Gemini upstream keeping every field.
+- prepare_passthrough: Gemini client -> Gemini upstream keeping every field (the answer's way
+  back is pipeline.GeminiPassthrough).
 
 Clients send proto-JSON in mixed case (google-genai 3.4.0: `inlineData{data,mime_type}`,
 `functionDeclarations[{parameters_json_schema}]`), so every key is read in both spellings; what
@@ -22,13 +23,13 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+from cliproxy.translators import code_assist
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.schema import clean_for_gemini
 from cliproxy.translators.schema import sanitize_function_name
-from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
-from cliproxy.translators.sse import dumps
-from cliproxy.translators.sse import parse_json_events
+from cliproxy.translators.stream import SafeStreamEncoder
 from cliproxy.translators.thinking import gemini_thinking_config
 
 SENTINEL_SIGNATURE = "skip_thought_signature_validator"
@@ -75,8 +76,8 @@ _UNMODELLED_PARTS = (
     ("videoMetadata", "video_metadata"),
 )
 
-# snake_case -> camelCase for the keys the pass-through normalises
-# (docs/upstreams.md "Code Assist envelope").
+# snake_case -> camelCase for the keys the pass-through normalises (docs/upstreams.md "Code Assist
+# envelope" Do).
 _TOP_KEYS = {
     "system_instruction": "systemInstruction",
     "generation_config": "generationConfig",
@@ -119,19 +120,11 @@ def _camel(name: str) -> str:
 
 
 def _note(req: ir.Request, message: str) -> None:
-    req.extras.setdefault("dropped", []).append(message)
+    req.dropped.append(message)
 
 
 def _new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def canonical_status(status: int) -> str:
@@ -201,8 +194,9 @@ def _render_parts(msg: ir.Message, names: _Names, call_names: dict[str, str]) ->
     for p in msg.parts:
         if isinstance(p, ir.ThinkingPart):
             # thought text is not replayed (docs/upstreams.md "Thought signatures"); only its
-            # signature may travel on. Gemini's signatures are base64: another upstream's opaque
-            # token (e.g. Codex's encrypted reasoning) would be refused, so it is not forwarded.
+            # signature may travel on.
+            # Gemini's signatures are base64: another upstream's opaque token (e.g. Codex's
+            # encrypted reasoning) would be refused, so it is not forwarded.
             pending_sig = None if p.redacted else _client_sig(p.signature)
             continue
         if isinstance(p, ir.ToolCallPart):
@@ -238,7 +232,7 @@ def _render_parts(msg: ir.Message, names: _Names, call_names: dict[str, str]) ->
 
 def _order_results(parts: list[_Tagged], call_order: list[str]) -> list[_Tagged]:
     """functionResponse parts first, in the order of the calls they answer; then the images
-    from tool results; then everything else (docs/upstreams.md "Cross-dialect mappings")."""
+    from tool results; then everything else (docs/upstreams.md "Cross-dialect mappings", §8.2)."""
     if not any(kind == "result" for kind, _, _ in parts):
         return parts
     rank = {cid: i for i, cid in enumerate(call_order)}
@@ -697,23 +691,12 @@ _GC_MODELLED = frozenset(
 )
 
 
-def _num_field(gc: dict[str, Any], key: str, *, integer: bool = False) -> Any:
-    value = _get(gc, key)
-    if value is None:
-        return None
-    ok = _is_num(value) and (not integer or float(value).is_integer())
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        raise ir.RequestError(f"generationConfig.{key} must be {kind}", f"generationConfig.{key}")
-    return int(value) if integer else value
-
-
 def _parse_thinking(value: Any) -> ir.Thinking | None:
     if not isinstance(value, dict):
         return None
     thinking = ir.Thinking()
     budget = _get(value, "thinkingBudget")
-    if _is_num(budget):
+    if fields.is_number(budget):
         thinking.budget = int(budget)
     level = _get(value, "thinkingLevel")
     if isinstance(level, str):
@@ -732,13 +715,19 @@ def _parse_generation_config(value: Any, req: ir.Request) -> None:
     if not isinstance(value, dict):
         raise ir.RequestError("generationConfig must be an object", "generationConfig")
     gc = value
-    req.temperature = _num_field(gc, "temperature")
-    req.top_p = _num_field(gc, "topP")
-    req.top_k = _num_field(gc, "topK", integer=True)
-    req.max_tokens = _num_field(gc, "maxOutputTokens", integer=True)
-    req.seed = _num_field(gc, "seed", integer=True)
-    req.presence_penalty = _num_field(gc, "presencePenalty")
-    req.frequency_penalty = _num_field(gc, "frequencyPenalty")
+    req.temperature = fields.number(_get(gc, "temperature"), "generationConfig.temperature")
+    req.top_p = fields.number(_get(gc, "topP"), "generationConfig.topP")
+    req.top_k = fields.integer(_get(gc, "topK"), "generationConfig.topK", whole_floats=True)
+    req.max_tokens = fields.integer(
+        _get(gc, "maxOutputTokens"), "generationConfig.maxOutputTokens", whole_floats=True
+    )
+    req.seed = fields.integer(_get(gc, "seed"), "generationConfig.seed", whole_floats=True)
+    req.presence_penalty = fields.number(
+        _get(gc, "presencePenalty"), "generationConfig.presencePenalty"
+    )
+    req.frequency_penalty = fields.number(
+        _get(gc, "frequencyPenalty"), "generationConfig.frequencyPenalty"
+    )
     stop = _get(gc, "stopSequences")
     if isinstance(stop, str):
         stop = [stop]
@@ -962,77 +951,6 @@ def prepare_passthrough(body: object) -> dict[str, Any]:
     return out
 
 
-# ================================================================ Code Assist envelope
-
-
-def wrap_code_assist(
-    body: dict[str, Any], model: str, project: str, session_id: str | None = None
-) -> dict[str, Any]:
-    """The Code Assist envelope (docs/upstreams.md "Code Assist envelope"): bare model id, the
-    account's project."""
-    request = {**body, "session_id": session_id} if session_id else body
-    return {"model": _bare(model), "project": project, "request": request}
-
-
-def _bare(model: str) -> str:
-    return model.strip().removeprefix("models/")
-
-
-def unwrap_code_assist(obj: object) -> dict[str, Any]:
-    """The GenerateContentResponse inside a Code Assist wrapper ({} when there is none).
-    `traceId` becomes `responseId` when the response has none (as gemini-cli does)."""
-    if not isinstance(obj, dict):
-        return {}
-    response = obj.get("response")
-    if not isinstance(response, dict):
-        return {}
-    trace = obj.get("traceId")
-    if isinstance(trace, str) and trace and "responseId" not in response:
-        return {**response, "responseId": trace}
-    return response
-
-
-def _texts_of_content(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if not isinstance(content, dict):
-        return []
-    parts = content.get("parts")
-    if isinstance(parts, dict):
-        parts = [parts]
-    if not isinstance(parts, list):
-        return []
-    return [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
-
-
-def count_tokens_request(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """Code Assist countTokens body. The upstream takes contents only
-    (docs/upstreams.md "Code Assist countTokens"), so the system instruction and the tool
-    declarations are folded in as leading user text."""
-    if not isinstance(body, dict):
-        body = {}
-    inner = _get(body, "generateContentRequest")
-    if isinstance(inner, dict):  # the public API's way to count system + tools
-        body = inner
-    contents = body.get("contents")
-    if isinstance(contents, dict):
-        contents = [contents]
-    elif isinstance(contents, str):
-        contents = [{"role": "user", "parts": [{"text": contents}]}]
-    elif not isinstance(contents, list):
-        contents = []
-    lead: list[dict[str, Any]] = []
-    for text in _texts_of_content(_get(body, "systemInstruction")):
-        if text:
-            lead.append({"text": text})
-    tools = body.get("tools")
-    if isinstance(tools, list) and tools:
-        lead.append({"text": dumps(tools)})
-    if lead:
-        contents = [{"role": "user", "parts": lead}, *contents]
-    return {"request": {"model": "models/" + _bare(model), "contents": contents}}
-
-
 # ================================================================ upstream stream -> IR
 
 
@@ -1050,7 +968,7 @@ def map_finish_reason(reason: str, saw_tool_call: bool) -> ir.FinishReason:
 def _usage(meta: dict[str, Any]) -> ir.Usage:
     def n(key: str) -> int:
         v = meta.get(key)
-        return v if _is_int(v) and v >= 0 else 0
+        return v if fields.is_int(v) and v >= 0 else 0
 
     thoughts = n("thoughtsTokenCount")
     return ir.Usage(
@@ -1085,7 +1003,7 @@ class StreamDecoder:
         if not isinstance(obj, dict):
             return []
         if "candidates" not in obj and isinstance(obj.get("response"), dict):
-            obj = unwrap_code_assist(obj)  # tolerate a Code Assist wrapper
+            obj = code_assist.unwrap_response(obj)  # tolerate a Code Assist wrapper
         events: list[ir.Event] = []
         if not self.started:
             self.started = True
@@ -1105,7 +1023,7 @@ class StreamDecoder:
             events.append(
                 ir.StreamError(
                     message=message if isinstance(message, str) else "upstream error",
-                    status=code if _is_int(code) else 500,
+                    status=code if fields.is_int(code) else 500,
                     code=status if isinstance(status, str) else None,
                 )
             )
@@ -1250,9 +1168,10 @@ def _response_parts(
     return out
 
 
-def render_response(resp: ir.Response) -> dict[str, Any]:
-    """An IR answer as a non-stream GenerateContentResponse."""
-    return {
+def render_response(resp: ir.Response, *, envelope: bool = False) -> dict[str, Any]:
+    """An IR answer as a non-stream GenerateContentResponse; with `envelope`, as Code Assist
+    answers (`{"response": …}`, for Gemini CLI through the relay)."""
+    body = {
         "candidates": [
             {
                 "content": {"role": "model", "parts": _response_parts(resp.parts)},
@@ -1264,29 +1183,26 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         "modelVersion": resp.model,
         "responseId": resp.id,
     }
+    return code_assist.wrap_response(body) if envelope else body
 
 
-class StreamEncoder:
+class StreamEncoder(SafeStreamEncoder):
     """IR events -> `data: <GenerateContentResponse>` frames for a Gemini client. Text and
     thoughts go out as they come; a tool call goes out whole at ToolCallEnd; finishReason and
-    usage ride on the last chunk written by finish(). Never raises."""
+    usage ride on the last chunk written by finish(). Never raises (stream.SafeStreamEncoder).
 
-    def __init__(self, model: str) -> None:
+    `envelope`: every chunk goes out as a Code Assist frame (`{"response": …}`), for Gemini CLI
+    through the relay when another upstream serves the model. The chunk is wrapped before it is
+    serialised, so no frame is parsed again; error frames stay bare, as Code Assist sends them."""
+
+    def __init__(self, model: str, *, envelope: bool = False) -> None:
+        super().__init__()
         self.model = model
+        self.envelope = envelope
         self.id = "gen-" + secrets.token_hex(12)
-        self.usage: ir.Usage | None = None
-        self.reason: ir.FinishReason | None = None
-        self.closed = False
+        self._usage_seen = False  # usageMetadata goes out only when the upstream reported usage
         self.pending_sig: str | None = None
         self.calls: dict[str, tuple[str, str | None, list[str]]] = {}  # id -> name, sig, fragments
-
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self.closed:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # never raise into mitmproxy
-            return self.error(f"internal translation error: {type(exc).__name__}")
 
     def _chunk(self, parts: list[dict[str, Any]]) -> list[bytes]:
         if self.pending_sig and parts and "thoughtSignature" not in parts[0]:
@@ -1297,7 +1213,10 @@ class StreamEncoder:
             "modelVersion": self.model,
             "responseId": self.id,
         }
-        return [data_frame(body)]
+        return [self._frame(body)]
+
+    def _frame(self, body: dict[str, Any]) -> bytes:
+        return data_frame(code_assist.wrap_response(body) if self.envelope else body)
 
     def _encode(self, event: ir.Event) -> list[bytes]:
         match event:
@@ -1328,56 +1247,42 @@ class StreamEncoder:
                 )
             case ir.ImageOut(mime_type=mime, data=data):
                 return self._chunk([{"inlineData": {"mimeType": mime, "data": data}}])
-            case ir.UsageUpdate(usage=usage):
-                self.usage = usage
-            case ir.Finish(reason=reason):
-                if self.reason != "tool_calls":
-                    self.reason = reason
-            case ir.StreamError(message=message, status=status, code=code):
-                return self._error(message, status, code)
+            case ir.UsageUpdate():
+                self._usage_seen = True
+                return self._track(event)
             case _:
-                pass
+                return self._track(event)  # finish reason, upstream error
         return []
 
-    def finish(self) -> list[bytes]:
-        if self.closed:
-            return []
-        try:
-            if self.reason is None:
-                return self.error("upstream stream ended before completion", 502)
-            parts: list[dict[str, Any]] = []
-            for cid, (name, sig, frags) in self.calls.items():  # calls that never got their End
-                parts.append(_call_part(cid, name, _parse_args("".join(frags)), sig))
-            self.calls.clear()
-            if self.pending_sig:
-                parts.append({"text": "", "thoughtSignature": self.pending_sig})
-                self.pending_sig = None
-            candidate: dict[str, Any] = {
-                "finishReason": _FINISH_OUT.get(self.reason, "STOP"),
-                "index": 0,
-            }
-            if parts:
-                candidate["content"] = {"role": "model", "parts": parts}
-            body: dict[str, Any] = {"candidates": [candidate]}
-            if self.usage is not None:
-                body["usageMetadata"] = _usage_metadata(self.usage)
-            body["modelVersion"] = self.model
-            body["responseId"] = self.id
-            self.closed = True
-            return [data_frame(body)]
-        except Exception:
-            return self.error("internal translation error")
+    def _final(self) -> list[bytes]:
+        parts: list[dict[str, Any]] = []
+        for cid, (name, sig, frags) in self.calls.items():  # calls that never got their End
+            parts.append(_call_part(cid, name, _parse_args("".join(frags)), sig))
+        self.calls.clear()
+        if self.pending_sig:
+            parts.append({"text": "", "thoughtSignature": self.pending_sig})
+            self.pending_sig = None
+        candidate: dict[str, Any] = {
+            "finishReason": _FINISH_OUT.get(self._finish or "stop", "STOP"),
+            "index": 0,
+        }
+        if parts:
+            candidate["content"] = {"role": "model", "parts": parts}
+        body: dict[str, Any] = {"candidates": [candidate]}
+        if self._usage_seen:
+            body["usageMetadata"] = _usage_metadata(self._usage)
+        body["modelVersion"] = self.model
+        body["responseId"] = self.id
+        return [self._frame(body)]
 
-    def error(self, message: str, status: int = 500) -> list[bytes]:
-        return self._error(message, status, None)
-
-    def _error(self, message: str, status: int, code: str | None) -> list[bytes]:
-        if self.closed:
-            return []
-        self.closed = True
-        if not _is_int(status):
+    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
+        # Gemini error frames are never enveloped: Code Assist sends them bare too
+        if not fields.is_int(status):
             status = 500
         return [data_frame(error_body(status, str(message), code))]
+
+    def _fault_frames(self) -> list[bytes]:
+        return [data_frame(error_body(500, self.FAULT))]
 
 
 def _parse_args(text: str) -> dict[str, Any]:
@@ -1388,60 +1293,11 @@ def _parse_args(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-# ================================================================ Code Assist pass-through stream
-
-
-class CodeAssistUnwrapper:
-    """Code Assist SSE (`data: {"response":…,"traceId":…}`) -> AI-Studio-style SSE
-    (`data: <GenerateContentResponse>`), for Gemini API clients served by Code Assist.
-    `finished` tells the caller whether a finishReason was seen (else the stream was cut)."""
-
-    def __init__(self) -> None:
-        self._parser = SSEParser()
-        self.finished = False
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        try:
-            return self._frames(parse_json_events(self._parser.feed(chunk)))
-        except Exception:
-            return []
-
-    def finish(self) -> list[bytes]:
-        try:
-            return self._frames(parse_json_events(self._parser.finish()))
-        except Exception:
-            return []
-
-    def _frames(self, objs: list[Any]) -> list[bytes]:
-        out: list[bytes] = []
-        for obj in objs:
-            if (
-                isinstance(obj, dict)
-                and isinstance(obj.get("error"), dict)
-                and "response" not in obj
-            ):
-                out.append(data_frame({"error": obj["error"]}))
-                continue
-            response = unwrap_code_assist(obj)
-            if not response:
-                continue
-            if self._is_final(response):
-                self.finished = True
-            out.append(data_frame(response))
-        return out
-
-    @staticmethod
-    def _is_final(response: dict[str, Any]) -> bool:
-        candidates = response.get("candidates")
-        if isinstance(candidates, list):
-            for cand in candidates:
-                if isinstance(cand, dict) and cand.get("finishReason"):
-                    return True
-        feedback = response.get("promptFeedback")
-        return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
-
-
 # ================================================================ model lists
+
+
+def _bare(model: str) -> str:
+    return model.strip().removeprefix("models/")
 
 
 def _display_name(model_id: str) -> str:
@@ -1450,8 +1306,8 @@ def _display_name(model_id: str) -> str:
 
 
 def model_object(id: str) -> dict[str, Any]:
-    """One model in the Gemini `models.list` / `models.get` shape
-    (docs/upstreams.md "Model lists")."""
+    """One model in the Gemini `models.list` / `models.get` shape (docs/upstreams.md "Model
+    lists")."""
     bare = _bare(id)
     lower = bare.lower()
     if lower.startswith(("gpt-", "codex-", "o1", "o3", "o4")):

@@ -152,6 +152,10 @@ class Request:
     response_schema: dict[str, Any] | None = None  # JSON Schema of a structured answer
     thinking: Thinking | None = None
     include_usage: bool = False  # OpenAI stream_options.include_usage
+    # What the client sent that was knowingly not translated, one human-readable note each (the
+    # addon logs them): the one documented place where input may disappear (docs/architecture.md
+    # "Rules of the house").
+    dropped: list[str] = field(default_factory=list)
     # Dialect-specific values kept aside so nothing silently disappears, keyed by dialect name.
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -6,7 +6,7 @@ errors) and "Cross-dialect mappings". Only this dialect's JSON and the IR are kn
 openai_common.py.
 
 Everything a client sent that cannot be translated is noted in ONE place: `openai_common.drop()`,
-which appends a human-readable line to `req.extras["dropped"]` so the addon can log it.
+which appends a human-readable line to `req.dropped` so the addon can log it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.media import EXT_MIME
 from cliproxy.translators.media import data_url
@@ -22,21 +23,16 @@ from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
-from cliproxy.translators.openai_common import SafeStreamEncoder
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
-from cliproxy.translators.openai_common import boolean_field
 from cliproxy.translators.openai_common import content_parts
 from cliproxy.translators.openai_common import drop
 from cliproxy.translators.openai_common import drop_unknown_keys
 from cliproxy.translators.openai_common import image_url_part
-from cliproxy.translators.openai_common import integer_field
-from cliproxy.translators.openai_common import number_field
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import data_frame
-
-RequestError = ir.RequestError
+from cliproxy.translators.stream import SafeStreamEncoder
 
 ROLES = frozenset({"developer", "system", "user", "assistant", "tool", "function"})
 
@@ -119,16 +115,16 @@ class _History:
 
 def _parse_messages(messages: object, req: ir.Request) -> None:
     if not isinstance(messages, list) or not messages:
-        raise RequestError("messages is required and must be a non-empty array", "messages")
+        raise ir.RequestError("messages is required and must be a non-empty array", "messages")
     hist = _History()
     leading = True  # leading system/developer messages become req.system
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
-            raise RequestError(f"{where} must be an object", where)
+            raise ir.RequestError(f"{where} must be an object", where)
         role = msg.get("role")
         if not isinstance(role, str) or role not in ROLES:
-            raise RequestError(
+            raise ir.RequestError(
                 f"{where}.role must be one of developer, system, user, assistant, tool",
                 f"{where}.role",
             )
@@ -166,12 +162,12 @@ def _content_parts(
 
 def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir.ImagePart | None:
     if not isinstance(part, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     kind = part.get("type")
     if kind in ("text", "refusal"):
         text = part.get(kind)
         if not isinstance(text, str):
-            raise RequestError(f"{where}.{kind} must be a string", f"{where}.{kind}")
+            raise ir.RequestError(f"{where}.{kind} must be a string", f"{where}.{kind}")
         return ir.TextPart(text) if text else None
     if kind == "image_url":
         return image_url_part(part.get("image_url"), f"{where}.image_url")
@@ -180,14 +176,14 @@ def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir
     if kind == "file":
         return _file_part(part.get("file"), f"{where}.file", req)
     if not isinstance(kind, str):
-        raise RequestError(f"{where}.type must be a string", f"{where}.type")
+        raise ir.RequestError(f"{where}.type must be a string", f"{where}.type")
     drop(req, f"{where}: content part type {kind!r} not supported")
     return None
 
 
 def _audio_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | None:
     if not isinstance(value, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     data, fmt = value.get("data"), value.get("format")
     if not isinstance(data, str) or not data:
         drop(req, f"{where}: audio without base64 data")
@@ -198,7 +194,7 @@ def _audio_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | No
 
 def _file_part(value: object, where: str, req: ir.Request) -> ir.ImagePart | None:
     if not isinstance(value, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     file_data, filename = value.get("file_data"), value.get("filename")
     if not isinstance(file_data, str) or not file_data:
         # file_id references the OpenAI Files API, which no upstream here can resolve
@@ -218,7 +214,7 @@ def _add_assistant(
     parts: list[ir.Part] = []
     reasoning = msg.get("reasoning_content")
     if reasoning is not None and not isinstance(reasoning, str):
-        raise RequestError(
+        raise ir.RequestError(
             f"{where}.reasoning_content must be a string", f"{where}.reasoning_content"
         )
     if reasoning:
@@ -244,18 +240,18 @@ def _tool_calls(calls: object, i: int, where: str, hist: _History) -> list[ir.To
     if calls is None:
         return []
     if not isinstance(calls, list):
-        raise RequestError(f"{where}.tool_calls must be an array", f"{where}.tool_calls")
+        raise ir.RequestError(f"{where}.tool_calls must be an array", f"{where}.tool_calls")
     out: list[ir.ToolCallPart] = []
     for j, call in enumerate(calls):
         w = f"{where}.tool_calls[{j}]"
         if not isinstance(call, dict):
-            raise RequestError(f"{w} must be an object", w)
+            raise ir.RequestError(f"{w} must be an object", w)
         kind = call.get("type", "function")
         if kind != "function":
-            raise RequestError(f"{w}.type must be 'function'", f"{w}.type")
+            raise ir.RequestError(f"{w}.type must be 'function'", f"{w}.type")
         call_id = call.get("id")
         if call_id is not None and (not isinstance(call_id, str) or not call_id):
-            raise RequestError(f"{w}.id must be a non-empty string", f"{w}.id")
+            raise ir.RequestError(f"{w}.id must be a non-empty string", f"{w}.id")
         part = _function_call(call.get("function"), f"{w}.function", call_id or f"call_{i}_{j}")
         hist.call_names[part.id] = part.name
         out.append(part)
@@ -264,10 +260,10 @@ def _tool_calls(calls: object, i: int, where: str, hist: _History) -> list[ir.To
 
 def _function_call(fn: object, where: str, call_id: str) -> ir.ToolCallPart:
     if not isinstance(fn, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     name = fn.get("name")
     if not isinstance(name, str) or not name:
-        raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+        raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
     return ir.ToolCallPart(call_id, name, _arguments(fn.get("arguments"), f"{where}.arguments"))
 
 
@@ -275,7 +271,7 @@ def _arguments(raw: object, where: str) -> dict[str, Any]:
     """The JSON text of the arguments -> a dict; text that is not JSON is a 400."""
     args = arguments_object(raw, where)
     if args is None:
-        raise RequestError(f"{where} is not valid JSON", where)
+        raise ir.RequestError(f"{where} is not valid JSON", where)
     return args
 
 
@@ -286,14 +282,14 @@ def _add_tool_result(
     if role == "tool":
         call_id = msg.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
-            raise RequestError(
+            raise ir.RequestError(
                 f"{where}.tool_call_id must be a non-empty string", f"{where}.tool_call_id"
             )
         name = hist.call_names.get(call_id)
     else:  # legacy role "function": bound by name to the latest unanswered function_call
         name = msg.get("name")
         if not isinstance(name, str) or not name:
-            raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+            raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
         call_id = _pop_legacy(hist, name) or f"call_fn_{i}"
     content = _content_parts(msg.get("content"), f"{where}.content", req, required=False)
     part = ir.ToolResultPart(call_id, list(content), name)
@@ -317,20 +313,20 @@ def _parse_tools(body: dict[str, Any], req: ir.Request) -> None:
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
-            raise RequestError("tools must be an array", "tools")
+            raise ir.RequestError("tools must be an array", "tools")
         for i, tool in enumerate(tools):
             _add_tool(tool, f"tools[{i}]", req)
     functions = body.get("functions")  # legacy
     if functions is not None:
         if not isinstance(functions, list):
-            raise RequestError("functions must be an array", "functions")
+            raise ir.RequestError("functions must be an array", "functions")
         for i, fn in enumerate(functions):
             req.tools.append(_function_decl(fn, f"functions[{i}]", req))
 
 
 def _add_tool(tool: object, where: str, req: ir.Request) -> None:
     if not isinstance(tool, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     kind = tool.get("type", "function")
     if kind != "function":
         label = kind if isinstance(kind, str) else repr(kind)
@@ -341,16 +337,16 @@ def _add_tool(tool: object, where: str, req: ir.Request) -> None:
 
 def _function_decl(fn: object, where: str, req: ir.Request) -> ir.Tool:
     if not isinstance(fn, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     name = fn.get("name")
     if not isinstance(name, str) or not name:
-        raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+        raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
     desc = fn.get("description")
     if desc is not None and not isinstance(desc, str):
-        raise RequestError(f"{where}.description must be a string", f"{where}.description")
+        raise ir.RequestError(f"{where}.description must be a string", f"{where}.description")
     params = fn.get("parameters")
     if params is not None and not isinstance(params, dict):
-        raise RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
+        raise ir.RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
     if fn.get("strict") is True:
         drop(req, f"{where}.strict: strict schema adherence is not enforced")
     return ir.Tool(name, desc or "", params or {})
@@ -363,7 +359,7 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
         choice, param = body["function_call"], "function_call"  # legacy
     if choice is not None:
         req.tool_choice = _tool_choice(choice, param, req)
-    ptc = boolean_field(body, "parallel_tool_calls")
+    ptc = fields.boolean(body.get("parallel_tool_calls"), "parallel_tool_calls")
     if ptc is not None:
         req.parallel_tool_calls = ptc
 
@@ -371,10 +367,10 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
 def _tool_choice(choice: object, param: str, req: ir.Request) -> ir.ToolChoice:
     if isinstance(choice, str):
         if choice not in TOOL_CHOICE_MODES or (param == "function_call" and choice == "required"):
-            raise RequestError(f"{param} must be none, auto, required or a function", param)
+            raise ir.RequestError(f"{param} must be none, auto, required or a function", param)
         return ir.ToolChoice(choice)  # type: ignore[arg-type]
     if not isinstance(choice, dict):
-        raise RequestError(f"{param} must be a string or an object", param)
+        raise ir.RequestError(f"{param} must be a string or an object", param)
     if param == "function_call":  # legacy {"name": ...}
         return ir.ToolChoice("tool", _choice_name(choice, param))
     kind = choice.get("type")
@@ -385,13 +381,13 @@ def _tool_choice(choice: object, param: str, req: ir.Request) -> ir.ToolChoice:
         mode = allowed.get("mode") if isinstance(allowed, dict) else None
         drop(req, f"{param}.allowed_tools: the tool subset is not enforced")
         return ir.ToolChoice("required" if mode == "required" else "auto")
-    raise RequestError(f"{param}.type must be 'function'", f"{param}.type")
+    raise ir.RequestError(f"{param}.type must be 'function'", f"{param}.type")
 
 
 def _choice_name(fn: object, where: str) -> str:
     name = fn.get("name") if isinstance(fn, dict) else None
     if not isinstance(name, str) or not name:
-        raise RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+        raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
     return name
 
 
@@ -399,25 +395,27 @@ def _choice_name(fn: object, where: str) -> str:
 
 
 def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
-    max_completion = integer_field(body, "max_completion_tokens", 1)
-    max_tokens = integer_field(body, "max_tokens", 1)
+    max_completion = fields.integer(body.get("max_completion_tokens"), "max_completion_tokens", 1)
+    max_tokens = fields.integer(body.get("max_tokens"), "max_tokens", 1)
     req.max_tokens = max_completion if max_completion is not None else max_tokens
-    req.temperature = number_field(body, "temperature")
-    req.top_p = number_field(body, "top_p")
-    req.top_k = integer_field(body, "top_k", 1)  # not OpenAI, but sent via extra_body for Gemini
-    req.seed = integer_field(body, "seed")
-    req.presence_penalty = number_field(body, "presence_penalty")
-    req.frequency_penalty = number_field(body, "frequency_penalty")
-    n = integer_field(body, "n", 1)
+    req.temperature = fields.number(body.get("temperature"), "temperature")
+    req.top_p = fields.number(body.get("top_p"), "top_p")
+    req.top_k = fields.integer(
+        body.get("top_k"), "top_k", 1
+    )  # not OpenAI, but sent via extra_body for Gemini
+    req.seed = fields.integer(body.get("seed"), "seed")
+    req.presence_penalty = fields.number(body.get("presence_penalty"), "presence_penalty")
+    req.frequency_penalty = fields.number(body.get("frequency_penalty"), "frequency_penalty")
+    n = fields.integer(body.get("n"), "n", 1)
     if n is not None and n > 1:
-        raise RequestError("n must be 1: only one choice is supported", "n")
+        raise ir.RequestError("n must be 1: only one choice is supported", "n")
     stop = body.get("stop")
     if isinstance(stop, str):
         req.stop = [stop]
     elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
         req.stop = list(stop)
     elif stop is not None:
-        raise RequestError("stop must be a string or an array of strings", "stop")
+        raise ir.RequestError("stop must be a string or an array of strings", "stop")
     if body.get("logprobs") is True:
         drop(req, "logprobs: log probabilities are not returned")
 
@@ -426,7 +424,7 @@ def _parse_output(body: dict[str, Any], req: ir.Request) -> None:
     fmt = body.get("response_format")
     if fmt is not None:
         if not isinstance(fmt, dict):
-            raise RequestError("response_format must be an object", "response_format")
+            raise ir.RequestError("response_format must be an object", "response_format")
         kind = fmt.get("type")
         if kind == "json_object":
             req.response_mime_type = "application/json"
@@ -434,14 +432,14 @@ def _parse_output(body: dict[str, Any], req: ir.Request) -> None:
             req.response_mime_type = "application/json"
             req.response_schema = _json_schema(fmt.get("json_schema"))
         elif kind != "text":
-            raise RequestError(
+            raise ir.RequestError(
                 "response_format.type must be text, json_object or json_schema",
                 "response_format.type",
             )
     effort = body.get("reasoning_effort")
     if effort is not None:
         if not isinstance(effort, str) or effort not in EFFORTS:
-            raise RequestError(
+            raise ir.RequestError(
                 "reasoning_effort must be one of " + ", ".join(sorted(EFFORTS)),
                 "reasoning_effort",
             )
@@ -451,21 +449,23 @@ def _parse_output(body: dict[str, Any], req: ir.Request) -> None:
 def _json_schema(spec: object) -> dict[str, Any] | None:
     where = "response_format.json_schema"
     if not isinstance(spec, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     schema = spec.get("schema")
     if schema is not None and not isinstance(schema, dict):
-        raise RequestError(f"{where}.schema must be an object", f"{where}.schema")
+        raise ir.RequestError(f"{where}.schema must be an object", f"{where}.schema")
     return schema
 
 
 def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
-    req.stream = bool(boolean_field(body, "stream"))
+    req.stream = bool(fields.boolean(body.get("stream"), "stream"))
     opts = body.get("stream_options")
     if opts is None:
         return
     if not isinstance(opts, dict):
-        raise RequestError("stream_options must be an object", "stream_options")
-    req.include_usage = bool(boolean_field(opts, "include_usage", "stream_options.include_usage"))
+        raise ir.RequestError("stream_options must be an object", "stream_options")
+    req.include_usage = bool(
+        fields.boolean(opts.get("include_usage"), "stream_options.include_usage")
+    )
 
 
 # ================================================================ response

@@ -1,13 +1,12 @@
 """What the two OpenAI client dialects (Chat Completions in openai_chat.py, Responses in
 openai_responses.py) share: request checks worded as OpenAI words them, image URLs, tool-call
-argument JSON, and the part of their stream encoders that keeps the "never raise, nothing after
-the end" contract. Only the IR and these shared wire rules are known here.
+argument JSON. Only the IR and these shared wire rules are known here (the stream encoders'
+contract is stream.py's, shared with every dialect).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,8 +15,6 @@ from cliproxy.translators import ir
 from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.sse import dumps
-
-RequestError = ir.RequestError
 
 # `reasoning_effort` (Chat) and `reasoning.effort` (Responses) values.
 EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
@@ -32,17 +29,17 @@ PartReader = Callable[[object, str, ir.Request], ir.TextPart | ir.ImagePart | No
 
 def drop(req: ir.Request, note: str) -> None:
     """The one documented place where the OpenAI dialects knowingly drop untranslatable input:
-    one human-readable line in `req.extras["dropped"]`, which the addon logs."""
-    req.extras.setdefault("dropped", []).append(note)
+    one human-readable line in `req.dropped`, which the addon logs."""
+    req.dropped.append(note)
 
 
 def request_object(body: object) -> tuple[dict[str, Any], str]:
     """The request body as a JSON object, and its model."""
     if not isinstance(body, dict):
-        raise RequestError("request body must be a JSON object")
+        raise ir.RequestError("request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise RequestError("model is required and must be a non-empty string", "model")
+        raise ir.RequestError("model is required and must be a non-empty string", "model")
     return body, model
 
 
@@ -63,12 +60,12 @@ def content_parts(
     Empty strings yield no part; absent content is an error when `required`, else no part."""
     if content is None:
         if required:
-            raise RequestError(f"{where} is required", where)
+            raise ir.RequestError(f"{where} is required", where)
         return []
     if isinstance(content, str):
         return [ir.TextPart(content)] if content else []
     if not isinstance(content, list):
-        raise RequestError(f"{where} must be a string or an array of content parts", where)
+        raise ir.RequestError(f"{where} must be a string or an array of content parts", where)
     out: list[ir.TextPart | ir.ImagePart] = []
     for j, part in enumerate(content):
         parsed = read_part(part, f"{where}[{j}]", req)
@@ -88,55 +85,19 @@ def system_text(parts: list[ir.TextPart | ir.ImagePart], where: str, req: ir.Req
     return "\n".join(t for t in texts if t)
 
 
-def number_field(body: dict[str, Any], key: str) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"{key} must be a number", key)
-    try:
-        number = float(value)
-    except OverflowError:  # a huge JSON integer
-        raise RequestError(f"{key} must be a finite number", key) from None
-    if not math.isfinite(number):
-        raise RequestError(f"{key} must be a finite number", key)
-    return number
-
-
-def integer_field(body: dict[str, Any], key: str, minimum: int | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{key} must be an integer", key)
-    if minimum is not None and value < minimum:
-        raise RequestError(f"{key} must be at least {minimum}", key)
-    return value
-
-
-def boolean_field(body: dict[str, Any], key: str, param: str | None = None) -> bool | None:
-    """`body[key]` when it is a boolean, None when absent; `param` names it in errors (default
-    `key`)."""
-    value = body.get(key)
-    if value is not None and not isinstance(value, bool):
-        param = param or key
-        raise RequestError(f"{param} must be a boolean", param)
-    return value
-
-
 def image_url_part(value: object, where: str) -> ir.ImagePart:
     """An `image_url` (a URL string, or Chat's `{"url": ...}`): a data URL or an http(s) URL."""
     url = value.get("url") if isinstance(value, dict) else value
     if isinstance(value, dict):
         where = f"{where}.url"
     if not isinstance(url, str) or not url:
-        raise RequestError(f"{where} must be a non-empty string", where)
+        raise ir.RequestError(f"{where} must be a non-empty string", where)
     if url.startswith("data:"):
         mime, data = parse_data_url(url, where)
         return ir.ImagePart(mime or "image/jpeg", data)
     scheme = url.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):
-        raise RequestError(f"{where} must be an http(s) URL or a base64 data URL", where)
+        raise ir.RequestError(f"{where} must be an http(s) URL or a base64 data URL", where)
     return ir.ImagePart(mime_from_name(urlsplit(url).path, "image/jpeg"), url=url)
 
 
@@ -149,7 +110,7 @@ def arguments_object(raw: object, where: str) -> dict[str, Any] | None:
     if isinstance(raw, dict):  # some clients send the object itself
         return raw
     if not isinstance(raw, str):
-        raise RequestError(f"{where} must be a JSON string", where)
+        raise ir.RequestError(f"{where} must be a JSON string", where)
     if not raw.strip():
         return {}
     try:
@@ -170,77 +131,3 @@ def args_json(args: object) -> str:
         return dumps(args)
     except (TypeError, ValueError):
         return "{}"
-
-
-class SafeStreamEncoder:
-    """The stream encoders' shared contract (brief): never raise (a fault becomes the dialect's
-    error event), a stream without ir.Finish ends in an error, and nothing goes out after the end
-    or after an error. Usage and the finish reason are kept here for the closing frames.
-
-    A subclass writes the frames: `_encode` (one event; it hands events it has no case for to
-    `_track`), `_final` (the closing frames), `_error_frames` (the dialect's error event) and
-    `_fault_frames` (an error event that cannot fail, for when `_error_frames` did).
-    """
-
-    FAULT = "internal error encoding the stream"
-
-    def __init__(self) -> None:
-        self._closed = False
-        self._finish: ir.FinishReason | None = None
-        self._usage = ir.Usage()
-
-    def encode(self, event: ir.Event) -> list[bytes]:
-        if self._closed:
-            return []
-        try:
-            return self._encode(event)
-        except Exception as exc:  # a bug here must become an error event, not a dead stream
-            return self.error(f"{self.FAULT}: {exc}", 500)
-
-    def finish(self) -> list[bytes]:
-        if self._closed:
-            return []
-        if self._finish is None:  # cut short: the client must see an error, not a clean end
-            return self.error("upstream stream ended before completion", 502)
-        try:
-            out = self._final()
-        except Exception as exc:
-            return self.error(f"{self.FAULT}: {exc}", 500)
-        self._closed = True
-        return out
-
-    def error(self, message: str, status: int = 500, code: str | None = None) -> list[bytes]:
-        if self._closed:
-            return []
-        self._closed = True
-        try:
-            return self._error_frames(message, status, code)
-        except Exception:
-            return self._fault_frames()
-
-    def _track(self, event: ir.Event) -> list[bytes]:
-        """Events that write no frame of their own: usage and the finish reason are kept for
-        `_final`; an upstream error ends the stream."""
-        match event:
-            case ir.UsageUpdate(usage=usage):
-                self._usage = usage
-            case ir.Finish(reason=reason):
-                if self._finish != "tool_calls":  # a late STOP never hides tool calls
-                    self._finish = reason
-            case ir.StreamError(message=msg, status=status, code=code):
-                return self.error(msg, status, code)
-            case _:
-                pass
-        return []
-
-    def _encode(self, event: ir.Event) -> list[bytes]:
-        raise NotImplementedError
-
-    def _final(self) -> list[bytes]:
-        raise NotImplementedError
-
-    def _error_frames(self, message: str, status: int, code: str | None) -> list[bytes]:
-        raise NotImplementedError
-
-    def _fault_frames(self) -> list[bytes]:
-        raise NotImplementedError

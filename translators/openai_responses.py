@@ -13,7 +13,7 @@ What is dropped, and where:
 - Everything else that cannot be translated (hosted tools such as web_search / tool_search /
   namespace, item types such as local_shell_call / web_search_call / item_reference, file_id
   references, unknown fields) goes through `openai_common.drop()`, which appends one
-  human-readable line to `req.extras["dropped"]`.
+  human-readable line to `req.dropped`.
 - `previous_response_id` and `conversation` are rejected (400): this proxy keeps no state, and
   silently answering without the referenced history would be wrong.
 
@@ -29,41 +29,32 @@ import time
 import uuid
 from typing import Any
 
+from cliproxy.translators import fields
 from cliproxy.translators import ir
 from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.openai_chat import error_body
 from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
-from cliproxy.translators.openai_common import SafeStreamEncoder
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
-from cliproxy.translators.openai_common import boolean_field
 from cliproxy.translators.openai_common import content_parts
 from cliproxy.translators.openai_common import drop
 from cliproxy.translators.openai_common import drop_unknown_keys
 from cliproxy.translators.openai_common import image_url_part
-from cliproxy.translators.openai_common import integer_field
-from cliproxy.translators.openai_common import number_field
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import event_frame
+from cliproxy.translators.stream import SafeStreamEncoder
 
 __all__ = [
-    "CODEX_SIGNATURE_PREFIX",
-    "RequestError",
     "StreamEncoder",
     "error_body",
     "parse_request",
     "render_response",
 ]
 
-RequestError = ir.RequestError
-
-# A ThinkingPart.signature carrying a Codex reasoning item's `encrypted_content`. The Codex
-# upstream recognises the prefix; other signatures (Gemini's) are not Codex's to replay.
-CODEX_SIGNATURE_PREFIX = ir.CODEX_REASONING_PREFIX
 
 ROLES = frozenset({"user", "assistant", "system", "developer"})
 SUMMARIES = frozenset({"auto", "concise", "detailed", "none"})
@@ -120,7 +111,7 @@ def parse_request(body: object) -> ir.Request:
     body, model = request_object(body)
     for key in ("previous_response_id", "conversation"):
         if body.get(key) not in (None, ""):
-            raise RequestError(f"{key} {_NO_STATE}", key)
+            raise ir.RequestError(f"{key} {_NO_STATE}", key)
     req = ir.Request(model=model, messages=[])
     _parse_instructions(body.get("instructions"), req)
     _parse_input(body.get("input"), req)
@@ -138,7 +129,7 @@ def _parse_instructions(value: object, req: ir.Request) -> None:
     if value is None:
         return
     if not isinstance(value, str):
-        raise RequestError("instructions must be a string", "instructions")
+        raise ir.RequestError("instructions must be a string", "instructions")
     if value:
         req.system.append(value)  # first: before any leading developer message
 
@@ -185,11 +176,11 @@ class _Turns:
 def _parse_input(value: object, req: ir.Request) -> None:
     if isinstance(value, str):
         if not value:
-            raise RequestError("input must not be empty", "input")
+            raise ir.RequestError("input must not be empty", "input")
         req.messages.append(ir.Message("user", [ir.TextPart(value)]))
         return
     if not isinstance(value, list) or not value:
-        raise RequestError("input is required: a string or a non-empty array of items", "input")
+        raise ir.RequestError("input is required: a string or a non-empty array of items", "input")
     turns = _Turns(req)
     for i, item in enumerate(value):
         _parse_item(item, f"input[{i}]", turns)
@@ -197,12 +188,12 @@ def _parse_input(value: object, req: ir.Request) -> None:
 
 def _parse_item(item: object, where: str, turns: _Turns) -> None:
     if not isinstance(item, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     kind = item.get("type")
     if kind is None and "role" in item:
         kind = "message"  # EasyInputMessage: {"role", "content"} without a type
     if not isinstance(kind, str) or not kind:
-        raise RequestError(f"{where}.type must be a non-empty string", f"{where}.type")
+        raise ir.RequestError(f"{where}.type must be a non-empty string", f"{where}.type")
     handler = _ITEM_HANDLERS.get(kind)
     if handler is None:
         drop(turns.req, f"{where}: item type {kind!r} not supported by this upstream")
@@ -213,7 +204,7 @@ def _parse_item(item: object, where: str, turns: _Turns) -> None:
 def _message_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
     role = item.get("role")
     if not isinstance(role, str) or role not in ROLES:
-        raise RequestError(
+        raise ir.RequestError(
             f"{where}.role must be one of user, assistant, system, developer", f"{where}.role"
         )
     parts = _content(item.get("content"), f"{where}.content", turns.req)
@@ -239,20 +230,20 @@ def _content(value: object, where: str, req: ir.Request) -> list[ir.TextPart | i
 
 def _content_part(part: object, where: str, req: ir.Request) -> ir.TextPart | ir.ImagePart | None:
     if not isinstance(part, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     kind = part.get("type")
     if kind in _TEXT_PARTS or kind == "refusal":
         key = "refusal" if kind == "refusal" else "text"
         text = part.get(key)
         if not isinstance(text, str):
-            raise RequestError(f"{where}.{key} must be a string", f"{where}.{key}")
+            raise ir.RequestError(f"{where}.{key} must be a string", f"{where}.{key}")
         return ir.TextPart(text) if text else None
     if kind == "input_image":
         return _input_image(part, where, req)
     if kind == "input_file":
         return _input_file(part, where, req)
     if not isinstance(kind, str):
-        raise RequestError(f"{where}.type must be a string", f"{where}.type")
+        raise ir.RequestError(f"{where}.type must be a string", f"{where}.type")
     drop(req, f"{where}: content part type {kind!r} not supported")
     return None
 
@@ -264,18 +255,18 @@ def _input_image(part: dict[str, Any], where: str, req: ir.Request) -> ir.ImageP
             # file_id references the OpenAI Files API, which no upstream here can resolve
             drop(req, f"{where}: image by file_id is not supported (send a data URL)")
             return None
-        raise RequestError(f"{where}.image_url is required", f"{where}.image_url")
+        raise ir.RequestError(f"{where}.image_url is required", f"{where}.image_url")
     return image_url_part(url, f"{where}.image_url")
 
 
 def _input_file(part: dict[str, Any], where: str, req: ir.Request) -> ir.ImagePart | None:
     data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
     if name is not None and not isinstance(name, str):
-        raise RequestError(f"{where}.filename must be a string", f"{where}.filename")
+        raise ir.RequestError(f"{where}.filename must be a string", f"{where}.filename")
     fallback = mime_from_name(name or "", "application/octet-stream")
     if data is not None:
         if not isinstance(data, str) or not data:
-            raise RequestError(
+            raise ir.RequestError(
                 f"{where}.file_data must be a non-empty string", f"{where}.file_data"
             )
         if data.startswith("data:"):
@@ -284,7 +275,7 @@ def _input_file(part: dict[str, Any], where: str, req: ir.Request) -> ir.ImagePa
         return ir.ImagePart(fallback, data)  # plain base64
     if url is not None:
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            raise RequestError(f"{where}.file_url must be an http(s) URL", f"{where}.file_url")
+            raise ir.RequestError(f"{where}.file_url must be an http(s) URL", f"{where}.file_url")
         return ir.ImagePart(mime_from_name(url.split("?", 1)[0], fallback), url=url)
     drop(req, f"{where}: file without inline file_data (file_id is not supported)")
     return None
@@ -293,7 +284,7 @@ def _input_file(part: dict[str, Any], where: str, req: ir.Request) -> ir.ImagePa
 def _string(item: dict[str, Any], key: str, where: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value:
-        raise RequestError(f"{where}.{key} must be a non-empty string", f"{where}.{key}")
+        raise ir.RequestError(f"{where}.{key} must be a non-empty string", f"{where}.{key}")
     return value
 
 
@@ -319,7 +310,7 @@ def _custom_call_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
     call_id, name = _string(item, "call_id", where), _string(item, "name", where)
     text = item.get("input", "")
     if not isinstance(text, str):
-        raise RequestError(f"{where}.input must be a string", f"{where}.input")
+        raise ir.RequestError(f"{where}.input must be a string", f"{where}.input")
     turns.call_names[call_id] = name
     turns.assistant_part(ir.ToolCallPart(call_id, name, {"input": text}))
 
@@ -329,7 +320,7 @@ def _output_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
     call_id = _string(item, "call_id", where)
     output = item.get("output")
     if output is None:
-        raise RequestError(f"{where}.output is required", f"{where}.output")
+        raise ir.RequestError(f"{where}.output is required", f"{where}.output")
     content = _content(output, f"{where}.output", turns.req)
     turns.result_part(ir.ToolResultPart(call_id, list(content), turns.call_names.get(call_id)))
 
@@ -340,12 +331,12 @@ def _reasoning_item(item: dict[str, Any], where: str, turns: _Turns) -> None:
         texts = _reasoning_texts(item.get("content"), f"{where}.content")
     enc = item.get("encrypted_content")
     if enc is not None and not isinstance(enc, str):
-        raise RequestError(
+        raise ir.RequestError(
             f"{where}.encrypted_content must be a string", f"{where}.encrypted_content"
         )
     text = "\n\n".join(texts)
     if text or enc:
-        sig = CODEX_SIGNATURE_PREFIX + enc if enc else None
+        sig = ir.CODEX_REASONING_PREFIX + enc if enc else None
         turns.assistant_part(ir.ThinkingPart(text, sig))
     else:
         turns.leading = False
@@ -355,12 +346,12 @@ def _reasoning_texts(value: object, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RequestError(f"{where} must be an array", where)
+        raise ir.RequestError(f"{where} must be an array", where)
     texts: list[str] = []
     for j, entry in enumerate(value):
         text = entry.get("text") if isinstance(entry, dict) else None
         if not isinstance(text, str):
-            raise RequestError(f"{where}[{j}].text must be a string", f"{where}[{j}].text")
+            raise ir.RequestError(f"{where}[{j}].text must be a string", f"{where}[{j}].text")
         if text:
             texts.append(text)
     return texts
@@ -382,12 +373,12 @@ def _parse_tools(tools: object, req: ir.Request) -> None:
     if tools is None:
         return
     if not isinstance(tools, list):
-        raise RequestError("tools must be an array", "tools")
+        raise ir.RequestError("tools must be an array", "tools")
     custom: list[str] = []
     for i, tool in enumerate(tools):
         where = f"tools[{i}]"
         if not isinstance(tool, dict):
-            raise RequestError(f"{where} must be an object", where)
+            raise ir.RequestError(f"{where} must be an object", where)
         kind = tool.get("type", "function")
         if kind == "function":
             req.tools.append(_function_tool(tool, where, req))
@@ -403,7 +394,7 @@ def _parse_tools(tools: object, req: ir.Request) -> None:
             label = f"{kind} {name}" if isinstance(name, str) and name else kind
             drop(req, f"dropped tool {label}: not supported by this upstream")
         else:
-            raise RequestError(f"{where}.type must be a string", f"{where}.type")
+            raise ir.RequestError(f"{where}.type must be a string", f"{where}.type")
     if custom:
         req.extras["responses_custom_tools"] = custom
 
@@ -412,7 +403,7 @@ def _tool_header(tool: dict[str, Any], where: str) -> tuple[str, str]:
     name = _string(tool, "name", where)
     desc = tool.get("description")
     if desc is not None and not isinstance(desc, str):
-        raise RequestError(f"{where}.description must be a string", f"{where}.description")
+        raise ir.RequestError(f"{where}.description must be a string", f"{where}.description")
     return name, desc or ""
 
 
@@ -420,7 +411,7 @@ def _function_tool(tool: dict[str, Any], where: str, req: ir.Request) -> ir.Tool
     name, desc = _tool_header(tool, where)
     params = tool.get("parameters")
     if params is not None and not isinstance(params, dict):
-        raise RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
+        raise ir.RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
     if tool.get("strict") is True:
         drop(req, f"{where}.strict: strict schema adherence is not enforced")
     return ir.Tool(name, desc, params or {})
@@ -444,12 +435,12 @@ def _custom_input_hint(fmt: object, where: str) -> str:
     if fmt is None:
         return plain
     if not isinstance(fmt, dict):
-        raise RequestError(f"{where} must be an object", where)
+        raise ir.RequestError(f"{where} must be an object", where)
     if fmt.get("type") != "grammar":
         return plain
     syntax, definition = fmt.get("syntax"), fmt.get("definition")
     if not isinstance(definition, str):
-        raise RequestError(f"{where}.definition must be a string", f"{where}.definition")
+        raise ir.RequestError(f"{where}.definition must be a string", f"{where}.definition")
     label = syntax if isinstance(syntax, str) and syntax else "formal"
     return (
         "The raw input text for this tool, as plain text (not JSON). "
@@ -461,7 +452,7 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
     choice = body.get("tool_choice")
     if choice is not None:
         req.tool_choice = _tool_choice(choice, req)
-    ptc = boolean_field(body, "parallel_tool_calls")
+    ptc = fields.boolean(body.get("parallel_tool_calls"), "parallel_tool_calls")
     if ptc is not None:
         req.parallel_tool_calls = ptc
 
@@ -469,12 +460,12 @@ def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
 def _tool_choice(choice: object, req: ir.Request) -> ir.ToolChoice:
     if isinstance(choice, str):
         if choice not in TOOL_CHOICE_MODES:
-            raise RequestError(
+            raise ir.RequestError(
                 "tool_choice must be none, auto, required or an object", "tool_choice"
             )
         return ir.ToolChoice(choice)  # type: ignore[arg-type]
     if not isinstance(choice, dict):
-        raise RequestError("tool_choice must be a string or an object", "tool_choice")
+        raise ir.RequestError("tool_choice must be a string or an object", "tool_choice")
     kind = choice.get("type")
     if kind in ("function", "custom"):
         return ir.ToolChoice("tool", _string(choice, "name", "tool_choice"))
@@ -484,7 +475,7 @@ def _tool_choice(choice: object, req: ir.Request) -> ir.ToolChoice:
     if isinstance(kind, str) and kind:
         drop(req, f"tool_choice {kind}: not supported by this upstream; using auto")
         return ir.ToolChoice("auto")
-    raise RequestError("tool_choice.type must be a non-empty string", "tool_choice.type")
+    raise ir.RequestError("tool_choice.type must be a non-empty string", "tool_choice.type")
 
 
 # ---------------------------------------------------------------- scalars
@@ -494,16 +485,16 @@ def _parse_reasoning(value: object, req: ir.Request) -> None:
     if value is None:
         return
     if not isinstance(value, dict):
-        raise RequestError("reasoning must be an object", "reasoning")
+        raise ir.RequestError("reasoning must be an object", "reasoning")
     effort = value.get("effort")
     if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
-        raise RequestError(
+        raise ir.RequestError(
             "reasoning.effort must be one of " + ", ".join(sorted(EFFORTS)), "reasoning.effort"
         )
     key = "summary" if value.get("summary") is not None else "generate_summary"  # old alias
     summary = value.get(key)
     if summary is not None and (not isinstance(summary, str) or summary not in SUMMARIES):
-        raise RequestError(
+        raise ir.RequestError(
             f"reasoning.{key} must be one of " + ", ".join(sorted(SUMMARIES)), f"reasoning.{key}"
         )
     include = True if summary not in (None, "none") else None
@@ -512,9 +503,9 @@ def _parse_reasoning(value: object, req: ir.Request) -> None:
 
 
 def _parse_sampling(body: dict[str, Any], req: ir.Request) -> None:
-    req.max_tokens = integer_field(body, "max_output_tokens", 1)
-    req.temperature = number_field(body, "temperature")
-    req.top_p = number_field(body, "top_p")
+    req.max_tokens = fields.integer(body.get("max_output_tokens"), "max_output_tokens", 1)
+    req.temperature = fields.number(body.get("temperature"), "temperature")
+    req.top_p = fields.number(body.get("top_p"), "top_p")
 
 
 def _parse_text(value: object, req: ir.Request) -> None:
@@ -522,29 +513,29 @@ def _parse_text(value: object, req: ir.Request) -> None:
     if value is None:
         return
     if not isinstance(value, dict):
-        raise RequestError("text must be an object", "text")
+        raise ir.RequestError("text must be an object", "text")
     fmt = value.get("format")
     if fmt is None:
         return
     if not isinstance(fmt, dict):
-        raise RequestError("text.format must be an object", "text.format")
+        raise ir.RequestError("text.format must be an object", "text.format")
     kind = fmt.get("type")
     if kind == "json_schema":
         schema = fmt.get("schema")
         if not isinstance(schema, dict):
-            raise RequestError("text.format.schema must be an object", "text.format.schema")
+            raise ir.RequestError("text.format.schema must be an object", "text.format.schema")
         req.response_mime_type = "application/json"
         req.response_schema = schema
     elif kind == "json_object":
         req.response_mime_type = "application/json"
     elif kind != "text":
-        raise RequestError(
+        raise ir.RequestError(
             "text.format.type must be text, json_object or json_schema", "text.format.type"
         )
 
 
 def _parse_stream(body: dict[str, Any], req: ir.Request) -> None:
-    req.stream = bool(boolean_field(body, "stream"))
+    req.stream = bool(fields.boolean(body.get("stream"), "stream"))
 
 
 # ================================================================ response
@@ -641,8 +632,8 @@ def _message(item_id: str, text: str | None, status: str) -> dict[str, Any]:
 
 
 def _encrypted(signature: str | None) -> str | None:
-    if signature and signature.startswith(CODEX_SIGNATURE_PREFIX):
-        return signature[len(CODEX_SIGNATURE_PREFIX) :] or None
+    if signature and signature.startswith(ir.CODEX_REASONING_PREFIX):
+        return signature[len(ir.CODEX_REASONING_PREFIX) :] or None
     return None
 
 

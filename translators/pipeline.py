@@ -2,8 +2,9 @@
 
 One instance per streamed exchange; mitmproxy calls it with each TCP read and finally with b""
 (docs/mitmproxy.md "Streaming responses"). It returns a list (possibly empty, never b"") and never
-raises: an internal fault becomes an error event in the client's format instead of untranslated
-upstream bytes.
+raises: an internal
+fault becomes an error event in the client's format instead of untranslated upstream bytes. The
+decoder / encoder contract itself is stream.py's.
 """
 
 from __future__ import annotations
@@ -11,25 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from typing import Protocol
 
+from cliproxy.translators import code_assist
 from cliproxy.translators import gemini
-from cliproxy.translators import ir
 from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import event_frame
 from cliproxy.translators.sse import parse_json_events
-
-
-class Decoder(Protocol):
-    def feed(self, obj: dict) -> list[ir.Event]: ...
-    def finish(self) -> list[ir.Event]: ...
-
-
-class Encoder(Protocol):
-    def encode(self, event: ir.Event) -> list[bytes]: ...
-    def finish(self) -> list[bytes]: ...
-    def error(self, message: str, status: int = 500) -> list[bytes]: ...
+from cliproxy.translators.stream import FAULT
+from cliproxy.translators.stream import Decoder
+from cliproxy.translators.stream import Encoder
+from cliproxy.translators.stream import fault_message
 
 
 class StreamPipeline:
@@ -63,7 +56,7 @@ class StreamPipeline:
             return out + self.encoder.finish()
         except Exception as e:  # never let mitmproxy pass the rest through untranslated
             self.failed = True
-            return out + self.encoder.error(f"proxy translation error: {type(e).__name__}: {e}")
+            return out + self.encoder.error(fault_message(e))
 
     def _translate(self, events: list, out: list[bytes]) -> None:
         for obj in parse_json_events(events):
@@ -126,7 +119,7 @@ class ResponsesRelay:
             return out
         except Exception as e:  # never raise inside mitmproxy's stream callback
             self.terminal = True
-            return [self._failed(f"proxy translation error: {type(e).__name__}")]
+            return [self._failed(f"{FAULT}: {type(e).__name__}")]
 
     def _frame(self, name: str | None, data: str) -> tuple[bytes, str | None]:
         """The event re-framed verbatim, and its kind."""
@@ -182,7 +175,7 @@ class GeminiPassthrough:
             return out
         except Exception as e:  # never raise inside mitmproxy's stream callback
             self.finished = True
-            return [data_frame(gemini.error_body(502, f"proxy error: {type(e).__name__}"))]
+            return [data_frame(gemini.error_body(502, f"{FAULT}: {type(e).__name__}"))]
 
     def _frame(self, obj: Any) -> bytes | None:
         if not isinstance(obj, dict):
@@ -192,7 +185,7 @@ class GeminiPassthrough:
             return data_frame(obj)
         # a Code Assist chunk without `response` is valid (no candidates): nothing for the
         # public API, passed on as it is to a Code Assist client
-        inner = gemini.unwrap_code_assist(obj) if self.unwrap or "response" in obj else obj
+        inner = code_assist.unwrap_response(obj) if self.unwrap or "response" in obj else obj
         candidates = inner.get("candidates") if isinstance(inner, dict) else None
         if isinstance(candidates, list) and any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates
@@ -204,34 +197,4 @@ class GeminiPassthrough:
         if self.unwrap:
             # a Code Assist wrapper without `response` (= no candidates) has nothing to pass on
             return data_frame(inner) if inner and "response" in obj else None
-        return data_frame({"response": obj}) if self.wrap else data_frame(obj)
-
-
-class CodeAssistEnvelope:
-    """A Gemini stream encoder whose frames go out as Code Assist frames (`{"response": …}`),
-    for Gemini CLI through the relay when another upstream (Codex) serves the model. Error
-    frames stay `{"error": …}`, as Code Assist sends them."""
-
-    def __init__(self, inner: Encoder) -> None:
-        self.inner = inner
-
-    def encode(self, event: ir.Event) -> list[bytes]:
-        return self._wrap(self.inner.encode(event))
-
-    def finish(self) -> list[bytes]:
-        return self._wrap(self.inner.finish())
-
-    def error(self, message: str, status: int = 500) -> list[bytes]:
-        return self.inner.error(message, status)
-
-    @staticmethod
-    def _wrap(frames: list[bytes]) -> list[bytes]:
-        out = []
-        for frame in frames:
-            try:
-                obj = json.loads(frame.removeprefix(b"data: "))
-            except ValueError:
-                out.append(frame)
-                continue
-            out.append(frame if "error" in obj else data_frame({"response": obj}))
-        return out
+        return data_frame(code_assist.wrap_response(obj) if self.wrap else obj)

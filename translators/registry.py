@@ -24,6 +24,7 @@ from typing import Any
 from typing import Literal
 
 from cliproxy.translators import anthropic
+from cliproxy.translators import code_assist
 from cliproxy.translators import codex
 from cliproxy.translators import codex_errors
 from cliproxy.translators import gemini
@@ -32,13 +33,12 @@ from cliproxy.translators import ir
 from cliproxy.translators import openai_chat
 from cliproxy.translators import openai_responses
 from cliproxy.translators.fault import UpstreamError
-from cliproxy.translators.pipeline import CodeAssistEnvelope
-from cliproxy.translators.pipeline import Decoder
-from cliproxy.translators.pipeline import Encoder
 from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.pipeline import ResponsesRelay
 from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import parse_json_events
+from cliproxy.translators.stream import Decoder
+from cliproxy.translators.stream import Encoder
 
 ClientDialectName = Literal[
     "openai-chat",  # POST /v1/chat/completions
@@ -228,25 +228,8 @@ def _read_gemini_count(body: Any, model: str | None, _stream: bool | None) -> In
 
 
 def _read_code_assist(body: Any, _model: str | None, stream: bool | None) -> Incoming:
-    try:
-        model, request = gemini_envelope_parts(body)
-    except ValueError as e:
-        raise ir.RequestError(str(e)) from None
+    model, request = code_assist.envelope_parts(body)
     return Incoming(model, bool(stream), request)
-
-
-def gemini_envelope_parts(body: Any) -> tuple[str, dict[str, Any]]:
-    """(model, request) of a Code Assist generate/countTokens envelope; ValueError naming what
-    is wrong."""
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
-    request = body.get("request")
-    if not isinstance(request, dict):
-        raise ValueError("request is required and must be an object")
-    model = body.get("model") or request.get("model")
-    if not isinstance(model, str) or not model:
-        raise ValueError("model is required")
-    return model.removeprefix("models/"), request
 
 
 def _parse_gemini(incoming: Incoming) -> ir.Request:
@@ -320,8 +303,8 @@ CLIENTS: dict[ClientDialectName, ClientDialect] = {
         shape="google",
         read=_read_code_assist,
         parse=_parse_gemini,
-        encoder=lambda o: CodeAssistEnvelope(gemini.StreamEncoder(o.model)),
-        render=lambda r, _o: {"response": gemini.render_response(r)},
+        encoder=lambda o: gemini.StreamEncoder(o.model, envelope=True),
+        render=lambda r, _o: gemini.render_response(r, envelope=True),
         read_count=_read_code_assist,
         count_body=_total_tokens,
         native=Native("gemini-api", _prepare_code_assist, envelope=True),
@@ -359,14 +342,14 @@ def _sse_objects(content: bytes) -> list[Any]:
 
 def _gemini_objects(content: bytes, envelope: bool) -> list[Any]:
     obj = json.loads(content or b"{}")
-    return [gemini.unwrap_code_assist(obj) if envelope else obj]
+    return [code_assist.unwrap_response(obj) if envelope else obj]
 
 
 def _gemini_relay_whole(content: bytes, upstream_env: bool, client_env: bool) -> dict[str, Any]:
     obj = json.loads(content or b"{}")
     if client_env:
-        return obj if upstream_env else {"response": obj}
-    return gemini.unwrap_code_assist(obj) if upstream_env else obj
+        return obj if upstream_env else code_assist.wrap_response(obj)
+    return code_assist.unwrap_response(obj) if upstream_env else obj
 
 
 def _gemini_method(stream: bool, counting: bool) -> str:
@@ -392,7 +375,7 @@ UPSTREAM_DIALECTS: dict[UpstreamDialectName, UpstreamDialect] = {
         method=_gemini_method,
         always_streams=False,
         decoder=lambda model, names: gemini.StreamDecoder(model, names),
-        stream_unwrap=lambda envelope: gemini.unwrap_code_assist if envelope else None,
+        stream_unwrap=lambda envelope: code_assist.unwrap_response if envelope else None,
         whole_objects=_gemini_objects,
         read_error=google_errors.read_error,
         relay_stream=lambda up, client: GeminiPassthrough(

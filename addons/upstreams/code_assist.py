@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cliproxy.translators import gemini
+from cliproxy.translators import code_assist
 
 # What Code Assist serves (docs/upstreams.md "Models and preview fallback"). It has no model-list
 # method, so the list is ours.
@@ -52,5 +52,5 @@ def headers(access_token: str, stream: bool) -> dict[str, str]:
 def request_body(payload: dict[str, Any], model: str, method: str, project: str) -> dict[str, Any]:
     """The envelope Code Assist wants around a Gemini request (countTokens has its own)."""
     if method == "countTokens":
-        return gemini.count_tokens_request(payload, model)
-    return gemini.wrap_code_assist(payload, model, project)
+        return code_assist.count_tokens_request(payload, model)
+    return code_assist.wrap_request(payload, model, project)

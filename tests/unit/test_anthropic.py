@@ -190,7 +190,7 @@ def test_claude_code_body_parses_exactly() -> None:
             }
         },
     )
-    assert "dropped" not in req.extras  # Claude Code's regular fields need no log line
+    assert req.dropped == []  # Claude Code's regular fields need no log line
 
 
 def test_claude_code_claude_model_shape() -> None:
@@ -354,7 +354,7 @@ def user_blocks(*blocks: Any) -> list[dict[str, Any]]:
 def test_content_blocks(content: Any, parts: list[ir.Part]) -> None:
     req = an.parse_request(body_with(messages=[{"role": "user", "content": content}]))
     assert req.messages == [ir.Message("user", parts)]
-    assert "dropped" not in req.extras
+    assert req.dropped == []
 
 
 @pytest.mark.parametrize(
@@ -406,7 +406,7 @@ def test_content_blocks(content: Any, parts: list[ir.Part]) -> None:
 def test_dropped_blocks_are_noted(blocks: list, parts: list, notes: list[str]) -> None:
     req = an.parse_request(body_with(messages=user_blocks(*blocks)))
     assert req.messages == [ir.Message("user", parts)]
-    assert req.extras["dropped"] == notes
+    assert req.dropped == notes
 
 
 @pytest.mark.parametrize(
@@ -436,7 +436,7 @@ def test_tools_custom_and_server() -> None:
         ir.Tool("get_weather", "Weather", {"type": "object"}),
         ir.Tool("calc", "", {"type": "object"}),
     ]
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "tools[2]: Anthropic server tool 'web_search_20250305' dropped",
         "tools[3]: Anthropic server tool 'bash_20250124' dropped",
         "tools[4]: Anthropic server tool 'text_editor_20250728' dropped",
@@ -529,7 +529,7 @@ def test_ignored_fields_are_noted_and_kept() -> None:
             output_config={"effort": "low", "task_budget": 3},
         )
     )
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "service_tier: not supported by this proxy, ignored",
         "container: not supported by this proxy, ignored",
         "mcp_servers: not supported by this proxy, ignored",

@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-PREFIX = codex.CODEX_REASONING_PREFIX
+PREFIX = ir.CODEX_REASONING_PREFIX
 
 # ---------------------------------------------------------------- fixtures
 
@@ -241,7 +241,7 @@ def test_render_text_and_system() -> None:
         instructions="You are terse.\n\nAnswer in French.",
         input=[_msg("user", _in("hi"))],
     )
-    assert "dropped" not in req.extras
+    assert req.dropped == []
 
 
 def test_render_no_system_still_sends_instructions() -> None:
@@ -472,7 +472,7 @@ def test_render_response_format(
         assert "text" not in body
     else:
         assert body["text"] == text
-    assert req.extras.get("dropped", []) == dropped
+    assert req.dropped == dropped
 
 
 _TOOL = ir.Tool("lookup", "Look up", {"type": "object", "properties": {"q": {"type": "string"}}})
@@ -507,7 +507,7 @@ def test_render_tool_choice(
 ) -> None:
     req = _req([_user("x")], tools=tools, tool_choice=choice)
     assert codex.render_request(req)["tool_choice"] == expected
-    assert req.extras.get("dropped", []) == dropped
+    assert req.dropped == dropped
 
 
 @pytest.mark.parametrize(
@@ -575,7 +575,7 @@ def test_render_drops_unsupported_and_foreign_thinking_with_notes() -> None:
         {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"a": 1}'},
         {"type": "function_call_output", "call_id": "c1", "output": "ok"},
     ]
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "thinking from another upstream cannot be replayed to Codex; dropped",
         "assistant image: Codex history has no place for it; dropped",
         "user message: application/pdf file: Codex accepts images only; dropped",
@@ -617,7 +617,7 @@ def test_render_codex_reasoning_is_replayed() -> None:
         {"type": "reasoning", "summary": [], "encrypted_content": "gAAAAB2"},
         _msg("assistant", _out("done")),
     ]
-    assert "dropped" not in req.extras
+    assert req.dropped == []
 
 
 def test_render_tool_result_text_only_and_empty() -> None:
@@ -1221,7 +1221,7 @@ def test_round_trip_keeps_call_ids_and_encrypted_reasoning() -> None:
         },
         {"type": "function_call_output", "call_id": "call_xyz", "output": "a.txt\nb.txt"},
     ]
-    assert "dropped" not in follow_up.extras
+    assert follow_up.dropped == []
 
 
 # ================================================================ completed_response

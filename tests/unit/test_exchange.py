@@ -30,11 +30,11 @@ from cliproxy.addons.exchange import whole_answer
 from cliproxy.addons.exchange import whole_stream
 from cliproxy.addons.settings import Settings
 from cliproxy.translators import anthropic
+from cliproxy.translators import code_assist
 from cliproxy.translators import gemini
 from cliproxy.translators import openai_chat
 from cliproxy.translators.fault import Fault
 from cliproxy.translators.fault import UpstreamError
-from cliproxy.translators.pipeline import CodeAssistEnvelope
 from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.pipeline import ResponsesRelay
 from cliproxy.translators.pipeline import StreamPipeline
@@ -518,8 +518,8 @@ def test_make_stream_picks_the_translator(
     stream = make_stream(exchange(client, upstream, kind, stream=True))
     assert type(stream) is cls
     if isinstance(stream, StreamPipeline):
-        assert (stream.unwrap is gemini.unwrap_code_assist) is unwraps
-        assert isinstance(stream.encoder, CodeAssistEnvelope) is (client == "code_assist")
+        assert (stream.unwrap is code_assist.unwrap_response) is unwraps
+        assert getattr(stream.encoder, "envelope", False) is (client == "code_assist")
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
+from cliproxy.translators import code_assist
 from cliproxy.translators import gemini as gm
 from cliproxy.translators import google_errors
 from cliproxy.translators import ir
 from cliproxy.translators.accumulate import ResponseAccumulator
+from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import parse_json_events
 from google import genai
@@ -174,7 +176,7 @@ def decode_sse(raw: bytes, decoder: gm.StreamDecoder) -> list[ir.Event]:
     objs = parse_json_events(parser.feed(raw) + parser.finish())
     events: list[ir.Event] = []
     for obj in objs:
-        events.extend(decoder.feed(gm.unwrap_code_assist(obj)))
+        events.extend(decoder.feed(code_assist.unwrap_response(obj)))
     return events + decoder.finish()
 
 
@@ -611,9 +613,7 @@ def test_render_generation_config() -> None:
         "responseMimeType": "application/json",
         "thinkingConfig": {"thinkingLevel": "LOW", "includeThoughts": True},
     }
-    assert req.extras["dropped"] == [
-        "parallel_tool_calls=false: Gemini has no such switch; ignored"
-    ]
+    assert req.dropped == ["parallel_tool_calls=false: Gemini has no such switch; ignored"]
 
 
 # ================================================================ parse_request
@@ -650,7 +650,7 @@ def test_parse_gemini_cli_followup() -> None:
     ]
     assert (req.temperature, req.top_p, req.top_k) == (1, 0.95, 64)
     assert req.thinking == ir.Thinking(budget=8192, include_thoughts=True)
-    assert req.extras.get("dropped") is None
+    assert req.dropped == []
 
 
 def test_parse_google_genai_mixed_case_body() -> None:
@@ -678,7 +678,7 @@ def test_parse_google_genai_mixed_case_body() -> None:
     assert req.response_mime_type == "text/plain"
     assert req.thinking == ir.Thinking(budget=1024, include_thoughts=True)
     assert req.extras["gemini"] == {"safetySettings": GENAI_BODY["safetySettings"]}
-    assert req.extras["dropped"] == ["safetySettings: kept for Gemini upstreams only"]
+    assert req.dropped == ["safetySettings: kept for Gemini upstreams only"]
 
 
 def test_parse_ids_by_position_and_name() -> None:
@@ -768,7 +768,7 @@ def test_parse_shorthands_extras_and_notes() -> None:
         "cachedContent": "cachedContents/abc",
         "labels": {"a": "b"},
     }
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "tools[0].googleSearch: Gemini built-in tool, kept for Gemini upstreams only",
         "tools[1].codeExecution: Gemini built-in tool, kept for Gemini upstreams only",
         "generationConfig.candidateCount, responseModalities: kept for Gemini upstreams only",
@@ -803,7 +803,7 @@ def test_parse_single_content_dict_and_unknown_parts() -> None:
             "user", [ir.TextPart("run"), ir.ImagePart("application/pdf", url="gs://b/f.pdf")]
         )
     ]
-    assert req.extras["dropped"] == [
+    assert req.dropped == [
         "contents[0].parts[1]: executableCode part dropped (not supported by this upstream)",
         "contents[0].parts[2]: codeExecutionResult part dropped (not supported by this upstream)",
         "contents[0].parts[3]: videoMetadata part dropped (not supported by this upstream)",
@@ -1020,61 +1020,6 @@ def test_passthrough_errors(body: Any, param: str | None) -> None:
     assert exc.value.param == param
 
 
-# ================================================================ Code Assist envelope, countTokens
-
-
-def test_wrap_and_unwrap_code_assist() -> None:
-    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
-    assert gm.wrap_code_assist(body, "models/gemini-2.5-pro", "proj-1") == {
-        "model": "gemini-2.5-pro",
-        "project": "proj-1",
-        "request": body,
-    }
-    wrapped = gm.wrap_code_assist(body, "gemini-2.5-pro", "proj-1", session_id="sess")
-    assert wrapped["request"] == {**body, "session_id": "sess"}
-    assert "session_id" not in body
-    assert gm.unwrap_code_assist({"response": {"candidates": []}, "traceId": "t1"}) == {
-        "candidates": [],
-        "responseId": "t1",
-    }
-    assert gm.unwrap_code_assist({"response": {"responseId": "r"}, "traceId": "t1"}) == {
-        "responseId": "r"
-    }
-    assert gm.unwrap_code_assist({"traceId": "t"}) == {}
-    assert gm.unwrap_code_assist([1]) == {}
-    assert gm.unwrap_code_assist({"response": "x"}) == {}
-
-
-def test_count_tokens_request_folds_system_and_tools() -> None:
-    body = GEMINI_CLI_FOLLOWUP["request"]
-    out = gm.count_tokens_request(body, "gemini-2.5-flash")
-    assert list(out) == ["request"]
-    assert list(out["request"]) == ["model", "contents"]
-    assert out["request"]["model"] == "models/gemini-2.5-flash"
-    lead = out["request"]["contents"][0]
-    assert lead["role"] == "user"
-    assert lead["parts"][0] == {"text": "You are an interactive CLI agent..."}
-    assert json.loads(lead["parts"][1]["text"]) == body["tools"]
-    assert out["request"]["contents"][1:] == body["contents"]
-    # plain countTokens body and the public generateContentRequest form
-    assert gm.count_tokens_request({"contents": [{"parts": [{"text": "a"}]}]}, "m") == {
-        "request": {"model": "models/m", "contents": [{"parts": [{"text": "a"}]}]}
-    }
-    out = gm.count_tokens_request(
-        {
-            "generateContentRequest": {
-                "model": "models/m",
-                "contents": [],
-                "system_instruction": {"parts": [{"text": "S"}]},
-            }
-        },
-        "models/m",
-    )
-    assert out == {
-        "request": {"model": "models/m", "contents": [{"role": "user", "parts": [{"text": "S"}]}]}
-    }
-
-
 # ================================================================ render_response / StreamEncoder
 
 
@@ -1099,6 +1044,11 @@ SAMPLE_RESPONSE = ir.Response(
     finish_reason="tool_calls",
     usage=ir.Usage(input_tokens=10, output_tokens=7, cached_tokens=2, reasoning_tokens=3),
 )
+
+
+def test_render_response_in_the_code_assist_envelope() -> None:
+    body = gm.render_response(SAMPLE_RESPONSE)
+    assert gm.render_response(SAMPLE_RESPONSE, envelope=True) == {"response": body}
 
 
 def test_render_response_shape_and_sdk() -> None:
@@ -1289,16 +1239,22 @@ def test_stream_encoder_cut_stream_and_errors() -> None:
     ]
 
 
-# ================================================================ CodeAssistUnwrapper
+# ================================================================ Code Assist stream, Gemini client
+# The live path is pipeline.GeminiPassthrough(unwrap=True); these use this module's real sample.
+
+
+CUT_FRAME = gm.error_body(502, "upstream stream ended early")
 
 
 def _unwrapped(chunks: list[bytes]) -> tuple[list[bytes], bool]:
-    u = gm.CodeAssistUnwrapper()
+    """The passthrough's frames, and whether the stream was complete (no error frame added for
+    a cut at the end)."""
+    u = GeminiPassthrough(unwrap=True)
     out: list[bytes] = []
     for c in chunks:
-        out.extend(u.feed(c))
-    out.extend(u.finish())
-    return out, u.finished
+        out.extend(u(c))
+    out.extend(u(b""))
+    return out, not out or _frames(out[-1:]) != [CUT_FRAME]
 
 
 def test_unwrapper_sample_any_split() -> None:
@@ -1308,7 +1264,7 @@ def test_unwrapper_sample_any_split() -> None:
     assert frames[0]["candidates"][0]["content"]["parts"] == [
         {"thought": True, "text": "**Listing files**"}
     ]
-    assert frames[0]["responseId"] == "1a2b3c4d5e6f7a8b"
+    assert frames[0]["responseId"] == "1a2b3c4d5e6f7a8b"  # from traceId
     assert frames[1]["candidates"][0]["finishReason"] == "STOP"
     assert len(frames) == 2
     for i in range(1, len(SSE_SAMPLE)):
@@ -1322,15 +1278,20 @@ def test_unwrapper_sample_any_split() -> None:
 def test_unwrapper_cut_stream_and_errors() -> None:
     first = SSE_SAMPLE.split(b"\n\n")[0] + b"\n\n"
     out, finished = _unwrapped([first, b'data: {"traceId":"only"}\n\n', b"data: not json\n\n"])
-    assert len(out) == 1 and not finished
+    # the frame without `response` and the non-JSON one yield nothing; the cut ends in an error
+    assert not finished
+    assert len(out) == 2
+    assert _frames(out[1:]) == [CUT_FRAME]
     out, finished = _unwrapped(
         [b'data: {"error":{"code":503,"message":"x","status":"UNAVAILABLE"}}\n\n']
     )
+    assert finished
     assert _frames(out) == [{"error": {"code": 503, "message": "x", "status": "UNAVAILABLE"}}]
     out, finished = _unwrapped(
         [b'data: {"response":{"promptFeedback":{"blockReason":"SAFETY"}}}\n\n']
     )
     assert finished
+    assert _frames(out) == [{"promptFeedback": {"blockReason": "SAFETY"}}]
 
 
 # ================================================================ errors, models
@@ -1606,23 +1567,6 @@ def test_encoder_never_raises(events: list[ir.Event]) -> None:
         sum(1 for f in frames if "error" in f or f.get("candidates", [{}])[0].get("finishReason"))
         == 1
     )
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.binary(max_size=40)
-        | st.sampled_from([SSE_SAMPLE[:50], SSE_SAMPLE[50:], b"\n\n", b"data: {}\n\n"]),
-        max_size=8,
-    )
-)
-def test_unwrapper_never_raises(chunks: list[bytes]) -> None:
-    u = gm.CodeAssistUnwrapper()
-    out: list[bytes] = []
-    for c in chunks:
-        out.extend(u.feed(c))
-    out.extend(u.finish())
-    assert all(b.startswith(b"data: ") for b in out)
 
 
 @settings(max_examples=200, deadline=None)

@@ -250,15 +250,13 @@ CODEX_IR = ir.Request(
     parallel_tool_calls=True,
     stream=True,
     thinking=ir.Thinking(effort="medium"),
-    extras={
-        "dropped": [
-            "custom tool apply_patch: exposed as a function with one string 'input'",
-            "dropped tool tool_search: not supported by this upstream",
-            "dropped tool web_search: not supported by this upstream",
-            "dropped tool namespace multi_agent_v1: not supported by this upstream",
-        ],
-        "responses_custom_tools": ["apply_patch"],
-    },
+    dropped=[
+        "custom tool apply_patch: exposed as a function with one string 'input'",
+        "dropped tool tool_search: not supported by this upstream",
+        "dropped tool web_search: not supported by this upstream",
+        "dropped tool namespace multi_agent_v1: not supported by this upstream",
+    ],
+    extras={"responses_custom_tools": ["apply_patch"]},
 )
 
 
@@ -383,13 +381,11 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
         ),
         req(
             messages=[user_ir("see")],
-            extras={
-                "dropped": [
-                    "input[0].content[1]: image by file_id is not supported (send a data URL)",
-                    "input[0].content[2]: file without inline file_data (file_id is not supported)",
-                    "input[0].content[3]: content part type 'input_audio' not supported",
-                ]
-            },
+            dropped=[
+                "input[0].content[1]: image by file_id is not supported (send a data URL)",
+                "input[0].content[2]: file without inline file_data (file_id is not supported)",
+                "input[0].content[3]: content part type 'input_audio' not supported",
+            ],
         ),
     ),
     (
@@ -591,7 +587,7 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
                     ],
                 )
             ],
-            extras={"dropped": ["input[2].arguments: not valid JSON; passed on as a string"]},
+            dropped=["input[2].arguments: not valid JSON; passed on as a string"],
         ),
     ),
     (
@@ -607,14 +603,12 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
         ),
         req(
             messages=[user_ir("q")],
-            extras={
-                "dropped": [
-                    "input[1]: item type 'local_shell_call' not supported by this upstream",
-                    "input[2]: item type 'web_search_call' not supported by this upstream",
-                    "input[3]: item type 'item_reference' not supported by this upstream",
-                    "input[4]: item type 'compaction' not supported by this upstream",
-                ]
-            },
+            dropped=[
+                "input[1]: item type 'local_shell_call' not supported by this upstream",
+                "input[2]: item type 'web_search_call' not supported by this upstream",
+                "input[3]: item type 'item_reference' not supported by this upstream",
+                "input[4]: item type 'compaction' not supported by this upstream",
+            ],
         ),
     ),
     (
@@ -629,7 +623,7 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
         ),
         req(
             messages=[user_ir("real")],
-            extras={"dropped": ["input[0].content: non-text part in a system message"]},
+            dropped=["input[0].content: non-text part in a system message"],
         ),
     ),
     (
@@ -678,12 +672,10 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
         body(HI, text={"format": {"type": "text"}}, background=False, top_logprobs=2),
         req(
             messages=HI_IR,
-            extras={
-                "dropped": [
-                    "background: unsupported field ignored",
-                    "top_logprobs: unsupported field ignored",
-                ]
-            },
+            dropped=[
+                "background: unsupported field ignored",
+                "top_logprobs: unsupported field ignored",
+            ],
         ),
     ),
     (
@@ -733,14 +725,12 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
                     },
                 ),
             ],
-            extras={
-                "dropped": [
-                    "tools[0].strict: strict schema adherence is not enforced",
-                    "custom tool note: exposed as a function with one string 'input'",
-                    "custom tool raw: exposed as a function with one string 'input'",
-                ],
-                "responses_custom_tools": ["note", "raw"],
-            },
+            dropped=[
+                "tools[0].strict: strict schema adherence is not enforced",
+                "custom tool note: exposed as a function with one string 'input'",
+                "custom tool raw: exposed as a function with one string 'input'",
+            ],
+            extras={"responses_custom_tools": ["note", "raw"]},
         ),
     ),
     (
@@ -758,19 +748,17 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
         ),
         req(
             messages=HI_IR,
-            extras={
-                "dropped": [
-                    f"dropped tool {kind}: not supported by this upstream"
-                    for kind in [
-                        "local_shell",
-                        "file_search",
-                        "code_interpreter",
-                        "mcp",
-                        "image_generation",
-                        "computer_use_preview",
-                    ]
+            dropped=[
+                f"dropped tool {kind}: not supported by this upstream"
+                for kind in [
+                    "local_shell",
+                    "file_search",
+                    "code_interpreter",
+                    "mcp",
+                    "image_generation",
+                    "computer_use_preview",
                 ]
-            },
+            ],
         ),
     ),
 ]
@@ -809,7 +797,7 @@ def test_parse_request(name: str, raw: dict[str, Any], expected: ir.Request) -> 
 def test_tool_choice(choice: object, expected: ir.ToolChoice, notes: list[str]) -> None:
     parsed = parse_request(body(HI, tool_choice=choice, parallel_tool_calls=False))
     assert (parsed.tool_choice, parsed.parallel_tool_calls) == (expected, False)
-    assert parsed.extras.get("dropped", []) == notes
+    assert parsed.dropped == notes
 
 
 @pytest.mark.parametrize(
@@ -1879,7 +1867,9 @@ def test_sdk_bad_request_maps_to_bad_request_error() -> None:
 
 
 def test_module_exports() -> None:
-    assert openai_responses.RequestError is ir.RequestError
+    # the IR's exception and reasoning prefix are the only ones: no dialect re-exports them
+    assert not hasattr(openai_responses, "RequestError")
+    assert not hasattr(openai_responses, "CODEX_SIGNATURE_PREFIX")
     assert error_body is openai_chat.error_body
     assert error_body(429, "slow down") == {
         "error": {
@@ -2016,7 +2006,7 @@ def _parse_only_request_errors(raw: object) -> None:
         assert isinstance(exc.message, str) and exc.message
         return
     assert isinstance(parsed, ir.Request)
-    assert all(isinstance(note, str) for note in parsed.extras.get("dropped", []))
+    assert all(isinstance(note, str) for note in parsed.dropped)
 
 
 @settings(max_examples=300, deadline=None)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from cliproxy.translators import anthropic
+from cliproxy.translators import code_assist
 from cliproxy.translators import codex
 from cliproxy.translators import gemini
 from cliproxy.translators import ir
 from cliproxy.translators import openai_chat
 from cliproxy.translators import openai_responses
-from cliproxy.translators.pipeline import CodeAssistEnvelope
 from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.pipeline import ResponsesRelay
 from cliproxy.translators.pipeline import StreamPipeline
@@ -170,7 +170,7 @@ def gemini_client() -> gemini.StreamEncoder:
 
 def code_assist_pipeline(encoder: Callable[[], Any]) -> Stream:
     return StreamPipeline(
-        gemini.StreamDecoder("gemini-2.5-pro"), encoder(), unwrap=gemini.unwrap_code_assist
+        gemini.StreamDecoder("gemini-2.5-pro"), encoder(), unwrap=code_assist.unwrap_response
     )
 
 
@@ -788,18 +788,18 @@ def test_passthrough_internal_fault_becomes_an_error_frame() -> None:
 
     passthrough.parser = BrokenParser(RuntimeError("x"))  # type: ignore[assignment]
     assert passthrough(b"data: {}\n\n") == [
-        b'data: {"error":{"code":502,"message":"proxy error: RuntimeError",'
+        b'data: {"error":{"code":502,"message":"proxy translation error: RuntimeError",'
         b'"status":"UNAVAILABLE"}}\n\n'
     ]
     assert passthrough(b"") == []  # finished: no second error frame
 
 
-# ---------------------------------------------------------------- CodeAssistEnvelope
+# ---------------------------------------------------------------- Code Assist frames from the IR
 
 
 def test_envelope_wraps_every_frame_for_gemini_cli_and_leaves_errors_bare() -> None:
     def envelope() -> Stream:
-        encoder = CodeAssistEnvelope(gemini.StreamEncoder("gpt-5-codex"))
+        encoder = gemini.StreamEncoder("gpt-5-codex", envelope=True)
         return StreamPipeline(codex.StreamDecoder("gpt-5-codex"), encoder)
 
     with deterministic():
@@ -817,6 +817,24 @@ def test_envelope_wraps_every_frame_for_gemini_cli_and_leaves_errors_bare() -> N
             ),
         )
     ]
+
+
+def test_transitional_code_assist_envelope_is_the_encoder_with_envelope_on() -> None:
+    with deterministic():
+        flag = run(
+            StreamPipeline(
+                codex.StreamDecoder("gpt-5"), gemini.StreamEncoder("gpt-5", envelope=True)
+            ),
+            [CODEX_STREAM],
+        )
+        shim = run(
+            StreamPipeline(
+                codex.StreamDecoder("gpt-5"), gemini.StreamEncoder("gpt-5", envelope=True)
+            ),
+            [CODEX_STREAM],
+        )
+    assert flag == shim
+    assert all(f.startswith(b'data: {"response":{') for f in b"".join(flag).split(b"\n\n") if f)
 
 
 # ---------------------------------------------------------------- properties
@@ -926,7 +944,7 @@ FACTORIES: dict[str, Callable[[], Stream]] = {
     "passthrough ai_studio": lambda: GeminiPassthrough(unwrap=False),
     "passthrough ai_studio->code_assist": lambda: GeminiPassthrough(unwrap=False, wrap=True),
     "codex->code_assist envelope": lambda: StreamPipeline(
-        codex.StreamDecoder("gpt-5"), CodeAssistEnvelope(gemini.StreamEncoder("gpt-5"))
+        codex.StreamDecoder("gpt-5"), gemini.StreamEncoder("gpt-5", envelope=True)
     ),
 }
 
