@@ -58,7 +58,7 @@ class Failover:
             if fault.kind == "request":
                 # a preview id the upstream does not know is not the client's fault
                 return error_to_client(ex, quota_err or err)
-            self._note_refusal(ex, err)
+            await self._note_refusal(ex, err)
             if fault.kind == "quota":
                 quota_err = quota_err or err
                 if not settings.quota_exceeded.switch_project:
@@ -99,18 +99,26 @@ class Failover:
             return None
         return await pool.acquire(ex.provider, ex.model, frozenset(ex.tried))
 
-    def _note_refusal(self, ex: Exchange, err: UpstreamError) -> None:
+    async def _note_refusal(self, ex: Exchange, err: UpstreamError) -> None:
         account, fault = ex.account, err.fault
+        pool = self.state.pool
         reason = f"HTTP {err.status}: {err.message}"[:300]
         account.last_error = reason
         ex.tried.add(account.name)
         if fault.kind == "unusable":
-            account.disabled = fault.reason or reason
+            # via the pool: with a state-store every replica learns it (docs/replicas.md)
+            if pool is not None:
+                await pool.disable(account, fault.reason or reason)
+            else:
+                account.disabled = fault.reason or reason
             logger.warning("%s cannot serve: %s", account.label, account.disabled)
             return
         if fault.kind == "auth" and not ex.refreshed:
             return  # refreshed and retried once before it rests
-        rest = account.cool(ex.model, fault.kind, fault.retry_after, reason)  # type: ignore[arg-type]
+        if pool is not None:  # via the pool: with a state-store every replica rests it
+            rest = await pool.rest(account, ex.model, fault.kind, fault.retry_after, reason)  # type: ignore[arg-type]
+        else:
+            rest = account.cool(ex.model, fault.kind, fault.retry_after, reason)  # type: ignore[arg-type]
         logger.warning("%s refused %s (%s); resting %.0f s", account.label, ex.model, reason, rest)
 
     async def _refreshed(self, account: Account) -> Account | None:

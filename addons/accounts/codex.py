@@ -8,6 +8,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 
 from cliproxy.addons.accounts import jwt
 from cliproxy.addons.accounts.authfile import AuthFileError
@@ -28,6 +29,9 @@ PERMANENT_REFRESH_ERRORS = frozenset(
 class CodexAccount(AuthFileAccount):
     account_id: str
     provider: str = field(default="codex", init=False)
+    REFRESHED_KEYS: ClassVar[tuple[str, ...]] = (
+        "access_token", "refresh_token", "id_token", "last_refresh", "expired",
+    )  # fmt: skip
 
     @classmethod
     def from_raw(cls, path: Path, raw: dict[str, Any]) -> CodexAccount:
