@@ -38,6 +38,7 @@ from cliproxy.addons.accounts.shared import publish_rests
 from cliproxy.addons.accounts.shared import rest_of
 from cliproxy.addons.routing import LOGIN_COMMAND
 from cliproxy.addons.statestore.base import Disabled
+from cliproxy.addons.statestore.base import Rest
 from cliproxy.addons.statestore.base import StateStore
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,23 @@ class AccountPool:
         account.disabled = reason
         if self.store is not None:
             await self.store.put_disabled(account.name, Disabled(reason, fingerprint(account)))
+
+    async def resting(self) -> list[Rest]:
+        """Every (account, model) rest running now, for `cliproxy_account_resting`: those of all
+        replicas with a store (CONTRACT.md §7), with this replica's own (also while the store is
+        unreachable)."""
+        found: dict[tuple[str, str], Rest] = {}
+        for account in self.accounts:
+            for model in list(account.cooldowns):
+                if (rest := rest_of(account, model)) is not None:
+                    found[rest.account, rest.model] = rest
+        if self.store is not None:
+            now = time.time()
+            for rest in await self.store.rests():
+                mine = found.get((rest.account, rest.model))
+                if rest.until > now and (mine is None or rest.until > mine.until):
+                    found[rest.account, rest.model] = rest
+        return sorted(found.values(), key=lambda r: (r.account, r.model))
 
     def wait_seconds(self, provider: str, model: str) -> float | None:
         """When every usable account is cooling for `model`: seconds until the first is back."""

@@ -295,6 +295,8 @@ async def test_rest_and_relogin_mark_travel_between_pools(
         await one.rest(first, MODEL, "quota", 30.0, "HTTP 429: quota")
         picks = {a.name for a in [await two.acquire("gemini", MODEL) for _ in range(4)] if a}
         other = next(a for a in one.accounts if a.name != first.name)
+        shared = await two.resting()  # what `cliproxy_account_resting` shows on either replica
+        assert [(r.account, r.model) for r in shared] == [(first.name, MODEL)]
         assert picks == {other.name}  # `two` never served from a rest it had not seen itself
         assert two.wait_seconds("gemini", MODEL) is None
         await one.disable(other, "needs re-login: run `cliproxy login gemini`")
