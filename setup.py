@@ -1,4 +1,4 @@
-"""Only what pyproject.toml cannot say: the benchmark stays out of the wheel.
+"""Only what pyproject.toml cannot say: the benchmarks stay out of the wheel.
 
 scripts/ is installed as `cliproxy.cli`, but scripts/bench.py is a developer's tool run from a
 checkout (`python scripts/bench.py`), not part of the product.
@@ -7,7 +7,7 @@ checkout (`python scripts/bench.py`), not part of the product.
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-DEVELOPER_ONLY = {("cliproxy.cli", "bench")}
+DEVELOPER_ONLY = {("cliproxy.cli", "bench"), ("cliproxy.cli", "bench_replicas")}
 
 
 class BuildPy(build_py):

@@ -72,13 +72,18 @@ class Failover:
             return None
         return await pool.acquire(ex.provider, ex.model, frozenset(ex.tried))
 
-    def _note_refusal(self, ex: Exchange, err: UpstreamError) -> None:
+    async def _note_refusal(self, ex: Exchange, err: UpstreamError) -> None:
         account, fault = ex.account, err.fault
+        pool = self.state.pool
         reason = f"HTTP {err.status}: {err.message}"[:300]
         account.last_error = reason
         ex.tried.add(account.name)
         if fault.kind == "unusable":
-            account.disabled = fault.reason or reason
+            # via the pool: with a state-store every replica learns it (docs/replicas.md)
+            if pool is not None:
+                await pool.disable(account, fault.reason or reason)
+            else:
+                account.disabled = fault.reason or reason
             logger.warning("%s cannot serve: %s", account.label, account.disabled)
             return
         if fault.kind == "auth" and not ex.refreshed:
@@ -86,7 +91,10 @@ class Failover:
         kind = fault.rest_kind
         if kind is None:
             return
-        rest = account.cool(ex.model, kind, fault.retry_after, reason)
+        if pool is not None:  # via the pool: with a state-store every replica rests it
+            rest = await pool.rest(account, ex.model, kind, fault.retry_after, reason)
+        else:
+            rest = account.cool(ex.model, kind, fault.retry_after, reason)
         logger.warning("%s refused %s (%s); resting %.0f s", account.label, ex.model, reason, rest)
 
     async def _refreshed(self, account: Account) -> Account | None:
@@ -146,7 +154,7 @@ class Recovery:
         if fault.kind == "request":
             # a preview id the upstream does not know is not the client's fault
             return error_to_client(ex, self.quota_err or err)
-        failover._note_refusal(ex, err)
+        await failover._note_refusal(ex, err)
         if fault.kind == "quota":
             self.quota_err = self.quota_err or err
             if not settings.quota_exceeded.switch_project:

@@ -67,12 +67,21 @@ class Settings(_Section):
     request_retry: int = Field(default=3, ge=1, le=20)
     model_aliases: dict[str, str] = Field(default_factory=dict)
     endpoints: Endpoints = Field(default_factory=Endpoints)
+    # "" = in-process state; redis://HOST:PORT/DB = shared by every replica (docs/replicas.md)
+    state_store: str = ""
 
     @field_validator("proxy_url")
     @classmethod
     def _proxy_scheme(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://", "socks5://", "socks5h://")):
             raise ValueError("must start with http://, https:// or socks5://")
+        return value
+
+    @field_validator("state_store")
+    @classmethod
+    def _state_store(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError('must be "" or a redis://HOST:PORT/DB URL (rediss://, unix:// too)')
         return value
 
     @field_validator("api_keys", "generative_language_api_key")

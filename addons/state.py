@@ -22,6 +22,8 @@ from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.settings import SettingsError
 from cliproxy.addons.settings import load_settings
+from cliproxy.addons.statestore import StateStore
+from cliproxy.addons.statestore import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ class State:
     settings: Settings = field(default_factory=Settings)
     pool: AccountPool | None = None
     http: httpx.AsyncClient | None = None
+    # `state-store`: shared by every replica (None = in-process). /usage and /metrics read it via
+    # store.usage() / store.rests() (statestore.base.StateStore).
+    store: StateStore | None = None
     config_path: Path | None = None
     # called with (old, new) settings after a reload, e.g. to apply `debug`
     listeners: list[Callable[[Settings, Settings], None]] = field(default_factory=list)
@@ -62,6 +67,9 @@ class State:
             self.config_path = config_path
             self._config_seen = file_signature(config_path)
         self.http = make_http_client(settings)
+        self.store = open_store(settings.state_store)
+        if self.store is not None:
+            logger.warning("state-store %s: state shared with the other replicas", self.store)
         self.pool = self._new_pool(settings, self.http)
 
     def _new_pool(self, settings: Settings, http: httpx.AsyncClient) -> AccountPool:
@@ -70,7 +78,7 @@ class State:
             auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as e:
             logger.warning("auth-dir %s cannot be created: %s", auth_dir, e)
-        pool = AccountPool(auth_dir, _token_urls(settings), http)
+        pool = AccountPool(auth_dir, _token_urls(settings), http, self.store)
         pool.set_keys(settings.generative_language_api_key)
         pool.load()
         return pool
@@ -84,6 +92,8 @@ class State:
             if self.http is not None:
                 _close_later(self.http)
             self.http = make_http_client(settings)
+        if settings.state_store != old.state_store:
+            self._swap_store(settings)
         if self.pool is None or settings.auth_path != old.auth_path:
             self.pool = self._new_pool(settings, self.http)
         else:
@@ -103,6 +113,15 @@ class State:
             reasons = "; ".join(f"{a.label}: {a.disabled or a.last_error}" for a in known)
             return f"no usable {provider} account ({reasons}); run `{login}`"
         return f"no {provider} account in {self.settings.auth_path}: run `{login}` to add one"
+
+    def _swap_store(self, settings: Settings) -> None:
+        """A new `state-store` while running: requests in flight finish with the old one."""
+        if self.store is not None:
+            _close_store_later(self.store)
+        self.store = open_store(settings.state_store)
+        logger.warning("state-store now %s", self.store or "in-process")
+        if self.pool is not None:
+            self.pool.use_store(self.store)
 
     # ------------------------------------------------------------------ watching
 
@@ -147,6 +166,8 @@ class State:
             self._watcher = None
         if self.http is not None:
             await self.http.aclose()
+        if self.store is not None:
+            await self.store.close()
 
 
 def _close_later(client: httpx.AsyncClient) -> None:
@@ -155,3 +176,11 @@ def _close_later(client: httpx.AsyncClient) -> None:
     except RuntimeError:
         return
     loop.call_later(OLD_CLIENT_GRACE, lambda: loop.create_task(client.aclose()))
+
+
+def _close_store_later(store: StateStore) -> None:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.call_later(OLD_CLIENT_GRACE, lambda: loop.create_task(store.close()))

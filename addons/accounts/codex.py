@@ -9,6 +9,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 
 from cliproxy.addons.accounts import jwt
 from cliproxy.addons.accounts.authfile import AuthFileError
@@ -32,6 +33,9 @@ class CodexAccount(AuthFileAccount):
     account_id: str
     provider: Provider = field(default="codex", init=False)
     upstream: UpstreamName = field(default="codex", init=False)
+    REFRESHED_KEYS: ClassVar[tuple[str, ...]] = (
+        "access_token", "refresh_token", "id_token", "last_refresh", "expired",
+    )  # fmt: skip
 
     @classmethod
     def from_raw(cls, path: Path, raw: dict[str, Any]) -> CodexAccount:

@@ -7,6 +7,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 
 from cliproxy.addons.accounts.authfile import text
 from cliproxy.addons.accounts.runtime import Runtime
@@ -21,6 +22,9 @@ class AuthFileAccount(Runtime):
     path: Path
     raw: dict[str, Any]  # the whole file, so unknown keys survive a write-back
     email: str
+
+    # the keys of `tokens` a refresh may change
+    REFRESHED_KEYS: ClassVar[tuple[str, ...]] = ()
 
     @property
     def tokens(self) -> dict[str, Any]:
@@ -43,6 +47,16 @@ class AuthFileAccount(Runtime):
     def name(self) -> str:
         """A stable identity: the auth file's name."""
         return self.path.name
+
+    def token_fields(self) -> dict[str, Any]:
+        """What a refresh changes, for other replicas to adopt (docs/replicas.md)."""
+        return {k: v for k, v in self.tokens.items() if k in self.REFRESHED_KEYS}
+
+    def adopt_tokens(self, fields: dict[str, Any]) -> None:
+        """Take another replica's refresh (the keys of `token_fields`)."""
+        for key in self.REFRESHED_KEYS:
+            if isinstance(fields.get(key), str):
+                self.tokens[key] = fields[key]
 
     def needs_refresh(self, now: datetime) -> bool:
         if not self.access_token:

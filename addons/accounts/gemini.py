@@ -8,6 +8,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import ClassVar
 
 from cliproxy.addons.accounts.authfile import AuthFileError
 from cliproxy.addons.accounts.authfile import format_time
@@ -29,6 +30,9 @@ class GeminiAccount(AuthFileAccount):
     project_id: str
     provider: Provider = field(default="gemini", init=False)
     upstream: UpstreamName = field(default="code_assist", init=False)
+    REFRESHED_KEYS: ClassVar[tuple[str, ...]] = (
+        "access_token", "refresh_token", "expiry", "token_type", "scope", "id_token",
+    )  # fmt: skip
 
     @classmethod
     def from_raw(cls, path: Path, raw: dict[str, Any]) -> GeminiAccount:
@@ -87,7 +91,15 @@ class GeminiAccount(AuthFileAccount):
         for key in ("refresh_token", "token_type", "scope", "id_token"):
             if isinstance(reply.get(key), str) and reply[key]:
                 token[key] = reply[key]
+        self._mirror()
+
+    def adopt_tokens(self, fields: dict[str, Any]) -> None:
+        super().adopt_tokens(fields)
+        self._mirror()
+
+    def _mirror(self) -> None:
         # CLIProxyAPI v7 mirrors the token at top level; keep the mirror true if it is there.
+        token = self.token
         for key in ("access_token", "expiry"):
             if key in self.raw and key in token:
                 self.raw[key] = token[key]

@@ -2,9 +2,13 @@
 per provider, per-(account, model) cooldowns, and re-reading auth-dir while running.
 
 Refresh is single-flight per account: the first request that finds the token near expiry starts
-the refresh, every other request for that account awaits the same task
-(docs/mitmproxy.md "Async hooks": a lock held around every token read serialised a whole run). No
-lock is held around upstream requests.
+the refresh, every other request for that account awaits the same task (docs/mitmproxy.md "Async
+hooks": a lock held around every token read serialised a whole run). No lock is held around upstream
+requests.
+
+With a shared store (`state-store`, docs/replicas.md) the round-robin cursor, the rests and the
+"needs re-login" marks are those of every replica, and a refresh is done once across replicas
+(accounts/shared.py); without one, or while it is unreachable, all of it is in-process.
 """
 
 from __future__ import annotations
@@ -26,11 +30,24 @@ from cliproxy.addons.accounts.authfile import write_auth_file
 from cliproxy.addons.accounts.codex import CodexAccount
 from cliproxy.addons.accounts.gemini import GeminiAccount
 from cliproxy.addons.accounts.providers import PROVIDERS
+from cliproxy.addons.accounts.shared import RefreshElsewhereFailed
+from cliproxy.addons.accounts.shared import RefreshWaitTimeout
+from cliproxy.addons.accounts.shared import coordinated_refresh
+from cliproxy.addons.accounts.shared import fingerprint
+from cliproxy.addons.accounts.shared import merge_view
+from cliproxy.addons.accounts.shared import publish_rests
+from cliproxy.addons.accounts.shared import rest_of
+from cliproxy.addons.statestore.base import Disabled
+from cliproxy.addons.statestore.base import Rest
+from cliproxy.addons.statestore.base import StateStore
+from cliproxy.translators.fault import RestKind
 
 logger = logging.getLogger(__name__)
 
 FileAccount = GeminiAccount | CodexAccount
 Account = GeminiAccount | CodexAccount | AIStudioKey
+
+REFRESH_TIMEOUT = 30.0  # the token call; shared.LOCK_TTL is longer
 
 
 class RefreshError(Exception):
@@ -77,15 +94,30 @@ def load_accounts(auth_dir: Path) -> list[FileAccount]:
 
 
 class AccountPool:
-    def __init__(self, auth_dir: Path, token_urls: dict[str, str], http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        auth_dir: Path,
+        token_urls: dict[str, str],
+        http: httpx.AsyncClient,
+        store: StateStore | None = None,
+    ) -> None:
         self.auth_dir = auth_dir
         self.token_urls = token_urls  # provider -> token endpoint (endpoints.*)
         self.http = http
+        self.store: StateStore | None = None
+        self.use_store(store)
         self.files: dict[Path, FileAccount] = {}
         self.keys: list[AIStudioKey] = []
         self._seen: dict[Path, tuple[int, int]] = {}  # what sync() last read (or we wrote)
         self._turns: dict[str, count] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+
+    def use_store(self, store: StateStore | None) -> None:
+        """Share state through `store` (None: in-process only). On a rejoin after an outage the
+        rests and marks learned meanwhile are published, so the other replicas learn them too."""
+        self.store = store
+        if store is not None:
+            store.on_rejoin(lambda: publish_rests(store, self.accounts))
 
     # ------------------------------------------------------------------ membership
 
@@ -150,7 +182,16 @@ class AccountPool:
         self, provider: str, model: str, exclude: frozenset[str] = frozenset()
     ) -> Account | None:
         """The next account of `provider` that may serve `model`, in round-robin order, with a
-        fresh token; None when every account is excluded, cooling down or broken."""
+        fresh token; None when every account is excluded, cooling down or broken.
+
+        With a store: one round trip takes the global turn and the candidates' shared rests."""
+        turn: int | None = None
+        if self.store is not None and self.store.available:
+            usable = self.usable(provider)
+            view = await self.store.view(provider, model, [a.name for a in usable])
+            if view is not None:
+                merge_view(usable, model, view)
+                turn = view.turn
         now = time.time()
         candidates = [
             a
@@ -159,20 +200,54 @@ class AccountPool:
         ]
         if not candidates:
             return None
-        start = next(self._turns.setdefault(provider, count()))
+        if turn is None:
+            turn = next(self._turns.setdefault(provider, count()))
         for i in range(len(candidates)):
-            account = candidates[(start + i) % len(candidates)]
+            account = candidates[(turn + i) % len(candidates)]
             try:
                 await self.ensure_fresh(account)
             except RefreshError as e:
                 account.last_error = f"token refresh failed: {e}"
-                if e.permanent:
-                    account.disabled = f"needs re-login: run `{PROVIDERS[account.provider].login}`"
+                if e.permanent and account.disabled is None:
+                    await self.disable(account, relogin_reason(account))
                 logger.warning("%s: token refresh failed: %s", account.label, e)
                 continue
             account.requests_served += 1
             return account
         return None
+
+    async def rest(
+        self, account: Account, model: str, kind: RestKind, hint: float | None, reason: str
+    ) -> float:
+        """Rest `account` for `model` after a refusal (Runtime.cool), on every replica; returns
+        the seconds of rest."""
+        seconds = account.cool(model, kind, hint, reason)
+        if self.store is not None and (rest := rest_of(account, model)) is not None:
+            await self.store.put_rest(rest)
+        return seconds
+
+    async def disable(self, account: Account, reason: str) -> None:
+        """The account cannot serve until re-login (or a config change), on every replica."""
+        account.disabled = reason
+        if self.store is not None:
+            await self.store.put_disabled(account.name, Disabled(reason, fingerprint(account)))
+
+    async def resting(self) -> list[Rest]:
+        """Every (account, model) rest running now, for `cliproxy_account_resting`: those of all
+        replicas with a store (docs/replicas.md), with this replica's own (also while the store is
+        unreachable)."""
+        found: dict[tuple[str, str], Rest] = {}
+        for account in self.accounts:
+            for model in list(account.cooldowns):
+                if (rest := rest_of(account, model)) is not None:
+                    found[rest.account, rest.model] = rest
+        if self.store is not None:
+            now = time.time()
+            for rest in await self.store.rests():
+                mine = found.get((rest.account, rest.model))
+                if rest.until > now and (mine is None or rest.until > mine.until):
+                    found[rest.account, rest.model] = rest
+        return sorted(found.values(), key=lambda r: (r.account, r.model))
 
     def wait_seconds(self, provider: str, model: str) -> float | None:
         """When every usable account is cooling for `model`: seconds until the first is back."""
@@ -190,21 +265,73 @@ class AccountPool:
             return
         task = self._refreshing.get(account.name)
         if task is None:
-            task = asyncio.ensure_future(self._refresh(account))
+            task = asyncio.ensure_future(self._refresh(account, force))
             self._refreshing[account.name] = task
             task.add_done_callback(lambda _t, n=account.name: self._refreshing.pop(n, None))
         await asyncio.shield(task)
 
-    async def _refresh(self, account: FileAccount) -> None:
+    async def _refresh(self, account: FileAccount, force: bool) -> None:
+        store = self.store
+        if store is None or not store.available:
+            await self._refresh_here(account)
+            return
+
+        async def refresh_here() -> None:
+            if await self._take_from_disk(account):
+                return  # another replica wrote a newer token to our shared auth-dir
+            try:
+                await self._refresh_here(account)
+            except RefreshError as e:
+                if e.permanent:  # inside the lock: the waiting replicas learn it before retrying
+                    mark = Disabled(relogin_reason(account), fingerprint(account))
+                    await store.put_disabled(account.name, mark)
+                raise
+
+        try:
+            await coordinated_refresh(
+                store, account, force, refresh_here, lambda: self._persist(account)
+            )
+        except RefreshElsewhereFailed as e:
+            raise RefreshError(f"on another replica: {e}", permanent=True) from None
+        except RefreshWaitTimeout as e:
+            raise RefreshError(str(e), permanent=False) from None
+
+    async def _take_from_disk(self, account: FileAccount) -> bool:
+        """Adopt the token of the auth file on disk when it is newer than the one in memory:
+        the last guard before spending a refresh token, should the store have lost its record
+        (a Redis restart without persistence) while the file was rewritten by another replica."""
+        on_disk = await asyncio.to_thread(load_account, account.path)
+        if not isinstance(on_disk, type(account)) or on_disk.access_token == account.access_token:
+            return False
+        theirs, mine = on_disk.expiry, account.expiry
+        if theirs is None or (mine is not None and theirs <= mine):
+            return False
+        account.adopt_tokens(on_disk.token_fields())
+        return not account.needs_refresh(datetime.now(UTC))
+
+    async def _persist(self, account: FileAccount) -> None:
+        """Write a token adopted from another replica to our auth file, unless it is already
+        there (a shared auth-dir: the refreshing replica wrote it)."""
+        on_disk = await asyncio.to_thread(_access_token_on_disk, account.path)
+        if on_disk != account.access_token:
+            await asyncio.to_thread(write_auth_file, account.path, account.raw)
+        self._note_own_write(account.path)
+
+    def _note_own_write(self, path: Path) -> None:
+        # our own write is not a change to react to (no pointless reload)
+        if path in self._seen and (sig := file_signature(path)) is not None:
+            self._seen[path] = sig
+
+    async def _refresh_here(self, account: FileAccount) -> None:
         if not account.refresh_token:
             raise RefreshError("the auth file has no refresh_token", permanent=True)
         kind, payload = account.refresh_request()
         url = self.token_urls[account.provider]
         try:
             if kind == "json":
-                reply = await self.http.post(url, json=payload, timeout=30)
+                reply = await self.http.post(url, json=payload, timeout=REFRESH_TIMEOUT)
             else:
-                reply = await self.http.post(url, data=payload, timeout=30)
+                reply = await self.http.post(url, data=payload, timeout=REFRESH_TIMEOUT)
         except httpx.HTTPError as e:
             raise RefreshError(f"token endpoint unreachable ({type(e).__name__})", False) from None
         try:
@@ -224,11 +351,18 @@ class AccountPool:
         # Small file, but still off the event loop (docs/mitmproxy.md "Async hooks": no blocking I/O
         # in hooks).
         await asyncio.to_thread(write_auth_file, account.path, account.raw)
-        # our own write is not a change to react to (no pointless reload)
-        if account.path in self._seen and (sig := file_signature(account.path)) is not None:
-            self._seen[account.path] = sig
+        self._note_own_write(account.path)
         account.last_error = None
         logger.info("%s: token refreshed", account.label)
+
+
+def relogin_reason(account: Account) -> str:
+    return f"needs re-login: run `{PROVIDERS[account.provider].login}`"
+
+
+def _access_token_on_disk(path: Path) -> str | None:
+    account = load_account(path)
+    return account.access_token if account is not None else None
 
 
 def _error_code(body: object) -> str | None:

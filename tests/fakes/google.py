@@ -369,8 +369,8 @@ RPCS = ("generateContent", "streamGenerateContent", "countTokens", "loadCodeAssi
 
 class FakeGoogle(LoopbackServer):
     """Code Assist + AI Studio + Google OAuth on 127.0.0.1:<ephemeral>. Use as a context manager
-    or start()/stop(). Attributes tests may set: token_delay, event_delay, crlf,
-    enforce_signatures, strict_json_schema (both APIs)."""
+    or start()/stop(). Attributes tests may set: token_delay, rotate_refresh_tokens, event_delay,
+    crlf, enforce_signatures, strict_json_schema (both APIs)."""
 
     def __init__(self) -> None:
         super().__init__(_Handler)
@@ -392,6 +392,10 @@ class FakeGoogle(LoopbackServer):
         self.token_requests: list[dict[str, str]] = []
         self.issued_signatures: list[str] = []
         self.token_delay = 0.0
+        # Google keeps a refresh token valid across refreshes, except for clients with refresh
+        # token rotation; with this on, each refresh returns a new one and the old one is spent
+        # (invalid_grant on reuse), so a double refresh across replicas fails loudly.
+        self.rotate_refresh_tokens = False
         self.event_delay = 0.0
         self.crlf = False
         self.enforce_signatures = True
@@ -804,15 +808,22 @@ class FakeGoogle(LoopbackServer):
             return self._exchange_code(form)
         if "refresh_token" not in form:
             return _oauth_error(400, "invalid_request", "Missing required parameter: refresh_token")
-        with self._lock:
+        with self._lock:  # check and spend atomically: of two racing rotations one wins
             account = self._refresh.get(form["refresh_token"])
+            rotated = None
+            if account is not None and self.rotate_refresh_tokens:
+                del self._refresh[form["refresh_token"]]
+                rotated = "1//rotated-" + secrets.token_urlsafe(24)
+                self._refresh[rotated] = account
         if account is None:
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         access = "ya29.fake-" + secrets.token_urlsafe(24)
         with self._lock:
             self._tokens[access] = (account, False)
-        return Answer(body={"access_token": access, "expires_in": 3599, "scope": SCOPES,
-                          "token_type": "Bearer"})  # fmt: skip
+        body = {"access_token": access, "expires_in": 3599, "scope": SCOPES, "token_type": "Bearer"}
+        if rotated is not None:
+            body["refresh_token"] = rotated
+        return Answer(body=body)
 
     def _exchange_code(self, form: dict[str, str]) -> Answer:
         with self._lock:

@@ -721,6 +721,20 @@ def test_refresh_mints_a_working_token(fake: FakeGoogle, client: httpx.Client) -
     assert again != data["access_token"]
 
 
+def test_rotating_refresh_tokens_are_single_use(fake: FakeGoogle, client: httpx.Client) -> None:
+    fake.add_account("ya29.rot", "1//r-rot", PROJECT)
+    fake.rotate_refresh_tokens = True
+    try:
+        first = client.post(fake.token_url, data=refresh_form("1//r-rot"))
+        reused = client.post(fake.token_url, data=refresh_form("1//r-rot"))
+    finally:
+        fake.rotate_refresh_tokens = False
+    rotated = first.json()["refresh_token"]
+    assert first.status_code == 200 and rotated.startswith("1//rotated-")
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert client.post(fake.token_url, data=refresh_form(rotated)).status_code == 200
+
+
 @pytest.mark.parametrize(("form", "status", "body"), [
     (refresh_form(client_id="other.apps.googleusercontent.com"), 401,
      {"error": "invalid_client", "error_description": "The OAuth client was not found."}),
