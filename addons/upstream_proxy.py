@@ -8,6 +8,7 @@ injected bearer in reverse mode (docs/mitmproxy.md, "Upstream proxies").
 from __future__ import annotations
 
 import base64
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 from cliproxy.addons.state import State
@@ -16,14 +17,15 @@ from mitmproxy.connection import Server
 
 
 def http_proxy(proxy_url: str) -> tuple[str, tuple[str, int], str | None] | None:
-    """(scheme, address, basic credentials) of an http(s) `proxy-url`, else None."""
+    """(scheme, address, basic credentials) of an http(s) `proxy-url`, else None. Userinfo is
+    percent-decoded, as httpx decodes it for the refreshes through the same URL."""
     if not proxy_url.startswith(("http://", "https://")):
         return None
     parts = urlsplit(proxy_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     creds = None
     if parts.username:
-        raw = f"{parts.username}:{parts.password or ''}".encode()
+        raw = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         creds = "Basic " + base64.b64encode(raw).decode()
     return parts.scheme, (parts.hostname or "127.0.0.1", port), creds
 

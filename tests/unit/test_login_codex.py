@@ -32,6 +32,7 @@ from tests.unit.test_login_oauth import ScriptedBrowser
 from tests.unit.test_login_oauth import free_port
 from tests.unit.test_login_oauth import query_of
 from tests.unit.test_login_oauth import run_cli
+from tests.unit.test_login_oauth import unserved_port
 from tests.unit.test_login_oauth import write_config
 
 ACCOUNT_ID = "6b1d2c3e-1111-2222-3333-444455556666"
@@ -68,12 +69,12 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setattr(oauth, "CALLBACK_TIMEOUT", 10.0)
-    with FakeCodex() as fake:
+    with FakeCodex() as fake, unserved_port() as proxy_port:
         config = write_config(tmp_path, {
             "codex": fake.base_url,
             "openai-token": fake.token_url,
             "openai-authorize": fake.origin + "/oauth/authorize",
-        })  # fmt: skip
+        }, port=proxy_port)  # fmt: skip
         yield Env(fake, config, tmp_path / "auth", free_port(), monkeypatch)
 
 

@@ -35,6 +35,7 @@ from tests.unit.test_login_oauth import StdoutWatcher
 from tests.unit.test_login_oauth import free_port
 from tests.unit.test_login_oauth import query_of
 from tests.unit.test_login_oauth import run_cli
+from tests.unit.test_login_oauth import unserved_port
 from tests.unit.test_login_oauth import write_config
 
 PROJECT = "helpful-fox-abc123"
@@ -71,13 +72,13 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setattr(oauth, "CALLBACK_TIMEOUT", 10.0)  # a broken test must not hang 5 min
     monkeypatch.setattr(code_assist_setup, "POLL_INTERVAL", 0.02)
     monkeypatch.setattr(code_assist_setup, "POLL_TIMEOUT", 10.0)
-    with FakeGoogle() as fake:
+    with FakeGoogle() as fake, unserved_port() as proxy_port:
         config = write_config(tmp_path, {
             "gemini-cli": fake.base_url,
             "google-token": fake.token_url,
             "google-userinfo": fake.base_url + "/oauth2/v1/userinfo",
             "google-authorize": fake.base_url + "/o/oauth2/auth",
-        })  # fmt: skip
+        }, port=proxy_port)  # fmt: skip
         yield Env(fake, config, tmp_path / "auth", free_port(), monkeypatch)
 
 

@@ -5,6 +5,7 @@ scripted browser + config helpers the Gemini and Codex login tests use."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import socket
@@ -34,6 +35,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def unserved_port() -> Iterator[int]:
+    """A loopback port held bound but never listening while the block runs: connecting to it is
+    refused, so `cliproxy accounts` with a config naming it finds no running proxy (whatever
+    listens on the default 8317) and reads auth-dir."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 def query_of(url: str) -> dict[str, str]:
