@@ -126,7 +126,7 @@ def _render(ex: Exchange, response: ir.Response) -> dict:
 
 def _decoder(ex: Exchange) -> Any:
     if ex.upstream == "codex":
-        return codex.StreamDecoder(ex.model)
+        return codex.StreamDecoder(ex.model, ex.tool_names)
     return gemini.StreamDecoder(ex.model, ex.tool_names)
 
 
@@ -184,7 +184,7 @@ def whole_answer(ex: Exchange, content: bytes) -> Answer:
             if response is None:
                 return error_answer(ex, 502, "the Codex stream ended before response.completed")
             return Answer(200, response)
-        decoder = codex.StreamDecoder(ex.model)
+        decoder = codex.StreamDecoder(ex.model, ex.tool_names)
         events = [ev for obj in objects for ev in decoder.feed(obj)] + decoder.finish()
     else:
         obj = json.loads(content or b"{}")

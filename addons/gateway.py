@@ -299,6 +299,7 @@ class Gateway:
             method = "streamGenerateContent" if req.stream else "generateContent"
         else:
             payload, method = codex.render_request(req), "responses"
+            tool_names = codex.upstream_tool_names(req)  # names over Codex's 64-char limit
         self._log_dropped(req.extras.get("dropped", []))  # after rendering: it adds notes too
         ex = Exchange(
             client,

@@ -519,7 +519,12 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         "role": "assistant",
         "model": resp.model,
         "content": _render_parts(resp.parts),
-        "stop_reason": "tool_use" if calls else STOP_REASONS.get(resp.finish_reason, "end_turn"),
+        "stop_reason": (
+            # a cut answer says so even with calls: the client must not run a call cut short
+            "tool_use"
+            if calls and resp.finish_reason != "length"
+            else STOP_REASONS.get(resp.finish_reason, "end_turn")
+        ),
         "stop_sequence": None,
         "usage": _usage(resp.usage),
     }
@@ -634,7 +639,9 @@ class StreamEncoder:
         if self._finish is None:
             return self.error("upstream stream ended before completion", 502)
         out = self._start() + self._close()
-        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish, "end_turn")
+        cut = self._finish == "length"  # never run a call cut short
+        tool_use = self._tool_used and not cut
+        stop = "tool_use" if tool_use else STOP_REASONS.get(self._finish, "end_turn")
         delta = {"stop_reason": stop, "stop_sequence": None}
         out.append(_frame({"type": "message_delta", "delta": delta, "usage": self._delta_usage()}))
         out.append(_frame({"type": "message_stop"}))

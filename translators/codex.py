@@ -20,6 +20,7 @@ prefixed with CODEX_REASONING_PREFIX, so it can be replayed as a `reasoning` inp
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import secrets
@@ -88,6 +89,15 @@ _RATE_CODES = frozenset(
 
 _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
+# The backend refuses a tool name or a `call_id` longer than 64 characters
+# (`string_above_max_length`), and tool names outside ^[a-zA-Z0-9_-]+$. Claude Code's MCP tools
+# (`mcp__<server>__<tool>`) pass the limit easily, and Codex itself hands out call ids longer than
+# it accepts back; both are rewritten on the way up (UPSTREAMS §4.4).
+MAX_NAME = 64
+_TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME_CHAR_RE = re.compile(r"[^A-Za-z0-9_-]")
+_HASH_LEN = 8  # hex digits of the name's SHA-256: what makes a shortened name unique
+
 
 def _note(req: ir.Request, message: str) -> None:
     req.extras.setdefault("dropped", []).append(message)
@@ -107,6 +117,62 @@ def _is_num(v: Any) -> bool:
 
 def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
+
+
+# ================================================================ names and ids Codex takes
+
+
+def _digest(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def _short_name(name: str, salt: int) -> str:
+    """A valid Codex tool name for `name`, a function of the name alone (so every turn of a
+    session maps it the same way, with no state). The readable part is the MCP tool's own name
+    (`mcp__server__tool` -> `mcp__tool`), what the model reads; the hash keeps it unique."""
+    head = name
+    if name.startswith("mcp__") and "__" in name[5:]:
+        head = "mcp__" + name.rsplit("__", 1)[1]
+    head = _NAME_CHAR_RE.sub("_", head)[: MAX_NAME - _HASH_LEN - 1]
+    return f"{head}_{_digest(name if salt == 0 else f'{name}#{salt}', _HASH_LEN)}"
+
+
+def _client_names(req: ir.Request) -> list[str]:
+    """Every tool name the request can send: declared tools, tool_choice, calls in history."""
+    names = [t.name for t in req.tools]
+    if req.tool_choice is not None and req.tool_choice.name:
+        names.append(req.tool_choice.name)
+    for msg in req.messages:
+        names += [p.name for p in msg.parts if isinstance(p, ir.ToolCallPart)]
+    return names
+
+
+def upstream_tool_names(req: ir.Request) -> dict[str, str]:
+    """{Codex name: client name} for the tool names Codex would refuse (longer than 64
+    characters, or characters outside [A-Za-z0-9_-]). render_request sends the Codex names; the
+    StreamDecoder takes this map to give the client its own names back. Unique within the
+    request: a clash with another name (a valid one, or another alias) takes the next salt."""
+    names = list(dict.fromkeys(_client_names(req)))
+    taken = {n for n in names if _TOOL_NAME_RE.fullmatch(n)}
+    aliases: dict[str, str] = {}
+    for name in names:
+        if name in taken:
+            continue
+        salt, short = 0, _short_name(name, 0)
+        while short in taken:
+            salt += 1
+            short = _short_name(name, salt)
+        taken.add(short)
+        aliases[short] = name
+    return aliases
+
+
+def upstream_call_id(call_id: str) -> str:
+    """A call id Codex accepts: ids over 64 characters keep a readable head and end in a hash
+    of the whole id, so a call and its result (and every later turn) get the same id."""
+    if len(call_id) <= MAX_NAME:
+        return call_id
+    return f"{call_id[: MAX_NAME - 17]}_{_digest(call_id, 16)}"
 
 
 # ================================================================ IR -> Codex request
@@ -162,8 +228,9 @@ class _Items:
     """Builds the `input` list: content parts gather into a message item of the turn's role;
     a tool call, tool result or reasoning item closes it, so part order is kept."""
 
-    def __init__(self, req: ir.Request) -> None:
+    def __init__(self, req: ir.Request, names: dict[str, str]) -> None:
         self.req = req
+        self.names = names  # client tool name -> Codex tool name, for the names Codex refuses
         self.items: list[dict[str, Any]] = []
         self.content: list[dict[str, Any]] = []
         self.role = "user"
@@ -208,8 +275,8 @@ class _Items:
             self.item(
                 {
                     "type": "function_call",
-                    "call_id": p.id,
-                    "name": p.name,
+                    "call_id": upstream_call_id(p.id),
+                    "name": self.names.get(p.name, p.name),
                     "arguments": json.dumps(p.arguments, ensure_ascii=False),
                 }
             )
@@ -217,7 +284,7 @@ class _Items:
             self.item(
                 {
                     "type": "function_call_output",
-                    "call_id": p.call_id,
+                    "call_id": upstream_call_id(p.call_id),
                     "output": _tool_output(p, self.req),
                 }
             )
@@ -242,11 +309,11 @@ def _tool_schema(parameters: Any) -> dict[str, Any]:
     return schema
 
 
-def _render_tools(req: ir.Request) -> list[dict[str, Any]]:
+def _render_tools(req: ir.Request, names: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {
             "type": "function",
-            "name": tool.name,
+            "name": names.get(tool.name, tool.name),
             "description": tool.description or "",
             "strict": False,
             "parameters": _tool_schema(tool.parameters),
@@ -255,7 +322,7 @@ def _render_tools(req: ir.Request) -> list[dict[str, Any]]:
     ]
 
 
-def _render_tool_choice(req: ir.Request) -> str | dict[str, Any]:
+def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[str, Any]:
     choice = req.tool_choice
     if choice is None or choice.mode == "auto":
         return "auto"
@@ -264,7 +331,7 @@ def _render_tool_choice(req: ir.Request) -> str | dict[str, Any]:
         return "auto"
     if choice.mode == "tool":
         if choice.name and any(t.name == choice.name for t in req.tools):
-            return {"type": "function", "name": choice.name}
+            return {"type": "function", "name": names.get(choice.name, choice.name)}
         if choice.name:  # the backend 400s on a tool_choice naming no declared tool
             _note(req, f"tool_choice={choice.name}: no such tool declared; sent required")
         return "required"
@@ -314,7 +381,8 @@ def _note_unsupported(req: ir.Request) -> None:
 def render_request(req: ir.Request) -> dict[str, Any]:
     """IR -> Codex `/responses` body (UPSTREAMS.md §4.2-§4.5). What Codex cannot take is noted
     in `req.extras["dropped"]`."""
-    items = _Items(req)
+    names = {client: short for short, client in upstream_tool_names(req).items()}
+    items = _Items(req, names)
     for msg in req.messages:
         items.message(msg)
     body: dict[str, Any] = {
@@ -322,8 +390,8 @@ def render_request(req: ir.Request) -> dict[str, Any]:
         # the backend 400s without `instructions` ("Instructions are required")
         "instructions": "\n\n".join(s for s in req.system if s),
         "input": items.items,
-        "tools": _render_tools(req),
-        "tool_choice": _render_tool_choice(req),
+        "tools": _render_tools(req, names),
+        "tool_choice": _render_tool_choice(req, names),
         "parallel_tool_calls": (
             req.parallel_tool_calls if req.parallel_tool_calls is not None else True
         ),
@@ -356,6 +424,10 @@ def _passthrough_item(item: Any, i: int) -> Any:
     out = {k: v for k, v in item.items() if k != "id"}
     if out.get("role") == "system":
         out["role"] = "developer"  # "System messages are not allowed" (CLIProxyAPI #3510)
+    if isinstance(out.get("call_id"), str):
+        # Codex hands out call ids longer than it takes back; a call and its output both map
+        # to the same id, so their pairing holds
+        out["call_id"] = upstream_call_id(out["call_id"])
     return out
 
 
@@ -467,8 +539,9 @@ class StreamDecoder:
     stream and by `call_id` in the IR (the id follow-ups refer to, UPSTREAMS §8.2).
     """
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, tool_names: dict[str, str] | None = None) -> None:
         self.model = model
+        self.tool_names = tool_names or {}  # Codex name -> client name (upstream_tool_names)
         self.started = False
         self.done = False  # a terminal event or an error was emitted: ignore the rest
         self.saw_tool_call = False
@@ -477,6 +550,9 @@ class StreamDecoder:
         self._text_items: set[str] = set()  # item ids whose text came as deltas
         self._thought_items: set[str] = set()
         self._summary_parts: dict[str, int] = {}
+        self._finished: set[str] = set()  # item ids whose output_item.done was handled
+        self._active: str | None = None  # the call whose events go out now (see _order)
+        self._held: list[ir.Event] = []  # other items' events, waiting for it to end
         self._handlers = {
             "response.output_text.delta": self._text_delta,
             "response.refusal.delta": self._text_delta,
@@ -495,9 +571,49 @@ class StreamDecoder:
 
     def feed(self, obj: dict[str, Any]) -> list[ir.Event]:
         try:
-            return self._feed(obj)
+            return self._order(self._feed(obj))
         except Exception:  # a decoder never raises; a malformed event is skipped
             return []
+
+    # ---------------------------------------------------------------- one call at a time
+
+    def _order(self, events: list[ir.Event]) -> list[ir.Event]:
+        """Codex may interleave output items (a second call starts before the first is done).
+        The IR stream is kept sequential, as every client encoder needs (Anthropic has one open
+        block at a time): while a call is open, the other items' events wait, and go out when
+        it ends. A waiting call that has ended by then goes out without its fragments: its
+        ToolCallEnd carries the final arguments, which encoders send whole."""
+        out: list[ir.Event] = []
+        for event in events:
+            self._place(event, out)
+        return out
+
+    def _place(self, event: ir.Event, out: list[ir.Event]) -> None:
+        if self._active is None:
+            out.append(event)
+            if isinstance(event, ir.ToolCallStart):
+                self._active = event.id
+            return
+        mine = isinstance(event, ir.ToolCallDelta | ir.ToolCallEnd) and event.id == self._active
+        if mine:
+            out.append(event)
+            if isinstance(event, ir.ToolCallEnd):
+                self._active = None
+                held, self._held = self._held, []
+                ended = {e.id for e in held if isinstance(e, ir.ToolCallEnd)}
+                for e in held:
+                    if not (isinstance(e, ir.ToolCallDelta) and e.id in ended):
+                        self._place(e, out)
+        elif isinstance(event, ir.UsageUpdate):
+            out.append(event)  # opens no block
+        elif isinstance(event, ir.Finish | ir.StreamError):
+            # the end: the open call never ended (an error); what waited goes out before it
+            self._active = None
+            held, self._held = self._held, []
+            out.extend(held)
+            out.append(event)
+        else:
+            self._held.append(event)
 
     def finish(self) -> list[ir.Event]:
         """End of the upstream stream. Without a terminal event the answer is incomplete: say
@@ -505,13 +621,13 @@ class StreamDecoder:
         if self.done:
             return []
         self.done = True
-        return [
+        return self._order([
             ir.StreamError(
                 "Codex stream closed before response.completed",
                 502,
                 "stream_incomplete",
             )
-        ]
+        ])  # fmt: skip
 
     def _feed(self, obj: Any) -> list[ir.Event]:
         if not isinstance(obj, dict) or self.done:
@@ -617,7 +733,8 @@ class StreamDecoder:
         call_id = _str(item.get("call_id")) or key or "call_" + secrets.token_hex(12)
         call = _Call(call_id, custom)
         self._calls[key] = call
-        events: list[ir.Event] = [ir.ToolCallStart(call_id, _str(item.get("name")) or "")]
+        name = _str(item.get("name")) or ""
+        events: list[ir.Event] = [ir.ToolCallStart(call_id, self.tool_names.get(name, name))]
         early = self._early_args.pop(key, [])
         if custom:
             call.raw.extend(early)
@@ -699,6 +816,16 @@ class StreamDecoder:
         item = obj.get("item")
         if not isinstance(item, dict):
             return []
+        return self._final_item(item)
+
+    def _final_item(self, item: dict[str, Any]) -> list[ir.Event]:
+        """A finished output item (output_item.done, or response.completed's output): what its
+        deltas did not already give. The same item twice gives nothing the second time."""
+        item_id = _str(item.get("id"))
+        if item_id is not None:
+            if item_id in self._finished:
+                return []
+            self._finished.add(item_id)
         kind = item.get("type")
         if kind == "message":
             return self._message_done(item)
@@ -715,6 +842,12 @@ class StreamDecoder:
         response = obj.get("response")
         response = response if isinstance(response, dict) else {}
         events: list[ir.Event] = []
+        # the real backend repeats every item in `output`: an item whose done event never came
+        # (arguments only here) is taken from it
+        output = response.get("output")
+        for item in output if isinstance(output, list) else []:
+            if isinstance(item, dict):
+                events += self._final_item(item)
         usage = response.get("usage")
         if isinstance(usage, dict):
             events.append(ir.UsageUpdate(_usage(usage)))

@@ -288,7 +288,14 @@ REJECTIONS: list[tuple[str, Callable[[dict], None], str]] = [
      "Invalid 'tools[0].name': string does not match pattern. Expected a string that matches the "
      "pattern '^[a-zA-Z0-9_-]+$'."),
     ("tool-long-name", change("tools.0.name", "a" * 65),
-     "Invalid 'tools[0].name': string does not match pattern…"),
+     "Invalid 'tools[0].name': string too long. Expected a string with maximum length 64, but got "
+     "a string with length 65 instead."),
+    ("call-id-too-long", change("input", [USER, call("c" * 65), result("c" * 65)]),
+     "Invalid 'input[1].call_id': string too long. Expected a string with maximum length 64, but "
+     "got a string with length 65 instead."),
+    ("output-call-id-too-long", change("input", [USER, result("c" * 70)]),
+     "Invalid 'input[1].call_id': string too long. Expected a string with maximum length 64, but "
+     "got a string with length 70 instead."),
     ("tool-no-type", change("tools", [{"name": "shell"}]),
      "Missing required parameter: 'tools[0].type'."),
     ("tool-unknown-type", change("tools", [{"type": "file_search"}]),
@@ -323,6 +330,12 @@ def test_body_rejections(
         assert resp.status_code == 404
         assert resp.json() == {"error": {"message": message, "type": "invalid_request_error",
                                          "param": "input", "code": None}}  # fmt: skip
+    elif "string too long" in message:  # the backend's own shape for length limits
+        assert resp.status_code == 400, resp.text
+        param = message.split("'")[1]
+        error = {"message": message, "type": "invalid_request_error", "param": param,
+                 "code": "string_above_max_length"}  # fmt: skip
+        assert resp.json() == {"error": error}
     else:
         assert resp.status_code == 400, resp.text
         assert list(resp.json()) == ["detail"]

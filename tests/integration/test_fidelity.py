@@ -1,0 +1,224 @@
+"""Issue 10, "Fidelity, round two": the edges real clients reach, through the real proxy in front
+of the strict fakes (which refuse what the real services refuse: tool names and call ids over 64
+characters at Codex, unknown Responses fields, an empty functionResponse.name at Gemini)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import anthropic
+import openai
+import pytest
+
+from tests.fakes.codex import Calls
+from tests.fakes.codex import FakeCodex
+from tests.fakes.codex import Tokens
+from tests.fakes.google import FakeGoogle
+from tests.integration.conftest import PROJECT
+from tests.integration.conftest import Proxy
+from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import start_proxy
+
+# Claude Code's name for an MCP tool: mcp__<server>__<tool>, 78 characters here
+LONG_TOOL = "mcp__claude_in_chrome_extension_server__read_console_messages_with_filters_v2"
+LONG_ID = "toolu_" + "x" * 70  # a tool-use id of another family, over Codex's 64
+LONG_TOOL_DECL = {
+    "name": LONG_TOOL,
+    "description": "Read the browser console",
+    "input_schema": {"type": "object", "properties": {"pattern": {"type": "string"}}},
+}
+
+
+@pytest.fixture(scope="module")
+def codex() -> Iterator[FakeCodex]:
+    with FakeCodex() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tokens(codex: FakeCodex) -> Tokens:
+    return codex.add_account("acct-2222", email="f@example.com")
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    fake: FakeGoogle, codex: FakeCodex, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    p = start_proxy(
+        tmp_path_factory.mktemp("fidelity-proxy"),
+        fake,
+        codex=codex,
+        auth_files={
+            "codex-f@example.com.json": tokens.auth_file(),
+            "gemini-a.json": gemini_auth(
+                "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
+            ),
+        },
+    )
+    yield p
+    p.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_codex(codex: FakeCodex) -> None:
+    codex.reset()
+
+
+@pytest.fixture
+def claude(proxy: Proxy) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=proxy.base_url, api_key="x", max_retries=0)
+
+
+def last_body(codex: FakeCodex) -> dict:
+    return codex.responses_requests[-1].body
+
+
+def declared_name(codex: FakeCodex) -> str:
+    (tool,) = last_body(codex)["tools"]
+    return tool["name"]
+
+
+# ------------------------------------------------------------------ tool names and call ids
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_long_mcp_tool_name_reaches_codex_short_and_comes_back_long(
+    claude: anthropic.Anthropic, codex: FakeCodex, stream: bool
+) -> None:
+    # the model calls what it was shown: the first turn learns the Codex-side name
+    claude.messages.create(
+        model="gpt-5",
+        max_tokens=1024,
+        tools=[LONG_TOOL_DECL],
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    short = declared_name(codex)
+    assert len(short) <= 64 and short.startswith("mcp__read_console")
+    codex.enqueue(Calls([(short, {"pattern": "err"})]))
+    kwargs: dict = {
+        "model": "gpt-5",
+        "max_tokens": 1024,
+        "tools": [LONG_TOOL_DECL],
+        "tool_choice": {"type": "tool", "name": LONG_TOOL},
+        "messages": [{"role": "user", "content": "read the console"}],
+    }
+    if stream:
+        with claude.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(**kwargs)
+    assert last_body(codex)["tool_choice"] == {"type": "function", "name": short}
+    use = message.content[-1]
+    assert use.type == "tool_use" and use.name == LONG_TOOL and use.input == {"pattern": "err"}
+    # next turn: the long name in history and a tool id of another family over 64 characters
+    history = [
+        {"role": "user", "content": "read the console"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": LONG_ID, "name": LONG_TOOL, "input": {"pattern": "e"}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": LONG_ID, "content": "no errors"}],
+        },
+    ]
+    answer = claude.messages.create(
+        model="gpt-5", max_tokens=1024, tools=[LONG_TOOL_DECL], messages=history
+    )
+    assert answer.content[-1].text == "Tool said: no errors"  # type: ignore[union-attr]
+    call, output = last_body(codex)["input"][-2:]
+    assert call["name"] == short
+    assert call["call_id"] == output["call_id"] and len(call["call_id"]) <= 64
+    assert json.loads(call["arguments"]) == {"pattern": "e"}
+
+
+# ------------------------------------------------------------------ interleaved items, truncation
+
+READ = {"name": "Read", "description": "read", "input_schema": {"type": "object"}}
+GREP = {"name": "Grep", "description": "grep", "input_schema": {"type": "object"}}
+TWO_CALLS = [("Read", {"file_path": "/tmp/a.txt"}), ("Grep", {"pattern": "TODO", "path": "."})]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_interleaved_codex_calls_reach_anthropic_whole(
+    claude: anthropic.Anthropic, codex: FakeCodex, stream: bool
+) -> None:
+    codex.enqueue(Calls(TWO_CALLS, interleave=True))
+    kwargs: dict = {
+        "model": "gpt-5",
+        "max_tokens": 1024,
+        "tools": [READ, GREP],
+        "messages": [{"role": "user", "content": "look around"}],
+    }
+    if stream:
+        with claude.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(**kwargs)
+    uses = [(b.name, b.input) for b in message.content if b.type == "tool_use"]
+    assert uses == TWO_CALLS
+    assert message.stop_reason == "tool_use"
+
+
+def test_interleaved_codex_calls_reach_chat_stream_whole(proxy: Proxy, codex: FakeCodex) -> None:
+    oai = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+    codex.enqueue(Calls(TWO_CALLS, interleave=True))
+    tools = [
+        {"type": "function", "function": {"name": t["name"], "parameters": {"type": "object"}}}
+        for t in (READ, GREP)
+    ]
+    args: dict[int, str] = {}
+    names: dict[int, str] = {}
+    finish = None
+    for chunk in oai.chat.completions.create(
+        model="gpt-5", messages=[{"role": "user", "content": "go"}], tools=tools, stream=True
+    ):
+        for choice in chunk.choices:
+            for tc in choice.delta.tool_calls or []:
+                args[tc.index] = args.get(tc.index, "") + (tc.function.arguments or "")
+                if tc.function.name:
+                    names[tc.index] = tc.function.name
+            finish = choice.finish_reason or finish
+    assert [(names[i], json.loads(args[i])) for i in sorted(args)] == TWO_CALLS
+    assert finish == "tool_calls"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_truncation_mid_tool_call_is_length(
+    proxy: Proxy, claude: anthropic.Anthropic, codex: FakeCodex, stream: bool
+) -> None:
+    kwargs: dict = {
+        "model": "gpt-5",
+        "max_tokens": 1024,
+        "tools": [READ, GREP],
+        "messages": [{"role": "user", "content": "look around"}],
+    }
+    codex.enqueue(Calls(TWO_CALLS, cut_after_fragments=4))
+    if stream:
+        with claude.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(**kwargs)
+    assert message.stop_reason == "max_tokens"
+    oai = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+    codex.enqueue(Calls(TWO_CALLS, cut_after_fragments=4))
+    tools = [{"type": "function", "function": {"name": "Read", "parameters": {"type": "object"}}}]
+    messages = [{"role": "user", "content": "go"}]
+    if stream:
+        chunks = list(
+            oai.chat.completions.create(
+                model="gpt-5",
+                messages=messages,
+                tools=tools,
+                stream=True,  # type: ignore[arg-type]
+            )
+        )
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices]
+        assert finish[-1] == "length" and "tool_calls" not in finish
+    else:
+        resp = oai.chat.completions.create(model="gpt-5", messages=messages, tools=tools)  # type: ignore[arg-type]
+        assert resp.choices[0].finish_reason == "length"
