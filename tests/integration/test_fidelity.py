@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -222,3 +223,48 @@ def test_truncation_mid_tool_call_is_length(
     else:
         resp = oai.chat.completions.create(model="gpt-5", messages=messages, tools=tools)  # type: ignore[arg-type]
         assert resp.choices[0].finish_reason == "length"
+
+
+# ------------------------------------------------------------------ nameless functionResponse
+
+
+def _nameless_history(with_ids: bool) -> list[dict]:
+    call: dict = {"name": "read_file", "args": {"path": "a"}}
+    answer: dict = {"name": "", "response": {"output": "hello"}}
+    if with_ids:
+        call["id"], answer["id"] = "read_file_1", "read_file_1"
+    return [
+        {"role": "user", "parts": [{"text": "read a"}]},
+        {"role": "model", "parts": [{"functionCall": call}]},
+        {"role": "user", "parts": [{"functionResponse": answer}]},
+    ]
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-pro", "gpt-5"])
+@pytest.mark.parametrize("with_ids", [True, False])
+@pytest.mark.parametrize("stream", [False, True])
+def test_nameless_function_response_is_named_from_its_call(
+    proxy: Proxy, fake: FakeGoogle, codex: FakeCodex, model: str, with_ids: bool, stream: bool
+) -> None:
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    resp = httpx.post(
+        f"{proxy.base_url}/v1beta/models/{model}:{method}",
+        json={"contents": _nameless_history(with_ids)},
+        headers={"x-goog-api-key": "k"},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    if stream:
+        chunks = [json.loads(line[6:]) for line in resp.text.splitlines() if line[:6] == "data: "]
+    else:
+        chunks = [resp.json()]
+    # the last event of a stream may carry only finishReason and usage
+    contents = [c["candidates"][0].get("content", {"parts": []}) for c in chunks]
+    text = "".join(p.get("text", "") for c in contents for p in c["parts"])
+    assert text.startswith("Tool said")
+    if model.startswith("gemini"):
+        sent = fake.requests[-1].body["request"]["contents"][2]["parts"][0]["functionResponse"]
+        assert sent["name"] == "read_file"
+    else:
+        call, output = last_body(codex)["input"][-2:]
+        assert call["call_id"] == output["call_id"]
