@@ -61,8 +61,20 @@ UNSUPPORTED_PARAMETERS: frozenset[str] = frozenset(
         "stream_options",
         "prompt_cache_retention",
         "max_tool_calls",
+        # Responses-API / client-side context and cache controls (Claude-style clients, the
+        # openai SDK): the backend refuses them ("Unsupported parameter: context_management")
+        "context_management",
+        "prompt_cache_options",
+        "prompt_cache_breakpoint",
     }
 )
+
+# service_tier values the backend takes; "fast" is Codex CLI's word for priority. Any other
+# ("auto", "flex", "scale"…) is `400 Unsupported service_tier` and is dropped with a note.
+_SERVICE_TIERS = {"priority": "priority", "fast": "priority", "default": "default"}
+
+# The public API's web search tool names; the backend knows only `web_search`.
+_WEB_SEARCH_PREVIEW = ("web_search_preview", "web_search_preview_2025_03_11")
 
 # Body keys that point at server-side state (earlier responses, conversations, stored prompt
 # templates); with store:false there is none (UPSTREAMS §7.2). Rejected, never dropped.
@@ -421,7 +433,15 @@ def _passthrough_item(item: Any, i: int) -> Any:
         )
     # store:false: the backend 404s on ids of items it never stored (UPSTREAMS §4.3); call_id
     # is what binds calls to outputs and stays
-    out = {k: v for k, v in item.items() if k != "id"}
+    out = {k: v for k, v in item.items() if k not in ("id", "prompt_cache_breakpoint")}
+    if isinstance(out.get("content"), list):
+        # a cache marker on a content part is as unknown to the backend as on the body
+        out["content"] = [
+            {k: v for k, v in part.items() if k != "prompt_cache_breakpoint"}
+            if isinstance(part, dict)
+            else part
+            for part in out["content"]
+        ]
     if out.get("role") == "system":
         out["role"] = "developer"  # "System messages are not allowed" (CLIProxyAPI #3510)
     if isinstance(out.get("call_id"), str):
@@ -439,6 +459,32 @@ def _passthrough_input(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise ir.RequestError("input must be a string or a list of items", "input")
     return [_passthrough_item(item, i) for i, item in enumerate(value)]
+
+
+def _normalise_service_tier(out: dict[str, Any], notes: list[str]) -> None:
+    tier = out.get("service_tier")
+    if tier is None:
+        out.pop("service_tier", None)
+    elif isinstance(tier, str) and tier in _SERVICE_TIERS:
+        out["service_tier"] = _SERVICE_TIERS[tier]
+    else:
+        del out["service_tier"]
+        notes.append(f"service_tier={tier}: not taken by the Codex backend; dropped")
+
+
+def _web_search(tool: Any) -> Any:
+    """`web_search_preview*` (tool or tool_choice) -> `web_search`, its options kept."""
+    if isinstance(tool, dict) and tool.get("type") in _WEB_SEARCH_PREVIEW:
+        return {**tool, "type": "web_search"}
+    return tool
+
+
+def _reasoning_on(reasoning: Any) -> bool:
+    """A `reasoning` object asks for reasoning unless it says `effort: none` (then there is no
+    reasoning item to carry, and nothing to include)."""
+    return reasoning is not None and not (
+        isinstance(reasoning, dict) and reasoning.get("effort") == "none"
+    )
 
 
 def prepare_passthrough(body: object) -> tuple[dict[str, Any], list[str]]:
@@ -473,7 +519,14 @@ def prepare_passthrough(body: object) -> tuple[dict[str, Any], list[str]]:
         notes.append("store=true: Codex is used with store=false; nothing is stored")
     out["store"] = False
     out["stream"] = True  # a non-stream client is served from the stream (completed_response)
-    if out.get("reasoning") is not None:
+    _normalise_service_tier(out, notes)
+    if isinstance(out.get("tools"), list):
+        out["tools"] = [_web_search(t) for t in out["tools"]]
+    if isinstance(out.get("tool_choice"), dict):
+        out["tool_choice"] = _web_search(out["tool_choice"])
+    if _reasoning_on(out.get("reasoning")):
+        # with store:false the reasoning of one turn survives to the next only as
+        # encrypted_content, which the backend sends only when asked
         include = out.get("include")
         include = list(include) if isinstance(include, list) else []
         if _ENCRYPTED_INCLUDE not in include:

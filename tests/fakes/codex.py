@@ -61,7 +61,10 @@ KNOWN_MODELS = ("gpt-5", "gpt-5-codex", "gpt-5.5", "codex-mini-latest", "gpt-5.4
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 SUMMARIES = ("auto", "concise", "detailed", "none")
 VERBOSITIES = ("low", "medium", "high")
-SERVICE_TIERS = ("auto", "default", "flex", "priority")
+# The ChatGPT backend takes these two only: "flex", "fast", "turbo", "scale" and "auto" are
+# `400 {"detail": "Unsupported service_tier: …"}` (verified against it by other proxies:
+# azerozero/grob#382, openai/codex#15099, can1357/oh-my-pi#6451).
+SERVICE_TIERS = ("default", "priority")
 ALLOWED_KEYS = frozenset({
     "model", "instructions", "input", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
     "store", "stream", "include", "prompt_cache_key", "text", "service_tier", "client_metadata",
@@ -314,7 +317,7 @@ def check_scalars(body: dict) -> None:
         _expect_str(body["prompt_cache_key"], "prompt_cache_key")
     tier = body.get("service_tier")
     if tier is not None and tier not in SERVICE_TIERS:
-        raise _bad_value(tier, SERVICE_TIERS)
+        raise detail(f"Unsupported service_tier: {tier}")
     meta = body.get("client_metadata")
     if meta is not None:
         for key, value in _expect_dict(meta, "client_metadata").items():

@@ -268,3 +268,38 @@ def test_nameless_function_response_is_named_from_its_call(
     else:
         call, output = last_body(codex)["input"][-2:]
         assert call["call_id"] == output["call_id"]
+
+
+# ------------------------------------------------------------------ Responses pass-through
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_passthrough_body_normalised_for_codex(
+    proxy: Proxy, codex: FakeCodex, stream: bool
+) -> None:
+    oai = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+    kwargs: dict = {
+        "model": "gpt-5",
+        "input": "hello there",
+        "reasoning": {"effort": "low"},
+        "tools": [{"type": "web_search_preview"}],
+        "tool_choice": {"type": "web_search_preview"},
+        "extra_body": {
+            "context_management": [{"type": "compaction", "compact_threshold": 2000}],
+            "prompt_cache_options": {"ttl": "1h"},
+            "prompt_cache_breakpoint": {"mode": "auto"},
+            "service_tier": "fast",
+        },
+    }
+    if stream:
+        with oai.responses.stream(**kwargs) as s:
+            text = s.get_final_response().output_text
+    else:
+        text = oai.responses.create(**kwargs).output_text
+    assert text == "Echo: hello there"
+    body = last_body(codex)
+    assert body["service_tier"] == "priority"
+    assert body["tools"] == [{"type": "web_search"}]
+    assert body["tool_choice"] == {"type": "web_search"}
+    assert "reasoning.encrypted_content" in body["include"]
+    assert not {"context_management", "prompt_cache_options", "prompt_cache_breakpoint"} & set(body)

@@ -298,3 +298,58 @@ def test_truncated_call_is_length_for_chat_and_max_tokens_for_anthropic(stream: 
         response = _accumulate(_decode(CUT))
         assert openai_chat.render_response(response)["choices"][0]["finish_reason"] == "length"
         assert anthropic.render_response(response)["stop_reason"] == "max_tokens"
+
+
+# ================================================================ (4) Responses pass-through
+
+
+def test_passthrough_normalises_what_codex_refuses() -> None:
+    body = {
+        "model": "gpt-5",
+        "input": [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "hi", "prompt_cache_breakpoint": {}}],
+            }
+        ],
+        "context_management": [{"type": "compaction", "compact_threshold": 1000}],
+        "prompt_cache_options": {"ttl": "1h"},
+        "prompt_cache_breakpoint": {"mode": "auto"},
+        "service_tier": "fast",
+        "tools": [
+            {"type": "web_search_preview", "search_context_size": "low"},
+            {"type": "web_search_preview_2025_03_11"},
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+        ],
+        "tool_choice": {"type": "web_search_preview"},
+        "reasoning": {"effort": "low"},
+    }
+    out, notes = codex.prepare_passthrough(body)
+    for key in ("context_management", "prompt_cache_options", "prompt_cache_breakpoint"):
+        assert key not in out
+        assert f"{key}: not supported by the Codex backend; dropped" in notes
+    assert out["input"][0]["content"] == [{"type": "input_text", "text": "hi"}]
+    assert out["service_tier"] == "priority"
+    assert [t["type"] for t in out["tools"]] == ["web_search", "web_search", "function"]
+    assert out["tools"][0] == {"type": "web_search", "search_context_size": "low"}
+    assert out["tool_choice"] == {"type": "web_search"}
+    assert out["include"] == ["reasoning.encrypted_content"]
+    assert body["tools"][0]["type"] == "web_search_preview"  # not mutated
+
+
+@pytest.mark.parametrize(
+    ("tier", "sent"),
+    [("priority", "priority"), ("default", "default"), ("fast", "priority"), ("auto", None),
+     ("flex", None), ("scale", None), (None, None)],
+)  # fmt: skip
+def test_passthrough_service_tiers(tier: str | None, sent: str | None) -> None:
+    out, notes = codex.prepare_passthrough({"model": "gpt-5", "input": [], "service_tier": tier})
+    assert out.get("service_tier") == sent
+    dropped = tier is not None and sent is None
+    assert notes == ([f"service_tier={tier}: not taken by the Codex backend; dropped"] * dropped)
+
+
+def test_passthrough_no_include_when_reasoning_is_off() -> None:
+    body = {"model": "gpt-5", "input": [], "reasoning": {"effort": "none"}}
+    assert "include" not in codex.prepare_passthrough(body)[0]
