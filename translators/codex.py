@@ -562,11 +562,30 @@ def _usage(u: dict[str, Any]) -> ir.Usage:
     )
 
 
-def error_status(code: str | None) -> int:
-    """HTTP status for an in-stream failure code (UPSTREAMS §4.6)."""
-    if code in _RATE_CODES:
+# Failures the request itself causes: retrying it, or on another account, gives the same answer,
+# so the client sees a 400 (invalid_request_error), not a 502 (api_error) it would retry. Codex
+# sends `cyber_policy` as `{"type":"error","error":{"type":"invalid_request","code":…}}` in an
+# HTTP 200 stream (CLIProxyAPI #4854, #4448).
+_REQUEST_CODES = frozenset(
+    {
+        "context_length_exceeded",
+        "cyber_policy",
+        "invalid_prompt",
+        "content_policy_violation",
+        "string_above_max_length",
+        "invalid_request_error",
+        "invalid_request",
+        "invalid_value",
+        "unsupported_parameter",
+    }
+)
+
+
+def error_status(code: str | None, kind: str | None = None) -> int:
+    """HTTP status for an in-stream failure (UPSTREAMS §4.6): its `code`, else its `type`."""
+    if code in _RATE_CODES or kind in _RATE_CODES:
         return 429
-    if code == "context_length_exceeded":
+    if code in _REQUEST_CODES or kind in _REQUEST_CODES:
         return 400
     return 502
 
@@ -921,21 +940,25 @@ class StreamDecoder:
         err = response.get("error") if isinstance(response, dict) else None
         err = err if isinstance(err, dict) else {}
         code = _str(err.get("code")) or _str(err.get("type"))
-        return self._stream_error(_str(err.get("message")) or "Codex response failed", code)
+        message = _str(err.get("message")) or "Codex response failed"
+        return self._stream_error(message, code, _str(err.get("type")))
 
     def _error(self, obj: dict[str, Any]) -> list[ir.Event]:
         # `{"type":"error","code","message","param"}`; tolerate a nested `error` object too
         nested = obj.get("error")
         if isinstance(nested, dict):
             code = _str(nested.get("code")) or _str(nested.get("type"))
-            return self._stream_error(_str(nested.get("message")) or "Codex stream error", code)
+            message = _str(nested.get("message")) or "Codex stream error"
+            return self._stream_error(message, code, _str(nested.get("type")))
         return self._stream_error(
             _str(obj.get("message")) or "Codex stream error", _str(obj.get("code"))
         )
 
-    def _stream_error(self, message: str, code: str | None) -> list[ir.Event]:
+    def _stream_error(
+        self, message: str, code: str | None, kind: str | None = None
+    ) -> list[ir.Event]:
         self.done = True
-        return [ir.StreamError(message=message, status=error_status(code), code=code)]
+        return [ir.StreamError(message=message, status=error_status(code, kind), code=code)]
 
 
 # ================================================================ non-stream pass-through

@@ -588,6 +588,9 @@ class Failed:
 
     code: str
     message: str
+    # as an `error` event instead (`{"type":"error","error":{"type","code","message"}}`), the
+    # shape the backend uses for policy refusals such as cyber_policy
+    error_event_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -813,7 +816,12 @@ def plan_stream(reply: Text | Calls | CustomCall | Failed, body: dict, issue: An
     s = _Stream(body, issue)
     if isinstance(reply, Failed):
         s.emit("response.created", response=s.response("in_progress"))
-        s.fail(reply.code, reply.message)
+        if reply.error_event_type is not None:
+            error = {"type": reply.error_event_type, "code": reply.code,
+                     "message": reply.message, "param": None}  # fmt: skip
+            s.emit("error", error=error)
+        else:
+            s.fail(reply.code, reply.message)
         return s.events
     s.start()
     if isinstance(reply, Text | Calls) and reply.reasoning is not None:

@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from tests.fakes.codex import Calls
+from tests.fakes.codex import Failed
 from tests.fakes.codex import FakeCodex
 from tests.fakes.codex import Tokens
 from tests.fakes.google import FakeGoogle
@@ -303,3 +304,41 @@ def test_responses_passthrough_body_normalised_for_codex(
     assert body["tool_choice"] == {"type": "web_search"}
     assert "reasoning.encrypted_content" in body["include"]
     assert not {"context_management", "prompt_cache_options", "prompt_cache_breakpoint"} & set(body)
+
+
+# ------------------------------------------------------------------ request-caused errors
+
+CYBER = "This content was flagged for possible cybersecurity risk."
+
+
+@pytest.mark.parametrize("as_event", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+def test_cyber_policy_is_invalid_request_for_anthropic_and_chat(
+    proxy: Proxy, claude: anthropic.Anthropic, codex: FakeCodex, stream: bool, as_event: bool
+) -> None:
+    failed = Failed("cyber_policy", CYBER, "invalid_request" if as_event else None)
+    codex.enqueue(failed)
+    kwargs: dict = {
+        "model": "gpt-5",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    if stream:
+        with pytest.raises(anthropic.APIStatusError) as err, claude.messages.stream(**kwargs) as s:
+            s.get_final_message()
+        assert err.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+        assert CYBER in str(err.value.body)
+    else:
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            claude.messages.create(**kwargs)
+        assert CYBER in bad.value.message
+    oai = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+    codex.enqueue(failed)
+    if stream:
+        with pytest.raises(openai.APIError) as oerr:
+            list(oai.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}], stream=True))  # fmt: skip  # noqa: E501
+        assert oerr.value.type == "invalid_request_error"
+    else:
+        with pytest.raises(openai.BadRequestError) as obad:
+            oai.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}])  # fmt: skip  # noqa: E501
+        assert CYBER in obad.value.message

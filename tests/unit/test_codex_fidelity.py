@@ -353,3 +353,44 @@ def test_passthrough_service_tiers(tier: str | None, sent: str | None) -> None:
 def test_passthrough_no_include_when_reasoning_is_off() -> None:
     body = {"model": "gpt-5", "input": [], "reasoning": {"effort": "none"}}
     assert "include" not in codex.prepare_passthrough(body)[0]
+
+
+# ================================================================ (7) request-caused errors
+
+CYBER_EVENT = _ev(
+    "error",
+    error={"type": "invalid_request", "code": "cyber_policy", "message": "flagged", "param": None},
+)
+
+
+@pytest.mark.parametrize(
+    ("obj", "status"),
+    [
+        (CYBER_EVENT, 400),
+        (_ev("response.failed", response={"error": {"code": "cyber_policy", "message": "m"}}), 400),
+        (_ev("response.failed", response={"error": {"type": "invalid_request"}}), 400),
+        (_ev("error", code="invalid_prompt", message="m"), 400),
+        (_ev("response.failed", response={"error": {"code": "server_error"}}), 502),
+        (_ev("response.failed", response={"error": {"code": "rate_limit_exceeded"}}), 429),
+    ],
+)
+def test_request_caused_failures_are_400(obj: dict[str, Any], status: int) -> None:
+    (start, error) = _decode([obj])
+    assert isinstance(start, ir.StreamStart)
+    assert isinstance(error, ir.StreamError) and error.status == status
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_cyber_policy_event_reaches_anthropic_as_invalid_request(stream: bool) -> None:
+    if stream:
+        pipe = StreamPipeline(codex.StreamDecoder("gpt-5"), anthropic.StreamEncoder("m"))
+        objs = _sse([*pipe(_frames([CREATED, CYBER_EVENT])), *pipe(b"")])
+        (error,) = [o for o in objs if o.get("type") == "error"]
+        assert error["error"] == {"type": "invalid_request_error", "message": "flagged"}
+    else:
+        acc = ResponseAccumulator()
+        acc.extend(_decode([CREATED, CYBER_EVENT]))
+        assert acc.error is not None and acc.error.status == 400
+        assert anthropic.error_body(acc.error.status, "x")["error"]["type"] == (
+            "invalid_request_error"
+        )
