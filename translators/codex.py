@@ -201,19 +201,37 @@ def _is_image(p: ir.ImagePart) -> bool:
     return p.mime_type.startswith("image/") or (p.data is None and bool(p.url))
 
 
+# Files Codex reads as `input_file` (the Responses API's documents: PDFs and text). Audio and
+# video have no Codex input: a request carrying them is refused naming the part, never sent
+# with the part silently gone (a request of such parts only would reach Codex empty).
+_FILE_EXT = {"application/pdf": "pdf", "text/plain": "txt", "text/markdown": "md",
+             "text/csv": "csv", "text/html": "html", "application/json": "json"}  # fmt: skip
+
+
+def _is_file(mime: str) -> bool:
+    return mime in _FILE_EXT or mime.startswith("text/")
+
+
 def _input_image(p: ir.ImagePart, req: ir.Request, where: str) -> dict[str, Any] | None:
     url = _data_url(p)
     if url is None:
         _note(req, f"{where}: image without data or url; dropped")
         return None
-    if not _is_image(p):
-        # Codex input takes images only (input_file is unverified against this backend)
-        _note(req, f"{where}: {p.mime_type} file: Codex accepts images only; dropped")
-        return None
-    return {"type": "input_image", "image_url": url}
+    if _is_file(p.mime_type):  # before _is_image: a PDF URL is a file, not an image
+        ext = _FILE_EXT.get(p.mime_type, "txt")
+        if p.data is not None:
+            return {"type": "input_file", "filename": f"document.{ext}", "file_data": url}
+        return {"type": "input_file", "file_url": url}
+    if _is_image(p):
+        return {"type": "input_image", "image_url": url}
+    raise ir.RequestError(
+        f"{where}: a {p.mime_type} part cannot be sent to a Codex model (it reads text, images, "
+        "PDFs and text files only)",
+        where.split(" ", 1)[0],  # messages[i]
+    )
 
 
-def _tool_output(p: ir.ToolResultPart, req: ir.Request) -> str | list[dict[str, Any]]:
+def _tool_output(p: ir.ToolResultPart, req: ir.Request, where: str) -> str | list[dict[str, Any]]:
     """Text alone -> a string; with images -> an input_text/input_image array (§8.1).
     `is_error` has no Codex field: the result text itself says what went wrong."""
     texts = [c.text for c in p.content if isinstance(c, ir.TextPart)]
@@ -224,7 +242,7 @@ def _tool_output(p: ir.ToolResultPart, req: ir.Request) -> str | list[dict[str, 
         if isinstance(c, ir.TextPart):
             out.append({"type": "input_text", "text": c.text})
         else:
-            image = _input_image(c, req, f"tool result {p.call_id}")
+            image = _input_image(c, req, f"{where} tool result {p.call_id}")
             if image is not None:
                 out.append(image)
     return out
@@ -246,11 +264,13 @@ class _Items:
         self.items: list[dict[str, Any]] = []
         self.content: list[dict[str, Any]] = []
         self.role = "user"
+        self.index = -1  # of the message being rendered, to name a part Codex cannot take
         self.noted_thinking = False
 
     def message(self, msg: ir.Message) -> None:
         # role "system" is refused inside input (CLIProxyAPI #3510): developer instead
         self.role = {"system": "developer"}.get(msg.role, msg.role)
+        self.index += 1
         for part in msg.parts:
             self.part(part)
         self.flush()
@@ -273,7 +293,7 @@ class _Items:
             if self.role == "assistant":
                 _note(self.req, "assistant image: Codex history has no place for it; dropped")
                 return
-            image = _input_image(p, self.req, f"{self.role} message")
+            image = _input_image(p, self.req, f"messages[{self.index}]")
             if image is not None:
                 self.content.append(image)
         elif isinstance(p, ir.ThinkingPart):
@@ -297,7 +317,7 @@ class _Items:
                 {
                     "type": "function_call_output",
                     "call_id": upstream_call_id(p.call_id),
-                    "output": _tool_output(p, self.req),
+                    "output": _tool_output(p, self.req, f"messages[{self.index}]"),
                 }
             )
 

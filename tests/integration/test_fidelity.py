@@ -342,3 +342,69 @@ def test_cyber_policy_is_invalid_request_for_anthropic_and_chat(
         with pytest.raises(openai.BadRequestError) as obad:
             oai.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": "hi"}])  # fmt: skip  # noqa: E501
         assert CYBER in obad.value.message
+
+
+# ------------------------------------------------------------------ documents and media
+
+PDF = "JVBERi0xLjQKJcfsj6IK"  # "%PDF-1.4\n…" in base64
+DOC_BLOCK = {
+    "type": "document",
+    "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+}
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "gemini-2.5-pro"])
+def test_anthropic_pdf_only_request_reaches_both_upstreams(
+    claude: anthropic.Anthropic, codex: FakeCodex, fake: FakeGoogle, model: str
+) -> None:
+    message = claude.messages.create(
+        model=model, max_tokens=64, messages=[{"role": "user", "content": [DOC_BLOCK]}]
+    )
+    assert message.content
+    if model == "gpt-5":
+        (item,) = last_body(codex)["input"]
+        assert item["content"] == [
+            {
+                "type": "input_file",
+                "filename": "document.pdf",
+                "file_data": f"data:application/pdf;base64,{PDF}",
+            }
+        ]
+    else:
+        (part,) = fake.requests[-1].body["request"]["contents"][0]["parts"]
+        assert part == {"inlineData": {"mimeType": "application/pdf", "data": PDF}}
+
+
+def test_gemini_audio_to_codex_is_a_400_naming_the_part(proxy: Proxy, codex: FakeCodex) -> None:
+    contents = [
+        {
+            "role": "user",
+            "parts": [
+                {"text": "listen"},
+                {"inlineData": {"mimeType": "audio/mp3", "data": "AAAA"}},
+            ],
+        }
+    ]
+    resp = httpx.post(
+        f"{proxy.base_url}/v1beta/models/gpt-5:generateContent",
+        json={"contents": contents},
+        headers={"x-goog-api-key": "k"},
+        timeout=30,
+    )
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert "messages[0]" in error["message"] and "audio/mp3" in error["message"]
+    assert codex.responses_requests == []
+
+
+def test_chat_input_audio_to_codex_is_a_clear_400(proxy: Proxy, codex: FakeCodex) -> None:
+    oai = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+    content = [
+        {"type": "text", "text": "transcribe"},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+    ]
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.chat.completions.create(model="gpt-5", messages=[{"role": "user", "content": content}])  # type: ignore[list-item]
+    assert "audio/wav" in err.value.message and "Codex" in err.value.message
+    assert codex.responses_requests == []

@@ -394,3 +394,75 @@ def test_cyber_policy_event_reaches_anthropic_as_invalid_request(stream: bool) -
         assert anthropic.error_body(acc.error.status, "x")["error"]["type"] == (
             "invalid_request_error"
         )
+
+
+# ================================================================ (5) files and media
+
+
+def _media_req(*parts: ir.Part) -> ir.Request:
+    return ir.Request(model="gpt-5", messages=[ir.Message("user", list(parts))])
+
+
+def _file(name: str, data: str) -> dict[str, str]:
+    return {"type": "input_file", "filename": name, "file_data": data}
+
+
+def test_pdf_and_text_files_go_as_input_file() -> None:
+    body = codex.render_request(
+        _media_req(
+            ir.ImagePart("application/pdf", data="JVBE"),
+            ir.ImagePart("text/plain", data="aGk="),
+            ir.ImagePart("application/pdf", url="https://x.test/a.pdf"),
+        )
+    )
+    assert body["input"][0]["content"] == [
+        _file("document.pdf", "data:application/pdf;base64,JVBE"),
+        _file("document.txt", "data:text/plain;base64,aGk="),
+        {"type": "input_file", "file_url": "https://x.test/a.pdf"},
+    ]
+
+
+def test_pdf_in_a_tool_result_goes_as_input_file() -> None:
+    req = ir.Request(
+        model="gpt-5",
+        messages=[
+            ir.Message("assistant", [ir.ToolCallPart("c1", "f", {})]),
+            ir.Message(
+                "user", [ir.ToolResultPart("c1", [ir.ImagePart("application/pdf", data="JVBE")])]
+            ),
+        ],
+    )
+    output = codex.render_request(req)["input"][1]["output"]
+    assert output == [_file("document.pdf", "data:application/pdf;base64,JVBE")]
+
+
+@pytest.mark.parametrize("mime", ["audio/wav", "video/mp4", "application/zip"])
+def test_media_codex_cannot_read_is_refused_naming_the_part(mime: str) -> None:
+    req = ir.Request(
+        model="gpt-5",
+        messages=[
+            ir.Message("user", [ir.TextPart("a")]),
+            ir.Message("assistant", [ir.TextPart("b")]),
+            ir.Message("user", [ir.TextPart("c"), ir.ImagePart(mime, data="AAAA")]),
+        ],
+    )
+    with pytest.raises(ir.RequestError) as err:
+        codex.render_request(req)
+    assert err.value.param == "messages[2]" and mime in err.value.message
+
+
+def test_chat_input_audio_to_codex_is_refused() -> None:
+    body = {
+        "model": "gpt-5",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}
+                ],
+            }
+        ],
+    }
+    req = openai_chat.parse_request(body)
+    with pytest.raises(ir.RequestError, match="audio/wav part cannot be sent to a Codex model"):
+        codex.render_request(req)
