@@ -119,6 +119,8 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     req.top_k = _integer(body.get("top_k"), "top_k")
     req.stop = _stop_sequences(body.get("stop_sequences"))
     req.stream = False if count_tokens else _boolean(body.get("stream"), "stream")
+    # Claude Code's fast mode; an upstream with a priority lane (Codex) honours it
+    req.fast = body.get("speed") == "fast" or body.get("service_tier") in ("fast", "priority")
     p.leftovers(body, output_config)
     req.extras.update(p.extras())
     return req

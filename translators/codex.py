@@ -435,6 +435,8 @@ def render_request(req: ir.Request) -> dict[str, Any]:
     text = _render_text(req)
     if text is not None:
         body["text"] = text
+    if req.fast:
+        body["service_tier"] = "priority"  # the backend's fast lane (Codex CLI's "fast")
     _note_unsupported(req)
     return body
 

@@ -151,6 +151,8 @@ class Request:
     response_schema: dict[str, Any] | None = None  # JSON Schema of a structured answer
     thinking: Thinking | None = None
     include_usage: bool = False  # OpenAI stream_options.include_usage
+    # the client asked for the fast lane (Anthropic `speed: "fast"`); Codex: service_tier priority
+    fast: bool = False
     # Dialect-specific values kept aside so nothing silently disappears, keyed by dialect name.
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -466,3 +466,17 @@ def test_chat_input_audio_to_codex_is_refused() -> None:
     req = openai_chat.parse_request(body)
     with pytest.raises(ir.RequestError, match="audio/wav part cannot be sent to a Codex model"):
         codex.render_request(req)
+
+
+# ================================================================ (8) fast lane
+
+
+@pytest.mark.parametrize(
+    ("extra", "tier"),
+    [({"speed": "fast"}, "priority"), ({"service_tier": "priority"}, "priority"),
+     ({"service_tier": "auto"}, None), ({}, None)],
+)  # fmt: skip
+def test_anthropic_fast_is_codex_priority(extra: dict[str, Any], tier: str | None) -> None:
+    body = {"model": "gpt-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    req = anthropic.parse_request({**body, **extra})
+    assert codex.render_request(req).get("service_tier") == tier
