@@ -122,6 +122,8 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     req.top_k = fields.integer(body.get("top_k"), "top_k")
     req.stop = _stop_sequences(body.get("stop_sequences"))
     req.stream = False if count_tokens else bool(fields.boolean(body.get("stream"), "stream"))
+    # Claude Code's fast mode; an upstream with a priority lane (Codex) honours it
+    req.fast = body.get("speed") == "fast" or body.get("service_tier") in ("fast", "priority")
     p.leftovers(body, output_config)
     req.extras.update(p.extras())
     req.dropped = p.dropped
@@ -490,7 +492,12 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         "role": "assistant",
         "model": resp.model,
         "content": _render_parts(resp.parts),
-        "stop_reason": "tool_use" if calls else STOP_REASONS.get(resp.finish_reason, "end_turn"),
+        "stop_reason": (
+            # a cut answer says so even with calls: the client must not run a call cut short
+            "tool_use"
+            if calls and resp.finish_reason != "length"
+            else STOP_REASONS.get(resp.finish_reason, "end_turn")
+        ),
         "stop_sequence": None,
         "usage": _usage(resp.usage),
     }
@@ -594,7 +601,9 @@ class StreamEncoder(SafeStreamEncoder):
 
     def _final(self) -> list[bytes]:
         out = self._start() + self._close()
-        stop = "tool_use" if self._tool_used else STOP_REASONS.get(self._finish or "", "end_turn")
+        cut = self._finish == "length"  # never run a call cut short
+        tool_use = self._tool_used and not cut
+        stop = "tool_use" if tool_use else STOP_REASONS.get(self._finish or "", "end_turn")
         delta = {"stop_reason": stop, "stop_sequence": None}
         out.append(_frame({"type": "message_delta", "delta": delta, "usage": self._delta_usage()}))
         out.append(_frame({"type": "message_stop"}))

@@ -20,7 +20,9 @@ prefixed with ir.CODEX_REASONING_PREFIX, so it can be replayed as a `reasoning` 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import secrets
 from typing import Any
 
@@ -57,8 +59,20 @@ UNSUPPORTED_PARAMETERS: frozenset[str] = frozenset(
         "stream_options",
         "prompt_cache_retention",
         "max_tool_calls",
+        # Responses-API / client-side context and cache controls (Claude-style clients, the
+        # openai SDK): the backend refuses them ("Unsupported parameter: context_management")
+        "context_management",
+        "prompt_cache_options",
+        "prompt_cache_breakpoint",
     }
 )
+
+# service_tier values the backend takes; "fast" is Codex CLI's word for priority. Any other
+# ("auto", "flex", "scale"…) is `400 Unsupported service_tier` and is dropped with a note.
+_SERVICE_TIERS = {"priority": "priority", "fast": "priority", "default": "default"}
+
+# The public API's web search tool names; the backend knows only `web_search`.
+_WEB_SEARCH_PREVIEW = ("web_search_preview", "web_search_preview_2025_03_11")
 
 # Body keys that point at server-side state (earlier responses, conversations, stored prompt
 # templates); with store:false there is none (docs/upstreams.md "OpenAI Responses"). Rejected, never
@@ -86,6 +100,15 @@ _RATE_CODES = frozenset(
 
 _EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
+# The backend refuses a tool name or a `call_id` longer than 64 characters
+# (`string_above_max_length`), and tool names outside ^[a-zA-Z0-9_-]+$. Claude Code's MCP tools
+# (`mcp__<server>__<tool>`) pass the limit easily, and Codex itself hands out call ids longer than
+# it accepts back; both are rewritten on the way up (docs/upstreams.md "Codex request body").
+MAX_NAME = 64
+_TOOL_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME_CHAR_RE = re.compile(r"[^A-Za-z0-9_-]")
+_HASH_LEN = 8  # hex digits of the name's SHA-256: what makes a shortened name unique
+
 
 def _note(req: ir.Request, message: str) -> None:
     req.dropped.append(message)
@@ -97,6 +120,62 @@ def _unsupported_note(key: str) -> str:
 
 def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
+
+
+# ================================================================ names and ids Codex takes
+
+
+def _digest(text: str, n: int) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+def _short_name(name: str, salt: int) -> str:
+    """A valid Codex tool name for `name`, a function of the name alone (so every turn of a
+    session maps it the same way, with no state). The readable part is the MCP tool's own name
+    (`mcp__server__tool` -> `mcp__tool`), what the model reads; the hash keeps it unique."""
+    head = name
+    if name.startswith("mcp__") and "__" in name[5:]:
+        head = "mcp__" + name.rsplit("__", 1)[1]
+    head = _NAME_CHAR_RE.sub("_", head)[: MAX_NAME - _HASH_LEN - 1]
+    return f"{head}_{_digest(name if salt == 0 else f'{name}#{salt}', _HASH_LEN)}"
+
+
+def _client_names(req: ir.Request) -> list[str]:
+    """Every tool name the request can send: declared tools, tool_choice, calls in history."""
+    names = [t.name for t in req.tools]
+    if req.tool_choice is not None and req.tool_choice.name:
+        names.append(req.tool_choice.name)
+    for msg in req.messages:
+        names += [p.name for p in msg.parts if isinstance(p, ir.ToolCallPart)]
+    return names
+
+
+def upstream_tool_names(req: ir.Request) -> dict[str, str]:
+    """{Codex name: client name} for the tool names Codex would refuse (longer than 64
+    characters, or characters outside [A-Za-z0-9_-]). render_request sends the Codex names; the
+    StreamDecoder takes this map to give the client its own names back. Unique within the
+    request: a clash with another name (a valid one, or another alias) takes the next salt."""
+    names = list(dict.fromkeys(_client_names(req)))
+    taken = {n for n in names if _TOOL_NAME_RE.fullmatch(n)}
+    aliases: dict[str, str] = {}
+    for name in names:
+        if name in taken:
+            continue
+        salt, short = 0, _short_name(name, 0)
+        while short in taken:
+            salt += 1
+            short = _short_name(name, salt)
+        taken.add(short)
+        aliases[short] = name
+    return aliases
+
+
+def upstream_call_id(call_id: str) -> str:
+    """A call id Codex accepts: ids over 64 characters keep a readable head and end in a hash
+    of the whole id, so a call and its result (and every later turn) get the same id."""
+    if len(call_id) <= MAX_NAME:
+        return call_id
+    return f"{call_id[: MAX_NAME - 17]}_{_digest(call_id, 16)}"
 
 
 # ================================================================ IR -> Codex request
@@ -113,19 +192,37 @@ def _is_image(p: ir.ImagePart) -> bool:
     return p.mime_type.startswith("image/") or (p.data is None and bool(p.url))
 
 
+# Files Codex reads as `input_file` (the Responses API's documents: PDFs and text). Audio and
+# video have no Codex input: a request carrying them is refused naming the part, never sent
+# with the part silently gone (a request of such parts only would reach Codex empty).
+_FILE_EXT = {"application/pdf": "pdf", "text/plain": "txt", "text/markdown": "md",
+             "text/csv": "csv", "text/html": "html", "application/json": "json"}  # fmt: skip
+
+
+def _is_file(mime: str) -> bool:
+    return mime in _FILE_EXT or mime.startswith("text/")
+
+
 def _input_image(p: ir.ImagePart, req: ir.Request, where: str) -> dict[str, Any] | None:
     url = _data_url(p)
     if url is None:
         _note(req, f"{where}: image without data or url; dropped")
         return None
-    if not _is_image(p):
-        # Codex input takes images only (input_file is unverified against this backend)
-        _note(req, f"{where}: {p.mime_type} file: Codex accepts images only; dropped")
-        return None
-    return {"type": "input_image", "image_url": url}
+    if _is_file(p.mime_type):  # before _is_image: a PDF URL is a file, not an image
+        ext = _FILE_EXT.get(p.mime_type, "txt")
+        if p.data is not None:
+            return {"type": "input_file", "filename": f"document.{ext}", "file_data": url}
+        return {"type": "input_file", "file_url": url}
+    if _is_image(p):
+        return {"type": "input_image", "image_url": url}
+    raise ir.RequestError(
+        f"{where}: a {p.mime_type} part cannot be sent to a Codex model (it reads text, images, "
+        "PDFs and text files only)",
+        where.split(" ", 1)[0],  # messages[i]
+    )
 
 
-def _tool_output(p: ir.ToolResultPart, req: ir.Request) -> str | list[dict[str, Any]]:
+def _tool_output(p: ir.ToolResultPart, req: ir.Request, where: str) -> str | list[dict[str, Any]]:
     """Text alone -> a string; with images -> an input_text/input_image array (§8.1).
     `is_error` has no Codex field: the result text itself says what went wrong."""
     texts = [c.text for c in p.content if isinstance(c, ir.TextPart)]
@@ -136,7 +233,7 @@ def _tool_output(p: ir.ToolResultPart, req: ir.Request) -> str | list[dict[str, 
         if isinstance(c, ir.TextPart):
             out.append({"type": "input_text", "text": c.text})
         else:
-            image = _input_image(c, req, f"tool result {p.call_id}")
+            image = _input_image(c, req, f"{where} tool result {p.call_id}")
             if image is not None:
                 out.append(image)
     return out
@@ -152,16 +249,19 @@ class _Items:
     """Builds the `input` list: content parts gather into a message item of the turn's role;
     a tool call, tool result or reasoning item closes it, so part order is kept."""
 
-    def __init__(self, req: ir.Request) -> None:
+    def __init__(self, req: ir.Request, names: dict[str, str]) -> None:
         self.req = req
+        self.names = names  # client tool name -> Codex tool name, for the names Codex refuses
         self.items: list[dict[str, Any]] = []
         self.content: list[dict[str, Any]] = []
         self.role = "user"
+        self.index = -1  # of the message being rendered, to name a part Codex cannot take
         self.noted_thinking = False
 
     def message(self, msg: ir.Message) -> None:
         # role "system" is refused inside input (CLIProxyAPI #3510): developer instead
         self.role = {"system": "developer"}.get(msg.role, msg.role)
+        self.index += 1
         for part in msg.parts:
             self.part(part)
         self.flush()
@@ -184,7 +284,7 @@ class _Items:
             if self.role == "assistant":
                 _note(self.req, "assistant image: Codex history has no place for it; dropped")
                 return
-            image = _input_image(p, self.req, f"{self.role} message")
+            image = _input_image(p, self.req, f"messages[{self.index}]")
             if image is not None:
                 self.content.append(image)
         elif isinstance(p, ir.ThinkingPart):
@@ -198,8 +298,8 @@ class _Items:
             self.item(
                 {
                     "type": "function_call",
-                    "call_id": p.id,
-                    "name": p.name,
+                    "call_id": upstream_call_id(p.id),
+                    "name": self.names.get(p.name, p.name),
                     "arguments": json.dumps(p.arguments, ensure_ascii=False),
                 }
             )
@@ -207,8 +307,8 @@ class _Items:
             self.item(
                 {
                     "type": "function_call_output",
-                    "call_id": p.call_id,
-                    "output": _tool_output(p, self.req),
+                    "call_id": upstream_call_id(p.call_id),
+                    "output": _tool_output(p, self.req, f"messages[{self.index}]"),
                 }
             )
 
@@ -232,11 +332,11 @@ def _tool_schema(parameters: Any) -> dict[str, Any]:
     return schema
 
 
-def _render_tools(req: ir.Request) -> list[dict[str, Any]]:
+def _render_tools(req: ir.Request, names: dict[str, str]) -> list[dict[str, Any]]:
     return [
         {
             "type": "function",
-            "name": tool.name,
+            "name": names.get(tool.name, tool.name),
             "description": tool.description or "",
             "strict": False,
             "parameters": _tool_schema(tool.parameters),
@@ -245,7 +345,7 @@ def _render_tools(req: ir.Request) -> list[dict[str, Any]]:
     ]
 
 
-def _render_tool_choice(req: ir.Request) -> str | dict[str, Any]:
+def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[str, Any]:
     choice = req.tool_choice
     if choice is None or choice.mode == "auto":
         return "auto"
@@ -254,7 +354,7 @@ def _render_tool_choice(req: ir.Request) -> str | dict[str, Any]:
         return "auto"
     if choice.mode == "tool":
         if choice.name and any(t.name == choice.name for t in req.tools):
-            return {"type": "function", "name": choice.name}
+            return {"type": "function", "name": names.get(choice.name, choice.name)}
         if choice.name:  # the backend 400s on a tool_choice naming no declared tool
             _note(req, f"tool_choice={choice.name}: no such tool declared; sent required")
         return "required"
@@ -302,10 +402,10 @@ def _note_unsupported(req: ir.Request) -> None:
 
 
 def render_request(req: ir.Request) -> dict[str, Any]:
-    """IR -> Codex `/responses` body (docs/upstreams.md "Codex request body"-§4.5). What Codex
-    cannot take is noted
-    in `req.dropped`."""
-    items = _Items(req)
+    """IR -> Codex `/responses` body (docs/upstreams.md "Codex request body"). What Codex cannot
+    take is noted in `req.dropped`."""
+    names = {client: short for short, client in upstream_tool_names(req).items()}
+    items = _Items(req, names)
     for msg in req.messages:
         items.message(msg)
     body: dict[str, Any] = {
@@ -313,8 +413,8 @@ def render_request(req: ir.Request) -> dict[str, Any]:
         # the backend 400s without `instructions` ("Instructions are required")
         "instructions": "\n\n".join(s for s in req.system if s),
         "input": items.items,
-        "tools": _render_tools(req),
-        "tool_choice": _render_tool_choice(req),
+        "tools": _render_tools(req, names),
+        "tool_choice": _render_tool_choice(req, names),
         "parallel_tool_calls": (
             req.parallel_tool_calls if req.parallel_tool_calls is not None else True
         ),
@@ -326,6 +426,8 @@ def render_request(req: ir.Request) -> dict[str, Any]:
     text = _render_text(req)
     if text is not None:
         body["text"] = text
+    if req.fast:
+        body["service_tier"] = "priority"  # the backend's fast lane (Codex CLI's "fast")
     _note_unsupported(req)
     return body
 
@@ -345,9 +447,21 @@ def _passthrough_item(item: Any, i: int) -> Any:
     # store:false: the backend 404s on ids of items it never stored (docs/upstreams.md "Codex
     # request body"); call_id
     # is what binds calls to outputs and stays
-    out = {k: v for k, v in item.items() if k != "id"}
+    out = {k: v for k, v in item.items() if k not in ("id", "prompt_cache_breakpoint")}
+    if isinstance(out.get("content"), list):
+        # a cache marker on a content part is as unknown to the backend as on the body
+        out["content"] = [
+            {k: v for k, v in part.items() if k != "prompt_cache_breakpoint"}
+            if isinstance(part, dict)
+            else part
+            for part in out["content"]
+        ]
     if out.get("role") == "system":
         out["role"] = "developer"  # "System messages are not allowed" (CLIProxyAPI #3510)
+    if isinstance(out.get("call_id"), str):
+        # Codex hands out call ids longer than it takes back; a call and its output both map
+        # to the same id, so their pairing holds
+        out["call_id"] = upstream_call_id(out["call_id"])
     return out
 
 
@@ -359,6 +473,32 @@ def _passthrough_input(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise ir.RequestError("input must be a string or a list of items", "input")
     return [_passthrough_item(item, i) for i, item in enumerate(value)]
+
+
+def _normalise_service_tier(out: dict[str, Any], notes: list[str]) -> None:
+    tier = out.get("service_tier")
+    if tier is None:
+        out.pop("service_tier", None)
+    elif isinstance(tier, str) and tier in _SERVICE_TIERS:
+        out["service_tier"] = _SERVICE_TIERS[tier]
+    else:
+        del out["service_tier"]
+        notes.append(f"service_tier={tier}: not taken by the Codex backend; dropped")
+
+
+def _web_search(tool: Any) -> Any:
+    """`web_search_preview*` (tool or tool_choice) -> `web_search`, its options kept."""
+    if isinstance(tool, dict) and tool.get("type") in _WEB_SEARCH_PREVIEW:
+        return {**tool, "type": "web_search"}
+    return tool
+
+
+def _reasoning_on(reasoning: Any) -> bool:
+    """A `reasoning` object asks for reasoning unless it says `effort: none` (then there is no
+    reasoning item to carry, and nothing to include)."""
+    return reasoning is not None and not (
+        isinstance(reasoning, dict) and reasoning.get("effort") == "none"
+    )
 
 
 def prepare_passthrough(body: object) -> tuple[dict[str, Any], list[str]]:
@@ -393,7 +533,14 @@ def prepare_passthrough(body: object) -> tuple[dict[str, Any], list[str]]:
         notes.append("store=true: Codex is used with store=false; nothing is stored")
     out["store"] = False
     out["stream"] = True  # a non-stream client is served from the stream (completed_response)
-    if out.get("reasoning") is not None:
+    _normalise_service_tier(out, notes)
+    if isinstance(out.get("tools"), list):
+        out["tools"] = [_web_search(t) for t in out["tools"]]
+    if isinstance(out.get("tool_choice"), dict):
+        out["tool_choice"] = _web_search(out["tool_choice"])
+    if _reasoning_on(out.get("reasoning")):
+        # with store:false the reasoning of one turn survives to the next only as
+        # encrypted_content, which the backend sends only when asked
         include = out.get("include")
         include = list(include) if isinstance(include, list) else []
         if _ENCRYPTED_INCLUDE not in include:
@@ -429,11 +576,31 @@ def _usage(u: dict[str, Any]) -> ir.Usage:
     )
 
 
-def error_status(code: str | None) -> int:
-    """HTTP status for an in-stream failure code (docs/upstreams.md "Codex SSE events")."""
-    if code in _RATE_CODES:
+# Failures the request itself causes: retrying it, or on another account, gives the same answer,
+# so the client sees a 400 (invalid_request_error), not a 502 (api_error) it would retry. Codex
+# sends `cyber_policy` as `{"type":"error","error":{"type":"invalid_request","code":…}}` in an
+# HTTP 200 stream (as CLIProxyAPI users reported).
+_REQUEST_CODES = frozenset(
+    {
+        "context_length_exceeded",
+        "cyber_policy",
+        "invalid_prompt",
+        "content_policy_violation",
+        "string_above_max_length",
+        "invalid_request_error",
+        "invalid_request",
+        "invalid_value",
+        "unsupported_parameter",
+    }
+)
+
+
+def error_status(code: str | None, kind: str | None = None) -> int:
+    """HTTP status for an in-stream failure (docs/upstreams.md "Codex SSE events"): its `code`,
+    else its `type`."""
+    if code in _RATE_CODES or kind in _RATE_CODES:
         return 429
-    if code == "context_length_exceeded":
+    if code in _REQUEST_CODES or kind in _REQUEST_CODES:
         return 400
     return 502
 
@@ -460,8 +627,9 @@ class StreamDecoder:
     mappings").
     """
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, tool_names: dict[str, str] | None = None) -> None:
         self.model = model
+        self.tool_names = tool_names or {}  # Codex name -> client name (upstream_tool_names)
         self.started = False
         self.done = False  # a terminal event or an error was emitted: ignore the rest
         self.saw_tool_call = False
@@ -470,6 +638,9 @@ class StreamDecoder:
         self._text_items: set[str] = set()  # item ids whose text came as deltas
         self._thought_items: set[str] = set()
         self._summary_parts: dict[str, int] = {}
+        self._finished: set[str] = set()  # item ids whose output_item.done was handled
+        self._active: str | None = None  # the call whose events go out now (see _order)
+        self._held: list[ir.Event] = []  # other items' events, waiting for it to end
         self._handlers = {
             "response.output_text.delta": self._text_delta,
             "response.refusal.delta": self._text_delta,
@@ -488,9 +659,49 @@ class StreamDecoder:
 
     def feed(self, obj: dict[str, Any]) -> list[ir.Event]:
         try:
-            return self._feed(obj)
+            return self._order(self._feed(obj))
         except Exception:  # a decoder never raises; a malformed event is skipped
             return []
+
+    # ---------------------------------------------------------------- one call at a time
+
+    def _order(self, events: list[ir.Event]) -> list[ir.Event]:
+        """Codex may interleave output items (a second call starts before the first is done).
+        The IR stream is kept sequential, as every client encoder needs (Anthropic has one open
+        block at a time): while a call is open, the other items' events wait, and go out when
+        it ends. A waiting call that has ended by then goes out without its fragments: its
+        ToolCallEnd carries the final arguments, which encoders send whole."""
+        out: list[ir.Event] = []
+        for event in events:
+            self._place(event, out)
+        return out
+
+    def _place(self, event: ir.Event, out: list[ir.Event]) -> None:
+        if self._active is None:
+            out.append(event)
+            if isinstance(event, ir.ToolCallStart):
+                self._active = event.id
+            return
+        mine = isinstance(event, ir.ToolCallDelta | ir.ToolCallEnd) and event.id == self._active
+        if mine:
+            out.append(event)
+            if isinstance(event, ir.ToolCallEnd):
+                self._active = None
+                held, self._held = self._held, []
+                ended = {e.id for e in held if isinstance(e, ir.ToolCallEnd)}
+                for e in held:
+                    if not (isinstance(e, ir.ToolCallDelta) and e.id in ended):
+                        self._place(e, out)
+        elif isinstance(event, ir.UsageUpdate):
+            out.append(event)  # opens no block
+        elif isinstance(event, ir.Finish | ir.StreamError):
+            # the end: the open call never ended (an error); what waited goes out before it
+            self._active = None
+            held, self._held = self._held, []
+            out.extend(held)
+            out.append(event)
+        else:
+            self._held.append(event)
 
     def finish(self) -> list[ir.Event]:
         """End of the upstream stream. Without a terminal event the answer is incomplete: say
@@ -498,13 +709,13 @@ class StreamDecoder:
         if self.done:
             return []
         self.done = True
-        return [
+        return self._order([
             ir.StreamError(
                 "Codex stream closed before response.completed",
                 502,
                 "stream_incomplete",
             )
-        ]
+        ])  # fmt: skip
 
     def _feed(self, obj: Any) -> list[ir.Event]:
         if not isinstance(obj, dict) or self.done:
@@ -610,7 +821,8 @@ class StreamDecoder:
         call_id = _str(item.get("call_id")) or key or "call_" + secrets.token_hex(12)
         call = _Call(call_id, custom)
         self._calls[key] = call
-        events: list[ir.Event] = [ir.ToolCallStart(call_id, _str(item.get("name")) or "")]
+        name = _str(item.get("name")) or ""
+        events: list[ir.Event] = [ir.ToolCallStart(call_id, self.tool_names.get(name, name))]
         early = self._early_args.pop(key, [])
         if custom:
             call.raw.extend(early)
@@ -692,6 +904,16 @@ class StreamDecoder:
         item = obj.get("item")
         if not isinstance(item, dict):
             return []
+        return self._final_item(item)
+
+    def _final_item(self, item: dict[str, Any]) -> list[ir.Event]:
+        """A finished output item (output_item.done, or response.completed's output): what its
+        deltas did not already give. The same item twice gives nothing the second time."""
+        item_id = _str(item.get("id"))
+        if item_id is not None:
+            if item_id in self._finished:
+                return []
+            self._finished.add(item_id)
         kind = item.get("type")
         if kind == "message":
             return self._message_done(item)
@@ -708,6 +930,12 @@ class StreamDecoder:
         response = obj.get("response")
         response = response if isinstance(response, dict) else {}
         events: list[ir.Event] = []
+        # the real backend repeats every item in `output`: an item whose done event never came
+        # (arguments only here) is taken from it
+        output = response.get("output")
+        for item in output if isinstance(output, list) else []:
+            if isinstance(item, dict):
+                events += self._final_item(item)
         usage = response.get("usage")
         if isinstance(usage, dict):
             events.append(ir.UsageUpdate(_usage(usage)))
@@ -728,21 +956,25 @@ class StreamDecoder:
         err = response.get("error") if isinstance(response, dict) else None
         err = err if isinstance(err, dict) else {}
         code = _str(err.get("code")) or _str(err.get("type"))
-        return self._stream_error(_str(err.get("message")) or "Codex response failed", code)
+        message = _str(err.get("message")) or "Codex response failed"
+        return self._stream_error(message, code, _str(err.get("type")))
 
     def _error(self, obj: dict[str, Any]) -> list[ir.Event]:
         # `{"type":"error","code","message","param"}`; tolerate a nested `error` object too
         nested = obj.get("error")
         if isinstance(nested, dict):
             code = _str(nested.get("code")) or _str(nested.get("type"))
-            return self._stream_error(_str(nested.get("message")) or "Codex stream error", code)
+            message = _str(nested.get("message")) or "Codex stream error"
+            return self._stream_error(message, code, _str(nested.get("type")))
         return self._stream_error(
             _str(obj.get("message")) or "Codex stream error", _str(obj.get("code"))
         )
 
-    def _stream_error(self, message: str, code: str | None) -> list[ir.Event]:
+    def _stream_error(
+        self, message: str, code: str | None, kind: str | None = None
+    ) -> list[ir.Event]:
         self.done = True
-        return [ir.StreamError(message=message, status=error_status(code), code=code)]
+        return [ir.StreamError(message=message, status=error_status(code, kind), code=code)]
 
 
 # ================================================================ non-stream pass-through

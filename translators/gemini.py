@@ -394,6 +394,17 @@ class _CallBinder:
         self.pending.setdefault(name, []).append(cid)
         return cid
 
+    def name_for(self, call_id: Any) -> str:
+        """The name of the unanswered call a nameless functionResponse answers: the call with
+        its id, else the oldest unanswered one ("" when there is none)."""
+        for name, ids in self.pending.items():
+            if call_id in ids:
+                return name
+        for name, ids in self.pending.items():
+            if ids:
+                return name
+        return ""
+
     def response(self, call_id: Any, name: str) -> str:
         if isinstance(call_id, str) and call_id:
             for ids in self.pending.values():
@@ -494,8 +505,10 @@ def _parse_part(part: Any, param: str, binder: _CallBinder, req: ir.Request) -> 
             raise ir.RequestError(
                 f"{param}.functionResponse needs a string name", param + ".functionResponse"
             )
-        cid = binder.response(fr.get("id"), fr["name"])
-        return [_response_to_result(fr, cid, fr["name"], param + ".functionResponse", req)]
+        # an empty name (some clients send one) is the answered call's (as gemini-cli does)
+        name = fr["name"] or binder.name_for(fr.get("id"))
+        cid = binder.response(fr.get("id"), name)
+        return [_response_to_result(fr, cid, name, param + ".functionResponse", req)]
     inline = _get(part, "inlineData")
     if inline is not None:
         mime = _blob_mime(inline, param + ".inlineData")
@@ -859,7 +872,40 @@ def _passthrough_contents(value: Any) -> list[Any]:
                         part["thoughtSignature"] = SENTINEL_SIGNATURE
                     break
         out.append({**content, "parts": new_parts})
+    _fill_response_names(out)
     return out
+
+
+def _fill_response_names(contents: list[Any]) -> None:
+    """Gemini refuses a functionResponse without a name ("Name cannot be empty"); some clients
+    send one. Fill it from the functionCall it answers, as gemini-cli does: by id, else by
+    position among the calls of the model turn before it. `contents` holds fresh part dicts."""
+    by_id: dict[str, str] = {}
+    turn: list[str] = []  # names of the last model turn's calls, in order
+    for content in contents:
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list):
+            continue
+        if content.get("role") == "model":
+            turn = []
+            for part in parts:
+                fc = part.get("functionCall") if isinstance(part, dict) else None
+                if isinstance(fc, dict) and isinstance(fc.get("name"), str):
+                    turn.append(fc["name"])
+                    if isinstance(fc.get("id"), str):
+                        by_id[fc["id"]] = fc["name"]
+            continue
+        k = 0
+        for part in parts:
+            fr = part.get("functionResponse") if isinstance(part, dict) else None
+            if not isinstance(fr, dict):
+                continue
+            if not fr.get("name"):
+                name = by_id.get(fr.get("id")) if isinstance(fr.get("id"), str) else None
+                name = name or (turn[k] if k < len(turn) else None)
+                if name:
+                    part["functionResponse"] = {**fr, "name": name}
+            k += 1
 
 
 def _camel_keys(value: Any, depth: int = 0) -> Any:

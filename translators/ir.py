@@ -156,6 +156,8 @@ class Request:
     # addon logs them): the one documented place where input may disappear (docs/architecture.md
     # "Rules of the house").
     dropped: list[str] = field(default_factory=list)
+    # the client asked for the fast lane (Anthropic `speed: "fast"`); Codex: service_tier priority
+    fast: bool = False
     # Dialect-specific values kept aside so nothing silently disappears, keyed by dialect name.
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -521,7 +521,9 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         message["reasoning_content"] = reasoning
     if images:  # OpenRouter-style `images`, as CLIProxyAPI returns Gemini image output
         message["images"] = images
-    finish = "tool_calls" if calls else _FINISH.get(resp.finish_reason, "stop")
+    # a cut answer says so even with calls: the client must not run a call cut in the middle
+    cut = resp.finish_reason == "length"
+    finish = "tool_calls" if calls and not cut else _FINISH.get(resp.finish_reason, "stop")
     return {
         "id": _completion_id(resp.id),
         "object": "chat.completion",
@@ -565,7 +567,10 @@ class StreamEncoder(SafeStreamEncoder):
 
     def _final(self) -> list[bytes]:
         out = self._start()
-        reason = "tool_calls" if self._calls else _FINISH.get(self._finish or "stop", "stop")
+        cut = self._finish == "length"  # never run a call cut short
+        reason = (
+            "tool_calls" if self._calls and not cut else _FINISH.get(self._finish or "stop", "stop")
+        )
         out.append(self._chunk({}, reason))
         if self.include_usage:
             out.append(self._frame([], _usage(self._usage)))

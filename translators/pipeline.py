@@ -60,7 +60,13 @@ class StreamPipeline:
 
     def _translate(self, events: list, out: list[bytes]) -> None:
         for obj in parse_json_events(events):
-            if isinstance(obj, dict) and "error" in obj and "response" not in obj:
+            # a Gemini error object; a typed event (Codex `{"type":"error",…}`) is its decoder's
+            if (
+                isinstance(obj, dict)
+                and "error" in obj
+                and "response" not in obj
+                and "type" not in obj
+            ):
                 # an error object inside a 200 stream: surface it, never a clean end
                 err = obj["error"] if isinstance(obj["error"], dict) else {}
                 message = str(err.get("message") or obj["error"])

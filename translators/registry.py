@@ -387,10 +387,10 @@ UPSTREAM_DIALECTS: dict[UpstreamDialectName, UpstreamDialect] = {
     ),
     "codex-responses": UpstreamDialect(
         name="codex-responses",
-        render=lambda req: (codex.render_request(req), {}),
+        render=lambda req: (codex.render_request(req), codex.upstream_tool_names(req)),
         method=lambda _stream, _counting: "responses",
         always_streams=True,
-        decoder=lambda model, _names: codex.StreamDecoder(model),
+        decoder=lambda model, names: codex.StreamDecoder(model, names),
         stream_unwrap=lambda _envelope: None,
         whole_objects=lambda content, _envelope: _sse_objects(content),
         read_error=codex_errors.read_error,

@@ -10,6 +10,9 @@ Layout: constants, JWT/PKCE helpers, request checks (`validate_request`), script
   and the 401 use the `{"error": {…}}` shape.
 - Unknown keys inside tools, input items and content parts are rejected
   (`Unknown parameter: 'p'.`), like the public Responses API.
+- Tool names and `call_id`s longer than 64 characters are refused with the backend's own
+  `string_above_max_length` error (`{"error": {…}}` shape, as captured from the real backend:
+  "Invalid 'input[95].call_id': string too long. Expected a string with maximum length 64, …").
 - Every function_call / custom_tool_call / local_shell_call in `input` needs a matching output item
   (`No tool output found for function call call_….`, a real Responses API rule), and every output
   needs an earlier call.
@@ -58,7 +61,10 @@ KNOWN_MODELS = ("gpt-5", "gpt-5-codex", "gpt-5.5", "codex-mini-latest", "gpt-5.4
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 SUMMARIES = ("auto", "concise", "detailed", "none")
 VERBOSITIES = ("low", "medium", "high")
-SERVICE_TIERS = ("auto", "default", "flex", "priority")
+# The ChatGPT backend takes these two only: "flex", "fast", "turbo", "scale" and "auto" are
+# `400 {"detail": "Unsupported service_tier: …"}` (verified against it by other proxies:
+# azerozero/grob#382, openai/codex#15099, can1357/oh-my-pi#6451).
+SERVICE_TIERS = ("default", "priority")
 ALLOWED_KEYS = frozenset({
     "model", "instructions", "input", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
     "store", "stream", "include", "prompt_cache_key", "text", "service_tier", "client_metadata",
@@ -76,7 +82,8 @@ ROLES = ("user", "assistant", "developer")
 INPUT_PARTS = ("input_text", "input_image", "input_file")
 OUTPUT_PARTS = ("output_text", "refusal")
 IMAGE_DETAILS = ("auto", "low", "high")
-TOOL_NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+TOOL_NAME_RE = re.compile(r"[a-zA-Z0-9_-]+")
+MAX_NAME = 64  # tools[].name and input[].call_id: longer is `string_above_max_length`
 VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 §4.1
 DATA_URL_RE = re.compile(r"data:(image/[a-z0-9.+-]+);base64,([A-Za-z0-9+/]*={0,2})", re.I)
 
@@ -136,6 +143,22 @@ def _one_of(values: tuple[str, ...]) -> str:
 
 def _bad_value(value: Any, allowed: tuple[str, ...]) -> CodexError:
     return detail(f"Invalid value: '{value}'. Supported values are: {_one_of(allowed)}.")
+
+
+def _too_long(path: str, value: str) -> CodexError:
+    message = (
+        f"Invalid '{path}': string too long. Expected a string with maximum length {MAX_NAME}, "
+        f"but got a string with length {len(value)} instead."
+    )
+    error = {"message": message, "type": "invalid_request_error", "param": path,
+             "code": "string_above_max_length"}  # fmt: skip
+    return CodexError(400, {"error": error})
+
+
+def _check_length(value: str, path: str) -> str:
+    if len(value) > MAX_NAME:
+        raise _too_long(path, value)
+    return value
 
 
 def _missing(path: str) -> CodexError:
@@ -294,7 +317,7 @@ def check_scalars(body: dict) -> None:
         _expect_str(body["prompt_cache_key"], "prompt_cache_key")
     tier = body.get("service_tier")
     if tier is not None and tier not in SERVICE_TIERS:
-        raise _bad_value(tier, SERVICE_TIERS)
+        raise detail(f"Unsupported service_tier: {tier}")
     meta = body.get("client_metadata")
     if meta is not None:
         for key, value in _expect_dict(meta, "client_metadata").items():
@@ -324,7 +347,7 @@ def check_tools(tools: Any) -> dict[str, str]:
 def _check_named_tool(tool: dict, kind: str, path: str) -> str:
     if "name" not in tool:  # a Chat-style {"type":"function","function":{…}} lands here
         raise _missing(f"{path}.name")
-    name = _expect_str(tool["name"], f"{path}.name")
+    name = _check_length(_expect_str(tool["name"], f"{path}.name"), f"{path}.name")
     if not TOOL_NAME_RE.fullmatch(name):
         raise detail(f"Invalid '{path}.name': string does not match pattern. Expected a string "
                      "that matches the pattern '^[a-zA-Z0-9_-]+$'.")  # fmt: skip
@@ -472,7 +495,7 @@ def _check_call(item: dict, kind: str, path: str) -> str:
         if key not in item:
             raise _missing(f"{path}.{key}")
         _expect_str(item[key], f"{path}.{key}")
-    return item["call_id"]
+    return _check_length(item["call_id"], f"{path}.call_id")
 
 
 def _check_output(item: dict, kind: str, path: str, calls: dict[str, str]) -> str:
@@ -480,7 +503,7 @@ def _check_output(item: dict, kind: str, path: str, calls: dict[str, str]) -> st
     for key in ("call_id", "output"):
         if key not in item:
             raise _missing(f"{path}.{key}")
-    call_id = _expect_str(item["call_id"], f"{path}.call_id")
+    call_id = _check_length(_expect_str(item["call_id"], f"{path}.call_id"), f"{path}.call_id")
     if call_id not in calls:
         what = "function call" if kind == "function_call_output" else "custom tool call"
         raise detail(f"No tool call found for {what} output with call_id {call_id}.")
@@ -529,6 +552,12 @@ class Calls:
     calls: list[tuple[str, dict]]
     text_before: str | None = None
     reasoning: str | None = None
+    # the real backend may interleave output items: every call announced first, argument
+    # fragments round-robin, then the done events
+    interleave: bool = False
+    # response.incomplete (max_output_tokens) after this many argument fragments of the calls
+    # (the last call is cut in the middle; no done event for it)
+    cut_after_fragments: int | None = None
 
 
 @dataclass(frozen=True)
@@ -559,6 +588,9 @@ class Failed:
 
     code: str
     message: str
+    # as an `error` event instead (`{"type":"error","error":{"type","code","message"}}`), the
+    # shape the backend uses for policy refusals such as cyber_policy
+    error_event_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -716,6 +748,42 @@ class _Stream:
         self._done(index, {**head, "status": "completed", "arguments": arguments})
         self.visible_tokens += count_tokens(arguments)
 
+    def interleaved_calls(self, calls: list[tuple[str, dict]], cut: int | None) -> bool:
+        """Calls announced together, fragments round-robin, then done in order. With `cut`,
+        the response ends `incomplete` after that many fragments; True when it did."""
+        heads, pending = [], []
+        for name, args in calls:
+            item_id, arguments = "fc_" + secrets.token_hex(16), _dumps(args)
+            head = {"id": item_id, "type": "function_call", "status": "in_progress",
+                    "call_id": "call_" + secrets.token_hex(12), "name": name}  # fmt: skip
+            index = len(self.output) + len(heads)
+            self.emit("response.output_item.added", output_index=index,
+                      item={**head, "arguments": ""})  # fmt: skip
+            heads.append((index, head, arguments))
+            pending.append(split_json(arguments))
+        sent = 0
+        while any(pending):
+            for (index, head, _), fragments in zip(heads, pending, strict=True):
+                if not fragments:
+                    continue
+                if cut is not None and sent == cut:
+                    self.incomplete("max_output_tokens")
+                    return True
+                self.emit("response.function_call_arguments.delta", item_id=head["id"],
+                          output_index=index, delta=fragments.pop(0))  # fmt: skip
+                sent += 1
+        for index, head, arguments in heads:
+            self._done(index, {**head, "status": "completed", "arguments": arguments})
+            self.visible_tokens += count_tokens(arguments)
+        return False
+
+    def incomplete(self, reason: str) -> None:
+        usage = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0},
+                 "output_tokens": 1, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": 2}  # fmt: skip
+        response = {**self.response("incomplete", usage), "incomplete_details": {"reason": reason}}
+        self.emit("response.incomplete", response=response)
+
     def custom_call(self, name: str, text: str) -> None:
         item_id = "ctc_" + secrets.token_hex(16)
         head = {"id": item_id, "type": "custom_tool_call", "status": "in_progress",
@@ -748,7 +816,12 @@ def plan_stream(reply: Text | Calls | CustomCall | Failed, body: dict, issue: An
     s = _Stream(body, issue)
     if isinstance(reply, Failed):
         s.emit("response.created", response=s.response("in_progress"))
-        s.fail(reply.code, reply.message)
+        if reply.error_event_type is not None:
+            error = {"type": reply.error_event_type, "code": reply.code,
+                     "message": reply.message, "param": None}  # fmt: skip
+            s.emit("error", error=error)
+        else:
+            s.fail(reply.code, reply.message)
         return s.events
     s.start()
     if isinstance(reply, Text | Calls) and reply.reasoning is not None:
@@ -758,8 +831,12 @@ def plan_stream(reply: Text | Calls | CustomCall | Failed, body: dict, issue: An
     elif isinstance(reply, Calls):
         if reply.text_before is not None:
             s.message(reply.text_before)
-        for name, args in reply.calls:
-            s.call(name, args)
+        if reply.interleave or reply.cut_after_fragments is not None:
+            if s.interleaved_calls(reply.calls, reply.cut_after_fragments):
+                return s.events
+        else:
+            for name, args in reply.calls:
+                s.call(name, args)
     else:
         s.custom_call(reply.name, reply.input_text)
     s.complete()

@@ -199,7 +199,13 @@ REJECTIONS: list[tuple[str, Callable[[dict], None], str]] = [
      "Missing required parameter: 'text.format.name'."),
     ("text-unknown-key", change("text", {"format": {"type": "text"}, "style": 1}),
      "Unknown parameter: 'text.style'."),
-    ("service-tier", change("service_tier", "turbo"), "Invalid value: 'turbo'. …"),
+    ("service-tier", change("service_tier", "turbo"), "Unsupported service_tier: turbo"),
+    ("service-tier-flex", change("service_tier", "flex"), "Unsupported service_tier: flex"),
+    ("service-tier-auto", change("service_tier", "auto"), "Unsupported service_tier: auto"),
+    ("context-management", change("context_management", [{"type": "compaction"}]),
+     "Unsupported parameter: context_management"),
+    ("tool-web-search-preview", change("tools", [{"type": "web_search_preview"}]),
+     "Invalid value: 'web_search_preview'. …"),
     ("parallel-string", change("parallel_tool_calls", "no"),
      "Invalid type for 'parallel_tool_calls': expected a boolean, but got a string instead."),
     ("metadata-int", change("client_metadata", {"x": 1}),
@@ -289,7 +295,14 @@ REJECTIONS: list[tuple[str, Callable[[dict], None], str]] = [
      "Invalid 'tools[0].name': string does not match pattern. Expected a string that matches the "
      "pattern '^[a-zA-Z0-9_-]+$'."),
     ("tool-long-name", change("tools.0.name", "a" * 65),
-     "Invalid 'tools[0].name': string does not match pattern…"),
+     "Invalid 'tools[0].name': string too long. Expected a string with maximum length 64, but got "
+     "a string with length 65 instead."),
+    ("call-id-too-long", change("input", [USER, call("c" * 65), result("c" * 65)]),
+     "Invalid 'input[1].call_id': string too long. Expected a string with maximum length 64, but "
+     "got a string with length 65 instead."),
+    ("output-call-id-too-long", change("input", [USER, result("c" * 70)]),
+     "Invalid 'input[1].call_id': string too long. Expected a string with maximum length 64, but "
+     "got a string with length 70 instead."),
     ("tool-no-type", change("tools", [{"name": "shell"}]),
      "Missing required parameter: 'tools[0].type'."),
     ("tool-unknown-type", change("tools", [{"type": "file_search"}]),
@@ -324,6 +337,12 @@ def test_body_rejections(
         assert resp.status_code == 404
         assert resp.json() == {"error": {"message": message, "type": "invalid_request_error",
                                          "param": "input", "code": None}}  # fmt: skip
+    elif "string too long" in message:  # the backend's own shape for length limits
+        assert resp.status_code == 400, resp.text
+        param = message.split("'")[1]
+        error = {"message": message, "type": "invalid_request_error", "param": param,
+                 "code": "string_above_max_length"}  # fmt: skip
+        assert resp.json() == {"error": error}
     else:
         assert resp.status_code == 400, resp.text
         assert list(resp.json()) == ["detail"]
