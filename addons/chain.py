@@ -11,7 +11,6 @@ from cliproxy.addons.reqlog import RequestLog
 from cliproxy.addons.reqlog import RequestLogWriter
 from cliproxy.addons.startup import Startup
 from cliproxy.addons.state import State
-from cliproxy.addons.upstream_proxy import UpstreamProxy
 
 
 def build_chain(state: State | None = None) -> list[object]:
@@ -20,14 +19,15 @@ def build_chain(state: State | None = None) -> list[object]:
     rewrites it, Access may refuse it, LocalEndpoints and Relay answer what needs no generation,
     the Gateway forwards the rest; RequestLogWriter sees the final answer."""
     state = state or State()
+    gateway = Gateway(state)
     return [
         Startup(state),
         RequestLog(state),
         Access(state),
         LocalEndpoints(state),
-        Relay(state),
-        Gateway(state),
-        UpstreamProxy(state),
+        Relay(state, gateway.streamer),
+        gateway,
+        gateway.streamer,
         RequestLogWriter(state),
         FlowLimit(),
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import Provider
+from cliproxy.addons.attempts import AttemptRecord
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.upstreams.outbound import Outbound
 from cliproxy.addons.upstreams.outbound import Upstream
@@ -49,7 +50,10 @@ class Exchange:
     tool_names: dict[str, str] = field(default_factory=dict)  # upstream-safe name -> client's
     tried: set[str] = field(default_factory=set)  # accounts that refused this request
     attempts: int = 1
+    max_attempts: int = 1  # `request-retry`
     refreshed: bool = False  # a 401 already forced one token refresh
+    relayed: bool = False  # sent through the loopback streamer (addons/streamer.py)
+    record: AttemptRecord | None = None  # the attempt being streamed, as mitmweb shows it
 
     @property
     def upstream(self) -> Upstream:

@@ -13,6 +13,7 @@ import json
 import logging
 
 import httpx
+from cliproxy.addons import attempts
 from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.pool import RefreshError
 from cliproxy.addons.exchange import Answer
@@ -28,8 +29,6 @@ from cliproxy.translators.fault import UpstreamError
 from mitmproxy import http
 
 logger = logging.getLogger(__name__)
-
-RETRY_TIMEOUT = httpx.Timeout(600.0, connect=15.0)  # a whole generation, read in one piece
 
 
 class Failover:
@@ -111,9 +110,8 @@ class Failover:
     async def _attempt(self, flow: http.HTTPFlow, ex: Exchange) -> tuple[int, bytes, str | None]:
         """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow)."""
         out = outbound_for(self.state.settings, ex)
-        flow.comment = (
-            f"{ex.client.name} → {ex.upstream.name} · {ex.account.label} (retry {ex.attempts})"
-        )
+        flow.comment = attempts.comment(ex)
+        record = attempts.AttemptRecord.start(ex, out)
         http_client = self.state.http
         assert http_client is not None
         try:
@@ -121,11 +119,17 @@ class Failover:
                 out.url,
                 content=out.content,
                 headers=out.headers,
-                timeout=RETRY_TIMEOUT,
+                timeout=httpx.Timeout(
+                    self.state.settings.timeouts.upstream_idle,
+                    connect=self.state.settings.timeouts.upstream_connect,
+                ),
             )
         except httpx.HTTPError as e:
-            message = f"upstream unreachable: {type(e).__name__}"
-            return 502, json.dumps({"error": {"code": 502, "message": message}}).encode(), None
+            message = f"{ex.upstream.title} could not be reached ({type(e).__name__})"
+            body = json.dumps({"error": {"code": 502, "message": message}}).encode()
+            record.finish(502, body, {})
+            return 502, body, None
+        record.finish(reply.status_code, reply.content, dict(reply.headers))
         return reply.status_code, reply.content, reply.headers.get("retry-after")
 
 

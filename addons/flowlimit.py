@@ -27,14 +27,24 @@ class FlowLimit:
             mitmweb only: how many finished flows to keep for inspection.
             """,
         )
+        loader.add_option(
+            "cliproxy_flow_body_max",
+            int,
+            1024 * 1024,
+            """
+            mitmweb only: bytes of a streamed upstream answer kept for display per flow.
+            """,
+        )
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._finished(flow)
+        self.keep(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._finished(flow)
+        self.keep(flow)
 
-    def _finished(self, flow: mflow.Flow) -> None:
+    def keep(self, flow: mflow.Flow) -> None:
+        """A finished flow, the oldest of which go once there are more than the limit (flows
+        added to the view by hand, such as upstream attempts, come here too)."""
         view = ctx.master.addons.get("view")
         if view is None:
             return

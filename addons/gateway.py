@@ -14,6 +14,7 @@ from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import PROVIDERS
 from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.accounts.providers import provider_for
+from cliproxy.addons.attempts import comment
 from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import all_resting_answer
@@ -27,11 +28,13 @@ from cliproxy.addons.local import json_body
 from cliproxy.addons.local import json_response
 from cliproxy.addons.local import local_answers
 from cliproxy.addons.local import local_error
+from cliproxy.addons.retarget import retarget
 from cliproxy.addons.routing import Route
 from cliproxy.addons.routing import resolve_model
 from cliproxy.addons.routing import route_of
 from cliproxy.addons.state import State
-from cliproxy.addons.upstream_proxy import retarget
+from cliproxy.addons.streamer import FINAL_HEADER
+from cliproxy.addons.streamer import Streamer
 from cliproxy.translators.registry import CLIENTS
 from cliproxy.translators.registry import UPSTREAM_DIALECTS
 from cliproxy.translators.registry import AnswerOptions
@@ -48,6 +51,8 @@ class Gateway:
     def __init__(self, state: State) -> None:
         self.state = state
         self.failover = Failover(state)
+        # the loopback streamer: an addon of its own in the chain (it serves while mitmproxy runs)
+        self.streamer = Streamer(state, self.failover)
 
     # ------------------------------------------------------------------ request
 
@@ -103,6 +108,7 @@ class Gateway:
             account=account,
             options=options,
             tool_names=tool_names,
+            max_attempts=self.state.settings.request_retry,
         )
 
     def _resolve(self, client: ClientDialect, requested: str) -> tuple[str, Provider]:
@@ -134,12 +140,16 @@ class Gateway:
         raise LocalAnswer(error_response(client.shape, 503, self.state.no_account(provider)))
 
     def _send(self, flow: http.HTTPFlow, ex: Exchange) -> None:
-        """Re-target the flow at the exchange's upstream; remember the exchange for the
-        response hooks."""
-        out = outbound_for(self.state.settings, ex)
-        retarget(flow, out.url, out.headers, out.content, self.state.settings.proxy_url)
+        """Re-target the flow at the exchange's upstream, or at the loopback streamer when the
+        exchange needs it; remember the exchange for the response hooks."""
         flow.metadata[KEY] = ex
-        flow.comment = f"{ex.client.name} → {ex.upstream.name} · {ex.account.label}"
+        flow.comment = comment(ex)
+        if self.streamer.wanted(ex):
+            ex.relayed = True
+            self.streamer.take(flow, ex)
+            return
+        out = outbound_for(self.state.settings, ex)
+        retarget(flow, out.url, out.headers, out.content)
 
     # ------------------------------------------------------------------ response
 
@@ -149,6 +159,7 @@ class Gateway:
             return
         if flow.response.status_code != 200:
             return  # stays buffered: the response hook retries or translates the error
+        flow.comment = comment(ex)  # the streamer may have failed over to another account
         ex.account.succeeded(ex.model)
         flow.response.stream = make_stream(ex)
         flow.response.headers = self._stream_headers(flow)
@@ -168,7 +179,13 @@ class Gateway:
             status = flow.response.status_code
             if status == 200 and ex.stream:
                 return  # already streamed chunk by chunk
+            if ex.relayed and FINAL_HEADER in flow.response.headers:
+                del flow.response.headers[FINAL_HEADER]  # the failover's answer, in dialect
+                flow.comment = comment(ex)
+                return
             content = flow.response.content or b""
+            if ex.relayed and status != 200:
+                raise RuntimeError(f"the loopback streamer answered {status}")
             if status == 200:
                 ex.account.succeeded(ex.model)
                 answer = whole_answer(ex, content)

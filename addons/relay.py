@@ -18,9 +18,11 @@ from cliproxy.addons.local import LocalAnswer
 from cliproxy.addons.local import error_response
 from cliproxy.addons.local import json_response
 from cliproxy.addons.local import local_answers
+from cliproxy.addons.retarget import retarget
 from cliproxy.addons.routing import route_of
 from cliproxy.addons.state import State
-from cliproxy.addons.upstream_proxy import retarget
+from cliproxy.addons.streamer import PlainCall
+from cliproxy.addons.streamer import Streamer
 from cliproxy.addons.upstreams import code_assist
 from mitmproxy import http
 
@@ -75,8 +77,9 @@ def rewrite_project(body: Any, project: str) -> Any:
 
 
 class Relay:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, streamer: Streamer) -> None:
         self.state = state
+        self.streamer = streamer
 
     @local_answers
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -127,12 +130,11 @@ class Relay:
                 content = json.dumps(rewritten, separators=(",", ":")).encode()
             except ValueError:
                 pass
-        retarget(
-            flow,
-            url + (f"?{query}" if query else ""),
-            code_assist.headers(account.access_token, False),
-            content,
-            self.state.settings.proxy_url,
-            method=req.method,
-        )
+        url += f"?{query}" if query else ""
+        headers = code_assist.headers(account.access_token, False)
         flow.comment = f"relay {rpc} → code_assist · {account.label}"
+        if self.state.settings.proxy_url:  # every upstream byte through it: httpx's job
+            call = PlainCall(req.method, url, headers, content, "Code Assist")
+            self.streamer.take_call(flow, call)
+            return
+        retarget(flow, url, headers, content, method=req.method)

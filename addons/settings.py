@@ -36,6 +36,15 @@ class QuotaExceeded(_Section):
     switch_preview_model: bool = True
 
 
+class Timeouts(_Section):
+    """Seconds (docs/configuration.md "Keys")."""
+
+    client_headers: float = Field(default=10, gt=0)
+    client_body: float = Field(default=60, gt=0)
+    upstream_connect: float = Field(default=15, gt=0)
+    upstream_idle: float = Field(default=600, gt=0)
+
+
 class Endpoints(_Section):
     gemini_cli: str = "https://cloudcode-pa.googleapis.com"
     codex: str = "https://chatgpt.com/backend-api/codex"
@@ -67,6 +76,7 @@ class Settings(_Section):
     request_retry: int = Field(default=3, ge=1, le=20)
     model_aliases: dict[str, str] = Field(default_factory=dict)
     endpoints: Endpoints = Field(default_factory=Endpoints)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
     # "" = in-process state; redis://HOST:PORT/DB = shared by every replica (docs/replicas.md)
     state_store: str = ""
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from cliproxy.translators import fields
 from cliproxy.translators import ir
+from cliproxy.translators.sse import event_frame
 from cliproxy.translators.thinking import budget_to_effort
 
 # THE documented place for body keys the Codex backend refuses (docs/upstreams.md "Codex request
@@ -602,7 +603,22 @@ def error_status(code: str | None, kind: str | None = None) -> int:
         return 429
     if code in _REQUEST_CODES or kind in _REQUEST_CODES:
         return 400
+    if code in _UNAVAILABLE_CODES:
+        return 503
     return 502
+
+
+# The upstream went away after the first byte (the proxy's loopback streamer writes this, see
+# interrupted_frame): 503, which Anthropic clients read as overloaded_error and retry.
+INTERRUPTED_CODE = "upstream_interrupted"
+_UNAVAILABLE_CODES = frozenset({"server_is_overloaded", INTERRUPTED_CODE})
+
+
+def interrupted_frame(message: str) -> bytes:
+    """A `response.failed` event, as Codex itself ends a failed stream: what a stream gets when
+    its upstream fails after the first byte, so the client sees an error and never a clean end."""
+    response = {"status": "failed", "error": {"code": INTERRUPTED_CODE, "message": message}}
+    return event_frame("response.failed", {"type": "response.failed", "response": response})
 
 
 class _Call:

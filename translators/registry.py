@@ -36,6 +36,7 @@ from cliproxy.translators.fault import UpstreamError
 from cliproxy.translators.pipeline import GeminiPassthrough
 from cliproxy.translators.pipeline import ResponsesRelay
 from cliproxy.translators.sse import SSEParser
+from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import parse_json_events
 from cliproxy.translators.stream import Decoder
 from cliproxy.translators.stream import Encoder
@@ -333,6 +334,9 @@ class UpstreamDialect:
     relay_whole: Callable[[bytes, bool, bool], dict[str, Any] | None]  # None: no answer in it
     incomplete: str  # what the client is told when relay_whole finds no answer
     count_total: Callable[[bytes], int] | None  # a countTokens answer -> total
+    # the frame that ends a stream whose upstream failed after its first byte, in the upstream's
+    # own format, so every translator downstream turns it into the client's error event
+    interrupted: Callable[[str], bytes]
 
 
 def _sse_objects(content: bytes) -> list[Any]:
@@ -384,6 +388,7 @@ UPSTREAM_DIALECTS: dict[UpstreamDialectName, UpstreamDialect] = {
         relay_whole=_gemini_relay_whole,
         incomplete="the upstream answer was incomplete",
         count_total=_gemini_count_total,
+        interrupted=lambda message: data_frame(gemini.error_body(503, message)),
     ),
     "codex-responses": UpstreamDialect(
         name="codex-responses",
@@ -398,5 +403,6 @@ UPSTREAM_DIALECTS: dict[UpstreamDialectName, UpstreamDialect] = {
         relay_whole=_codex_relay_whole,
         incomplete="the Codex stream ended before response.completed",
         count_total=None,  # no countTokens method: the proxy estimates
+        interrupted=codex.interrupted_frame,
     ),
 }

@@ -24,6 +24,7 @@ from cliproxy.addons.settings import Endpoints
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.startup import Startup
 from cliproxy.addons.state import State
+from cliproxy.addons.streamer import Streamer
 from mitmproxy import connection
 from mitmproxy import hooks
 from mitmproxy import http
@@ -140,9 +141,14 @@ async def running(config: Settings) -> AsyncIterator[Chain]:
     state = State()
     state.apply(config)
     addons = [a for a in build_chain(state) if not isinstance(a, Startup)]
+    streamer = next(a for a in addons if isinstance(a, Streamer))
     try:
         with taddons.context(*addons) as ctx:
-            yield Chain(state, ctx)
+            await streamer.running()  # as mitmproxy's `running` event would
+            try:
+                yield Chain(state, ctx)
+            finally:
+                await streamer.done()
     finally:
         await state.close()
 
@@ -151,6 +157,15 @@ def answer(flow: http.HTTPFlow) -> tuple[int, Any]:
     """(status, JSON body) of the flow's response."""
     assert flow.response is not None, "no response: the flow was sent upstream"
     return flow.response.status_code, json.loads(flow.response.content or b"null")
+
+
+def went_to_streamer(flow: http.HTTPFlow) -> bool:
+    """The request hooks handed the flow to the loopback streamer (addons/streamer.py)."""
+    return (
+        flow.response is None
+        and flow.request.host == "127.0.0.1"
+        and bool(flow.request.headers.get("x-cliproxy-exchange"))
+    )
 
 
 def went_upstream(flow: http.HTTPFlow, url_prefix: str) -> bool:

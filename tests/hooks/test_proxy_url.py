@@ -1,6 +1,6 @@
-"""`proxy-url` (docs/configuration.md "Keys", docs/mitmproxy.md "Upstream proxies"): token
-refreshes (httpx) go through it, flows sent upstream are re-targeted through it
-(`server_conn.via`), and the CONNECT to it carries the URL's credentials (`http_connect_upstream`).
+"""`proxy-url` (docs/configuration.md "Keys", docs/mitmproxy.md "The loopback streamer"): token
+refreshes and, through the loopback streamer, every upstream call go through it with the URL's
+credentials; a proxy that cannot be reached is a clean 502 naming it.
 
 The proxy here is a small loopback forward proxy that records what it is asked for.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,11 +22,12 @@ import pytest
 
 from tests.fakes.google import FakeGoogle
 from tests.hooks.harness import LOOPBACK
-from tests.hooks.harness import NOWHERE
+from tests.hooks.harness import answer
 from tests.hooks.harness import gemini_auth
 from tests.hooks.harness import make_flow
 from tests.hooks.harness import running
 from tests.hooks.harness import settings
+from tests.hooks.harness import went_to_streamer
 from tests.hooks.harness import went_upstream
 
 MODEL = "gemini-2.5-pro"
@@ -107,7 +109,7 @@ def basic(user: str, password: str) -> str:
     ],
     ids=["no-credentials", "credentials", "encoded-credentials"],
 )
-async def test_an_expired_token_is_refreshed_through_proxy_url_and_the_flow_goes_via_it(
+async def test_the_refresh_and_the_api_call_both_go_through_proxy_url(
     tmp_path: Path,
     fake: FakeGoogle,
     forward_proxy: _Server,
@@ -126,14 +128,21 @@ async def test_an_expired_token_is_refreshed_through_proxy_url_and_the_flow_goes
     )
     async with running(config) as chain:
         flow = await chain.request(make_flow("POST", "/v1/chat/completions", CHAT, peer=LOOPBACK))
-    # the refresh went to the token endpoint through the proxy, with the URL's credentials
-    assert forward_proxy.seen == [("POST", fake.token_url, credentials)]
+        # with a proxy-url every upstream call is httpx's, made by the loopback streamer
+        assert went_to_streamer(flow)
+        await chain.forward(flow)
+    status, body = answer(flow)
+    assert status == 200, body
+    assert body["choices"][0]["message"]["content"] == "Echo: hi"
+    # the refresh and then the generation reached their upstream through the proxy, each with
+    # the URL's credentials
+    assert forward_proxy.seen == [
+        ("POST", fake.token_url, credentials),
+        ("POST", fake.base_url + "/v1internal:generateContent", credentials),
+    ]
     assert [r["refresh_token"] for r in fake.token_requests] == ["1//refresh-a"]
-    # and the flow carries the new token, re-targeted at Code Assist via the proxy
-    assert went_upstream(flow, fake.base_url + "/v1internal:generateContent")
-    token = flow.request.headers["authorization"].removeprefix("Bearer ")
+    token = fake.calls("generateContent")[0].headers["authorization"].removeprefix("Bearer ")
     assert token.startswith("ya29.fake-") and token != OLD_TOKEN
-    assert flow.server_conn.via == ("http", ("127.0.0.1", port))
 
 
 async def test_without_proxy_url_the_refresh_and_the_flow_go_direct(
@@ -151,38 +160,46 @@ async def test_without_proxy_url_the_refresh_and_the_flow_go_direct(
     assert forward_proxy.seen == []
     assert len(fake.token_requests) == 1
     assert went_upstream(flow, fake.base_url + "/v1internal:generateContent")
-    assert flow.server_conn.via is None
 
 
-async def test_a_relayed_call_goes_via_proxy_url(tmp_path: Path) -> None:
+async def test_a_relayed_call_goes_through_proxy_url(
+    tmp_path: Path, fake: FakeGoogle, forward_proxy: _Server
+) -> None:
+    port = forward_proxy.server_address[1]
     gemini_auth(
         tmp_path, "a", access="ya29.fresh", refresh="1//r", project="proj-a",
         expires_in=timedelta(hours=1),
     )  # fmt: skip
-    config = settings(tmp_path, proxy_url="https://proxy.example:8443")
+    fake.add_account("ya29.fresh", "1//r", "proj-a")
+    config = settings(
+        tmp_path,
+        endpoints={"gemini_cli": fake.base_url},
+        proxy_url=f"http://user:pw@127.0.0.1:{port}",
+    )
     async with running(config) as chain:
         flow = make_flow("POST", "/v1internal:retrieveUserQuota", {"project": "x"}, peer=LOOPBACK)
         await chain.request(flow)
-    assert went_upstream(flow, NOWHERE + "/v1internal:retrieveUserQuota")
-    assert flow.server_conn.via == ("https", ("proxy.example", 8443))
+        assert went_to_streamer(flow)
+        await chain.forward(flow)
+    status, _ = answer(flow)
+    assert status == 200
+    assert forward_proxy.seen == [
+        ("POST", fake.base_url + "/v1internal:retrieveUserQuota", basic("user", "pw"))
+    ]
 
 
-@pytest.mark.parametrize(
-    ("proxy_url", "expected"),
-    [
-        ("http://user:pass@127.0.0.1:3128", basic("user", "pass")),
-        ("https://user:pass@proxy.example:8443", basic("user", "pass")),
-        ("http://user@127.0.0.1:3128", basic("user", "")),
-        # percent-encoded userinfo is decoded, as httpx does for the refreshes
-        ("http://us%40er:p%3Ass%2Fw@127.0.0.1:3128", basic("us@er", "p:ss/w")),
-        ("http://127.0.0.1:3128", None),
-        ("socks5://user:pass@127.0.0.1:1080", None),  # not an HTTP proxy: no CONNECT to it
-    ],
-)
-async def test_the_connect_to_proxy_url_carries_its_credentials(
-    tmp_path: Path, proxy_url: str, expected: str | None
-) -> None:
-    async with running(settings(tmp_path, proxy_url=proxy_url)) as chain:
-        flow = make_flow("CONNECT", "/", peer=LOOPBACK)
-        await chain.connect_upstream(flow)
-    assert flow.request.headers.get("proxy-authorization") == expected
+async def test_an_unreachable_proxy_is_a_502_naming_it(tmp_path: Path) -> None:
+    gemini_auth(
+        tmp_path, "a", access="ya29.fresh", refresh="1//r", project="proj-a",
+        expires_in=timedelta(hours=1),
+    )  # fmt: skip
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    config = settings(tmp_path, proxy_url=f"socks5://user:pw@127.0.0.1:{port}", request_retry=1)
+    async with running(config) as chain:
+        flow = await chain.call(make_flow("POST", "/v1/chat/completions", CHAT, peer=LOOPBACK))
+    status, body = answer(flow)
+    assert status == 502
+    message = body["error"]["message"]
+    assert f"socks5://127.0.0.1:{port}" in message and "pw" not in message

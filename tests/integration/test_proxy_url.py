@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import openai
 import pytest
@@ -20,7 +21,8 @@ from tests.integration.conftest import gemini_auth
 
 
 class ConnectProxy:
-    """A minimal HTTP CONNECT proxy on 127.0.0.1 that records each tunnel and its
+    """A minimal HTTP proxy on 127.0.0.1, as real ones are: CONNECT tunnels (https targets) and
+    absolute-form requests (http targets). It records each target host:port with its
     Proxy-Authorization, then pipes bytes both ways."""
 
     def __init__(self) -> None:
@@ -53,14 +55,23 @@ class ConnectProxy:
              if ln.lower().startswith(b"proxy-authorization:")),
             None,
         )  # fmt: skip
-        self.tunnels.append((target, auth))
-        if method != "CONNECT":
+        if method == "CONNECT":
+            self.tunnels.append((target, auth))
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        elif target.startswith("http://"):
+            parts = urlsplit(target)
+            self.tunnels.append((parts.netloc, auth))
+            upstream = socket.create_connection((parts.hostname, parts.port or 80))
+            origin = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            kept = [ln for ln in lines[1:] if not ln.lower().startswith(b"proxy-")]
+            first = f"{method} {origin} HTTP/1.1".encode()
+            upstream.sendall(b"\r\n".join([first, *kept]))  # the head, then what followed it
+        else:
             client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
             client.close()
             return
-        host, port = target.rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)))
-        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 

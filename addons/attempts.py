@@ -1,0 +1,136 @@
+"""Upstream attempts made with httpx (the loopback streamer, buffered retries), each shown in
+mitmweb as a flow of its own with the account that made it (docs/mitmproxy.md, "The loopback
+streamer").
+
+mitmproxy never sees these requests, so a flow is built for each and added to mitmweb's view;
+mitmdump has no view and records nothing. Stored flows never hold a usable secret: the
+credentials are masked to their last four characters (the wire carried the real ones).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from urllib.parse import urlsplit
+
+from mitmproxy import connection
+from mitmproxy import ctx
+from mitmproxy import http
+
+if TYPE_CHECKING:
+    from cliproxy.addons.exchange import Exchange
+    from cliproxy.addons.upstreams.outbound import Outbound
+
+SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "chatgpt-account-id"})
+DEFAULT_BODY_MAX = 1024 * 1024  # cliproxy_flow_body_max's default
+
+
+def mask(value: str) -> str:
+    """A secret reduced to what identifies it: its last four characters."""
+    scheme, _, token = value.rpartition(" ")
+    shown = "…" + token[-4:] if len(token) > 4 else "…"
+    return f"{scheme} {shown}" if scheme else shown
+
+
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: mask(v) if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
+
+
+def _view() -> Any:
+    """mitmweb's flow view, or None (mitmdump, tests without a master)."""
+    try:
+        return ctx.master.addons.get("view")
+    except AttributeError:
+        return None
+
+
+def _body_max() -> int:
+    try:
+        return int(ctx.options.cliproxy_flow_body_max)
+    except (AttributeError, KeyError):
+        return DEFAULT_BODY_MAX
+
+
+def comment(ex: Exchange) -> str:
+    """`<dialect> → <upstream> · <model> · <account> · attempt i/n` (docs/configuration.md,
+    "Observability")."""
+    return (
+        f"{ex.client.name} → {ex.upstream.name} · {ex.model} · {ex.account.label}"
+        f" · attempt {ex.attempts}/{ex.max_attempts}"
+    )
+
+
+@dataclass
+class AttemptRecord:
+    """One upstream attempt as mitmweb shows it; a no-op without mitmweb."""
+
+    flow: http.HTTPFlow | None
+    view: Any
+    limit: int = DEFAULT_BODY_MAX
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    @classmethod
+    def start(cls, ex: Exchange, out: Outbound) -> AttemptRecord:
+        view = _view()
+        if view is None:
+            return cls(None, None)
+        parts = urlsplit(out.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        now = time.time()
+        client = connection.Client(
+            peername=("127.0.0.1", 0), sockname=("127.0.0.1", 0), timestamp_start=now
+        )
+        flow = http.HTTPFlow(client, connection.Server(address=(parts.hostname or "", port)))
+        flow.request = http.Request.make("POST", out.url, out.content, masked_headers(out.headers))
+        flow.request.timestamp_start = flow.request.timestamp_end = now
+        flow.comment = comment(ex)
+        flow.live = False
+        view.add([flow])
+        flowlimit = ctx.master.addons.get("flowlimit")
+        if flowlimit is not None:
+            flowlimit.keep(flow)
+        return cls(flow, view, _body_max())
+
+    def answered(self, response: Any) -> None:
+        """The upstream's status and headers (its body follows in `body`)."""
+        if self.flow is None:
+            return
+        self.flow.response = http.Response.make(
+            response.status_code, b"", [(k.encode(), v.encode()) for k, v in response.headers.raw]
+        )
+        self.flow.response.timestamp_start = time.time()
+        self.view.update([self.flow])
+
+    def body(self, chunk: bytes) -> None:
+        """A streamed chunk, kept for display up to `cliproxy_flow_body_max` bytes."""
+        if self.flow is None or self.size >= self.limit:
+            return
+        kept = chunk[: self.limit - self.size]
+        self.chunks.append(kept)
+        self.size += len(kept)
+
+    def done(self) -> None:
+        if self.flow is None or self.flow.response is None:
+            return
+        self.flow.response.content = b"".join(self.chunks)
+        self.flow.response.timestamp_end = time.time()
+        self.view.update([self.flow])
+
+    def interrupted(self, reason: str) -> None:
+        if self.flow is None:
+            return
+        self.done()
+        self.flow.comment += f" · interrupted: {reason}"
+        self.view.update([self.flow])
+
+    def finish(self, status: int, content: bytes, headers: dict[str, str]) -> None:
+        """A refused attempt (or one that got no answer) with its whole body."""
+        if self.flow is None:
+            return
+        self.flow.response = http.Response.make(status, content[: self.limit], headers)
+        self.flow.response.timestamp_start = self.flow.response.timestamp_end = time.time()
+        self.view.update([self.flow])

@@ -1,0 +1,371 @@
+"""The loopback streamer: upstream calls that mitmproxy alone cannot make well, made with httpx
+and streamed back through mitmproxy (docs/mitmproxy.md, "The loopback streamer").
+
+mitmproxy cannot re-send a flow and does not stream a response an addon made, so a streamed
+request refused with a 429 could only be retried in one piece, and it has no SOCKS upstream. For
+those exchanges the gateway points the flow at this in-process HTTP/1.1 server instead of the
+upstream. The server performs every attempt with httpx (through `proxy-url`, SOCKS included, with
+`timeouts.upstream-connect` / `upstream-idle`), fails over before the first byte exactly as the
+native path does (addons/failover.py Recovery), and then streams the upstream's bytes to mitmproxy
+as they arrive; mitmproxy translates them with the usual stream callable. An upstream that fails
+after the first byte gets the upstream dialect's own failure frame, which every translator turns
+into an error event in the client's format. When the client goes, mitmproxy closes this
+connection and the upstream request is cancelled.
+
+HTTP/1.1 framing is h11's (the library httpcore and mitmproxy use), not ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+
+import h11
+import httpx
+from cliproxy.addons.attempts import AttemptRecord
+from cliproxy.addons.exchange import Answer
+from cliproxy.addons.exchange import Exchange
+from cliproxy.addons.exchange import outbound_for
+from cliproxy.addons.failover import Failover
+from cliproxy.addons.retarget import masked_proxy
+from cliproxy.addons.state import State
+from mitmproxy import http
+
+logger = logging.getLogger(__name__)
+
+EXCHANGE_HEADER = "x-cliproxy-exchange"  # which waiting exchange a relayed flow is
+FINAL_HEADER = "x-cliproxy-final"  # the answer is already in the client's dialect
+MAX_REQUEST_HEAD = 64 * 1024
+READ_SIZE = 64 * 1024
+_CONNECTING = (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout)
+
+
+class Streamer:
+    def __init__(self, state: State, failover: Failover) -> None:
+        self.state = state
+        self.failover = failover
+        self.server: asyncio.Server | None = None
+        self.port: int | None = None
+        self.waiting: dict[str, Exchange | PlainCall] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------ mitmproxy hooks
+
+    async def running(self) -> None:
+        if self.server is None:
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+
+    async def done(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for task in list(self.tasks):
+            task.cancel()
+
+    # ------------------------------------------------------------------ the gateway's side
+
+    def wanted(self, ex: Exchange) -> bool:
+        """Streams go through here (failover before the first byte, then events as they come);
+        so does every upstream call when `proxy-url` is set, so that one client (httpx) carries
+        every byte through it, SOCKS included, and a broken proxy is a clean error. Other
+        exchanges keep the native path (docs/mitmproxy.md, "The loopback streamer")."""
+        return ex.stream or bool(self.state.settings.proxy_url)
+
+    def take(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """Point the flow at this server; the client's own request (path, body) stays as it is,
+        so mitmweb shows the client's exchange, and the upstream attempts as flows of their own."""
+        self._point_here(flow, ex)
+
+    def take_call(self, flow: http.HTTPFlow, call: PlainCall) -> None:
+        """A request forwarded as it is (the Gemini CLI relay's other methods): one attempt,
+        its answer passed back verbatim."""
+        self._point_here(flow, call)
+
+    def _point_here(self, flow: http.HTTPFlow, waiting: Exchange | PlainCall) -> None:
+        if self.port is None:
+            raise RuntimeError("the loopback streamer is not serving")
+        key = secrets.token_urlsafe(16)
+        self.waiting[key] = waiting
+        req = flow.request
+        path = req.path
+        req.headers = http.Headers(
+            host=f"127.0.0.1:{self.port}",
+            content_type=req.headers.get("content-type", "application/json"),
+            **{EXCHANGE_HEADER: key},
+        )
+        req.method = "POST"
+        req.scheme, req.host, req.port = "http", "127.0.0.1", self.port
+        req.path = path
+
+    # ------------------------------------------------------------------ the server
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
+        try:
+            request = await self._read_request(reader, conn)
+            if request is None:
+                return
+            waiting = self.waiting.pop(_header(request, EXCHANGE_HEADER), None)
+            if waiting is None:
+                await _send_whole(writer, conn, 404, b'{"error": "no such exchange"}', {})
+            elif isinstance(waiting, PlainCall):
+                await self._call(waiting, reader, writer, conn)
+            else:
+                await self._relay(waiting, reader, writer, conn)
+        except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
+            pass  # mitmproxy went away (its client did): nothing to answer
+        except Exception:
+            logger.exception("loopback streamer failed")
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    @staticmethod
+    async def _read_request(
+        reader: asyncio.StreamReader, conn: h11.Connection
+    ) -> h11.Request | None:
+        request: h11.Request | None = None
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(READ_SIZE)
+                conn.receive_data(data)
+                if not data and conn.their_state is not h11.DONE:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+            elif isinstance(event, h11.EndOfMessage):
+                return request
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+    async def _relay(
+        self,
+        ex: Exchange,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn: h11.Connection,
+    ) -> None:
+        """Attempts until one answers 200 or the failover gives its final answer; then the
+        upstream's bytes, as they come."""
+        recovery = self.failover.recovery(ex)
+        while True:
+            outcome = await self._attempt(ex)
+            if isinstance(outcome, httpx.Response):
+                await self._stream(ex, outcome, reader, writer, conn)
+                return
+            status, content, retry_after = outcome
+            final = await recovery.after_refusal(status, content, retry_after)
+            if final is not None:
+                await _send_answer(writer, conn, final)
+                return
+
+    async def _attempt(self, ex: Exchange) -> httpx.Response | tuple[int, bytes, str | None]:
+        """One upstream attempt: the streaming response when it is a 200, else what refused."""
+        settings, client = self.state.settings, self.state.http
+        assert client is not None
+        out = outbound_for(settings, ex)
+        record = AttemptRecord.start(ex, out)
+        timeouts = settings.timeouts
+        timeout = httpx.Timeout(
+            connect=timeouts.upstream_connect,
+            read=timeouts.upstream_idle,
+            write=timeouts.upstream_idle,
+            pool=timeouts.upstream_connect,
+        )
+        request = client.build_request(
+            "POST", out.url, headers=out.headers, content=out.content, timeout=timeout
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as e:
+            status, message = self._failure(ex.upstream.title, e)
+            body = _error_json(status, message)
+            record.finish(status, body, {})
+            return status, body, None
+        if response.status_code == 200:
+            record.answered(response)
+            ex.record = record
+            return response
+        try:
+            content = await response.aread()
+        except httpx.HTTPError as e:
+            status, message = self._failure(ex.upstream.title, e)
+            content = _error_json(status, message)
+        finally:
+            await response.aclose()
+        record.finish(response.status_code, content, dict(response.headers))
+        return response.status_code, content, response.headers.get("retry-after")
+
+    async def _call(
+        self,
+        call: PlainCall,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn: h11.Connection,
+    ) -> None:
+        client = self.state.http
+        assert client is not None
+        timeouts = self.state.settings.timeouts
+        request = client.build_request(
+            call.method,
+            call.url,
+            headers=call.headers,
+            content=call.content,
+            timeout=httpx.Timeout(timeouts.upstream_idle, connect=timeouts.upstream_connect),
+        )
+        try:
+            response = await client.send(request)
+        except httpx.HTTPError as e:
+            status, message = self._failure(call.title, e)
+            await _send_whole(writer, conn, status, _error_json(status, message), {})
+            return
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
+        await _send_whole(writer, conn, response.status_code, response.content, headers)
+
+    def _failure(self, title: str, error: httpx.HTTPError) -> tuple[int, str]:
+        """An attempt that got no answer: the status and a message naming the upstream, or the
+        proxy when that is what failed."""
+        proxy = self.state.settings.proxy_url
+        kind = type(error).__name__
+        # with a proxy, the connection is the proxy's: failing to make it is the proxy failing
+        if proxy and isinstance(
+            error, httpx.ProxyError | httpx.ConnectError | httpx.ConnectTimeout
+        ):
+            return 502, f"proxy-url {masked_proxy(proxy)} failed ({kind}: {error})"
+        if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
+            seconds = self.state.settings.timeouts.upstream_connect
+            return 502, f"{title} could not be reached within {seconds:g} s ({kind})"
+        if isinstance(error, httpx.TimeoutException):
+            seconds = self.state.settings.timeouts.upstream_idle
+            return 504, f"{title} sent nothing for {seconds:g} s"
+        return 502, f"{title} could not be reached ({kind}: {error})"
+
+    async def _stream(
+        self,
+        ex: Exchange,
+        response: httpx.Response,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn: h11.Connection,
+    ) -> None:
+        headers = [
+            ("content-type", response.headers.get("content-type", "text/event-stream")),
+            ("cache-control", "no-cache"),
+            ("connection", "close"),
+        ]
+        record = ex.record
+        writer.write(conn.send(h11.Response(status_code=200, headers=headers)))
+        pump = asyncio.ensure_future(self._pump(ex, response, writer, conn))
+        gone = asyncio.ensure_future(reader.read(1))  # mitmproxy sends nothing more: EOF = gone
+        try:
+            done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if pump not in done:  # the client went away: cancel the upstream request
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
+                if record is not None:
+                    record.interrupted("the client went away")
+                return
+            pump.result()
+        finally:
+            gone.cancel()
+            await response.aclose()
+
+    async def _pump(
+        self,
+        ex: Exchange,
+        response: httpx.Response,
+        writer: asyncio.StreamWriter,
+        conn: h11.Connection,
+    ) -> None:
+        record = ex.record
+        try:
+            async for chunk in response.aiter_raw():
+                if record is not None:
+                    record.body(chunk)
+                writer.write(conn.send(h11.Data(data=chunk)))
+                await writer.drain()
+        except httpx.HTTPError as e:
+            _, message = self._failure(ex.upstream.title, e)
+            if isinstance(e, httpx.ReadTimeout):
+                message = f"{message} during the stream"
+            text = f"upstream ({ex.upstream.title}) failed after the stream started: {message}"
+            logger.warning("%s: %s", ex.account.label, text)
+            writer.write(conn.send(h11.Data(data=ex.upstream_dialect.interrupted(text))))
+            if record is not None:
+                record.interrupted(text)
+        else:
+            if record is not None:
+                record.done()
+        writer.write(conn.send(h11.EndOfMessage()))
+        await writer.drain()
+
+
+def _header(request: h11.Request, name: str) -> str:
+    wanted = name.encode()
+    for key, value in request.headers:
+        if key == wanted:
+            return value.decode("latin-1")
+    return ""
+
+
+def _error_json(status: int, message: str) -> bytes:
+    """A refusal the proxy writes for an attempt that got no answer, in the shape both
+    upstream error readers parse (`{"error": {"code", "message"}}`)."""
+    return json.dumps({"error": {"code": status, "message": message}}).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class PlainCall:
+    """A request to forward as it is, without failover."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+    title: str  # the upstream, as messages name it
+
+
+# framing is h11's own; the upstream's would contradict it
+_HOP_BY_HOP = frozenset(
+    {"connection", "content-length", "transfer-encoding", "content-encoding", "keep-alive"}
+)
+
+
+async def _send_whole(
+    writer: asyncio.StreamWriter,
+    conn: h11.Connection,
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+) -> None:
+    head = [
+        ("content-length", str(len(body))),
+        ("connection", "close"),
+        *headers.items(),
+    ]
+    if not any(k.lower() == "content-type" for k, _ in head):
+        head.append(("content-type", "application/json"))
+    writer.write(conn.send(h11.Response(status_code=status, headers=head)))
+    writer.write(conn.send(h11.Data(data=body)))
+    writer.write(conn.send(h11.EndOfMessage()))
+    await writer.drain()
+
+
+async def _send_answer(writer: asyncio.StreamWriter, conn: h11.Connection, answer: Answer) -> None:
+    """The failover's final answer, already in the client's dialect."""
+    body = json.dumps(answer.body, ensure_ascii=False).encode()
+    await _send_whole(writer, conn, answer.status, body, {**answer.headers, FINAL_HEADER: "1"})
