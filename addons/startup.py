@@ -144,12 +144,6 @@ class Startup:
             updates["block_global"] = False  # remote clients with a key must reach us
         ctx.options.update(**updates)
         self.state.start_watching()
-        if settings.proxy_url.startswith("socks"):
-            logger.warning(
-                "proxy-url %s: SOCKS is used for token refreshes only; API calls go direct "
-                "(mitmproxy has no SOCKS upstream mode)",
-                settings.proxy_url.split("@")[-1],
-            )
         mode = ctx.options.mode[0] if ctx.options.mode else ""
         logger.warning(
             "cliproxy: %d account(s); serving %s",
