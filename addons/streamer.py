@@ -110,16 +110,21 @@ class Streamer:
             self.tasks.add(task)
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
         try:
-            request = await self._read_request(reader, conn)
-            if request is None:
-                return
-            waiting = self.waiting.pop(_header(request, EXCHANGE_HEADER), None)
-            if waiting is None:
-                await _send_whole(writer, conn, 404, b'{"error": "no such exchange"}', {})
-            elif isinstance(waiting, PlainCall):
-                await self._call(waiting, reader, writer, conn)
-            else:
-                await self._relay(waiting, reader, writer, conn)
+            # keep-alive: mitmproxy reuses this connection for the next stream of its client
+            while (request := await self._read_request(reader, conn)) is not None:
+                waiting = self.waiting.pop(_header(request, EXCHANGE_HEADER), None)
+                leftover: bytes | None = b""
+                if waiting is None:
+                    await _send_whole(writer, conn, 404, b'{"error": "no such exchange"}', {})
+                elif isinstance(waiting, PlainCall):
+                    await self._call(waiting, writer, conn)
+                else:
+                    leftover = await self._relay(waiting, reader, writer, conn)
+                if leftover is None or conn.our_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+                if leftover:
+                    conn.receive_data(leftover)
         except (ConnectionError, h11.ProtocolError, asyncio.IncompleteReadError):
             pass  # mitmproxy went away (its client did): nothing to answer
         except Exception:
@@ -157,20 +162,20 @@ class Streamer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         conn: h11.Connection,
-    ) -> None:
+    ) -> bytes | None:
         """Attempts until one answers 200 or the failover gives its final answer; then the
-        upstream's bytes, as they come."""
+        upstream's bytes, as they come. Returns what mitmproxy sent meanwhile (the start of its
+        next request), or None when it went away."""
         recovery = self.failover.recovery(ex)
         while True:
             outcome = await self._attempt(ex)
             if isinstance(outcome, httpx.Response):
-                await self._stream(ex, outcome, reader, writer, conn)
-                return
+                return await self._stream(ex, outcome, reader, writer, conn)
             status, content, retry_after = outcome
             final = await recovery.after_refusal(status, content, retry_after)
             if final is not None:
                 await _send_answer(writer, conn, final)
-                return
+                return b""
 
     async def _attempt(self, ex: Exchange) -> httpx.Response | tuple[int, bytes, str | None]:
         """One upstream attempt: the streaming response when it is a 200, else what refused."""
@@ -212,7 +217,6 @@ class Streamer:
     async def _call(
         self,
         call: PlainCall,
-        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         conn: h11.Connection,
     ) -> None:
@@ -260,28 +264,31 @@ class Streamer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         conn: h11.Connection,
-    ) -> None:
+    ) -> bytes | None:
         headers = [
             ("content-type", response.headers.get("content-type", "text/event-stream")),
             ("cache-control", "no-cache"),
-            ("connection", "close"),
         ]
         record = ex.record
         writer.write(conn.send(h11.Response(status_code=200, headers=headers)))
         pump = asyncio.ensure_future(self._pump(ex, response, writer, conn))
-        gone = asyncio.ensure_future(reader.read(1))  # mitmproxy sends nothing more: EOF = gone
+        # mitmproxy sends nothing while a response is under way: an EOF means it (its client)
+        # went away; bytes would be its next request, kept for the next cycle
+        heard = asyncio.ensure_future(reader.read(READ_SIZE))
         try:
-            done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            if pump not in done:  # the client went away: cancel the upstream request
+            done, _ = await asyncio.wait({pump, heard}, return_when=asyncio.FIRST_COMPLETED)
+            if heard in done and not heard.result():  # gone: cancel the upstream request
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pump
                 if record is not None:
                     record.interrupted("the client went away")
-                return
-            pump.result()
+                return None
+            await pump
+            return heard.result() if heard.done() else b""
         finally:
-            gone.cancel()
+            if not heard.done():
+                heard.cancel()  # a cancelled read loses nothing: data stays in the buffer
             await response.aclose()
 
     async def _pump(
@@ -352,11 +359,7 @@ async def _send_whole(
     body: bytes,
     headers: dict[str, str],
 ) -> None:
-    head = [
-        ("content-length", str(len(body))),
-        ("connection", "close"),
-        *headers.items(),
-    ]
+    head = [("content-length", str(len(body))), *headers.items()]
     if not any(k.lower() == "content-type" for k, _ in head):
         head.append(("content-type", "application/json"))
     writer.write(conn.send(h11.Response(status_code=status, headers=head)))
