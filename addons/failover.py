@@ -80,6 +80,7 @@ class Failover:
                 return error_to_client(ex, quota_err or err)
             ex.account, ex.attempts = account, ex.attempts + 1
             status, content, retry_after = await self._attempt(flow, ex)
+            ex.record(status)
             if status == 200:
                 ex.account.succeeded(ex.model)
                 return success_answer(ex, content)

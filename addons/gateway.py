@@ -150,6 +150,7 @@ class Gateway:
         if flow.response.status_code != 200:
             return  # stays buffered: the response hook retries or translates the error
         ex.account.succeeded(ex.model)
+        ex.record(200)
         flow.response.stream = make_stream(ex)
         flow.response.headers = self._stream_headers(flow)
 
@@ -169,6 +170,7 @@ class Gateway:
             if status == 200 and ex.stream:
                 return  # already streamed chunk by chunk
             content = flow.response.content or b""
+            ex.record(status)
             if status == 200:
                 ex.account.succeeded(ex.model)
                 answer = whole_answer(ex, content)

@@ -67,6 +67,7 @@ class Settings(_Section):
     request_retry: int = Field(default=3, ge=1, le=20)
     model_aliases: dict[str, str] = Field(default_factory=dict)
     endpoints: Endpoints = Field(default_factory=Endpoints)
+    usage_db: str = "usage.sqlite"  # beside config.yaml unless absolute; "" = no usage history
 
     @field_validator("proxy_url")
     @classmethod

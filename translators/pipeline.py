@@ -15,6 +15,7 @@ from typing import Protocol
 
 from cliproxy.translators import gemini
 from cliproxy.translators import ir
+from cliproxy.translators import usage as usage_of
 from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import event_frame
@@ -44,6 +45,7 @@ class StreamPipeline:
         self.unwrap = unwrap
         self.parser = SSEParser()
         self.failed = False
+        self.usage: ir.Usage | None = None  # the upstream's last usage figures, for the addons
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         if self.failed:
@@ -59,6 +61,7 @@ class StreamPipeline:
             if self.failed:
                 return out
             for event in self.decoder.finish():
+                self._note(event)
                 out.extend(self.encoder.encode(event))
             return out + self.encoder.finish()
         except Exception as e:  # never let mitmproxy pass the rest through untranslated
@@ -79,7 +82,12 @@ class StreamPipeline:
             if not isinstance(payload, dict):
                 continue
             for event in self.decoder.feed(payload):
+                self._note(event)
                 out.extend(self.encoder.encode(event))
+
+    def _note(self, event: ir.Event) -> None:
+        if isinstance(event, ir.UsageUpdate):
+            self.usage = event.usage  # cumulative: the last one wins
 
 
 TERMINAL_RESPONSE_EVENTS = frozenset(
@@ -128,6 +136,11 @@ class ResponsesRelay:
             self.terminal = True
             return [self._failed(f"proxy translation error: {type(e).__name__}")]
 
+    @property
+    def usage(self) -> ir.Usage | None:
+        """The usage of the last `response` object seen (response.completed carries it)."""
+        return usage_of.of_answer(self.response)
+
     def _frame(self, name: str | None, data: str) -> tuple[bytes, str | None]:
         """The event re-framed verbatim, and its kind."""
         kind = None
@@ -171,6 +184,7 @@ class GeminiPassthrough:
         self.wrap = wrap
         self.parser = SSEParser()
         self.finished = False
+        self.usage: ir.Usage | None = None  # the upstream's last usageMetadata, for the addons
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         try:
@@ -193,6 +207,8 @@ class GeminiPassthrough:
         # a Code Assist chunk without `response` is valid (no candidates): nothing for the
         # public API, passed on as it is to a Code Assist client
         inner = gemini.unwrap_code_assist(obj) if self.unwrap or "response" in obj else obj
+        if isinstance(inner, dict) and isinstance(inner.get("usageMetadata"), dict):
+            self.usage = usage_of.of_answer(inner)
         candidates = inner.get("candidates") if isinstance(inner, dict) else None
         if isinstance(candidates, list) and any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 from itertools import count
@@ -86,6 +87,8 @@ class AccountPool:
         self._seen: dict[Path, tuple[int, int]] = {}  # what sync() last read (or we wrote)
         self._turns: dict[str, count] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        # told (provider, "ok" | "transient" | "permanent") after every refresh: metrics
+        self.on_refresh: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ membership
 
@@ -196,6 +199,21 @@ class AccountPool:
         await asyncio.shield(task)
 
     async def _refresh(self, account: FileAccount) -> None:
+        try:
+            await self._refresh_token(account)
+        except RefreshError as e:
+            self._report(account.provider, "permanent" if e.permanent else "transient")
+            raise
+        self._report(account.provider, "ok")
+
+    def _report(self, provider: str, result: str) -> None:
+        if self.on_refresh is not None:
+            try:
+                self.on_refresh(provider, result)
+            except Exception:  # a metrics fault must not fail a refresh
+                logger.exception("refresh listener failed")
+
+    async def _refresh_token(self, account: FileAccount) -> None:
         if not account.refresh_token:
             raise RefreshError("the auth file has no refresh_token", permanent=True)
         kind, payload = account.refresh_request()
