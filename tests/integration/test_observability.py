@@ -183,3 +183,55 @@ def test_usage_db_off_and_hot_reload(proxy_factory: Callable[..., Proxy]) -> Non
     )
     rows = httpx.get(proxy.base_url + "/usage").json()["usage"]
     assert [r["requests"] for r in rows] == [1] and db.exists()
+
+
+def test_token_refreshes_are_counted(proxy_factory: Callable[..., Proxy]) -> None:
+    near_expiry = {
+        "gemini-a.json": gemini_auth(
+            "a@example.com", PROJECT, "ya29.stale-a", "1//refresh-a", timedelta(minutes=1)
+        )
+    }
+    proxy = proxy_factory(auth_files=near_expiry)
+    client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="x", max_retries=0)
+    client.chat.completions.create(
+        model="gemini-2.5-flash", messages=[{"role": "user", "content": "a"}]
+    )
+    m = samples(httpx.get(proxy.base_url + "/metrics").text)
+    assert value(m, "cliproxy_token_refreshes_total", provider="gemini", result="ok") == 1
+    assert value(m, "cliproxy_token_refreshes_total", provider="gemini", result="permanent") == 0
+
+
+def test_request_log_files_are_private_summarised_and_keep_stream_bodies(
+    proxy_factory: Callable[..., Proxy],
+) -> None:
+    proxy = proxy_factory(auth_files=two_accounts(), config={"request-log": True})
+    logs = proxy.config_path.parent / "logs"
+    wait_for(lambda: logs.is_dir())  # wait_ready's /healthz is logged too
+    logs.chmod(0o755)  # an existing, too-open folder is tightened
+    client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="x", max_retries=0)
+    chunks = list(
+        client.chat.completions.create(
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": "stream me"}],
+            stream=True,
+        )
+    )  # fmt: skip
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+    def chat() -> list[Path]:
+        return [p for p in logs.glob("*.json") if "/v1/chat/completions" in p.read_text()]
+
+    wait_for(lambda: bool(chat()))
+    (path,) = chat()
+    assert (logs.stat().st_mode & 0o777) == 0o700
+    assert (path.stat().st_mode & 0o777) == 0o600
+    entry = json.loads(path.read_text())
+    summary = entry["summary"]
+    assert summary["account"] in ("a@example.com", "b@example.com")
+    assert summary["model"] == "gemini-2.5-flash" and summary["status"] == 200
+    assert summary["duration_ms"] >= 0 and summary["input_tokens"] > 0
+    assert summary["attempts"] == [
+        {"upstream": "code_assist", "account": summary["account"], "status": 200}
+    ]
+    body = entry["client_response"]["body"]
+    assert isinstance(body, str) and "data: " in body and "[DONE]" in body
+    assert text and all(word in body for word in text.split())

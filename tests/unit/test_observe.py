@@ -125,3 +125,20 @@ def test_passthrough_streams_expose_the_upstreams_usage() -> None:
         b'"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1}}}\n\n'
     )
     assert gp.usage is not None and (gp.usage.input_tokens, gp.usage.output_tokens) == (5, 1)
+
+
+def test_request_log_prune_keeps_the_newest_within_both_caps(tmp_path: Path) -> None:
+    import os
+
+    from cliproxy.addons.reqlog import prune
+
+    for i in range(8):
+        f = tmp_path / f"{i:02d}.json"
+        f.write_bytes(b"x" * 100)
+        os.utime(f, (1000 + i, 1000 + i))
+    (tmp_path / "keep.txt").write_text("not a log")
+    prune(tmp_path, max_files=5, max_bytes=10_000)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{i:02d}.json" for i in range(3, 8)]
+    prune(tmp_path, max_files=500, max_bytes=250)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["06.json", "07.json"]
+    assert (tmp_path / "keep.txt").exists()
