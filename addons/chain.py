@@ -15,6 +15,7 @@ from cliproxy.addons.reqlog import RequestLogWriter
 from cliproxy.addons.startup import Startup
 from cliproxy.addons.state import State
 from cliproxy.addons.upstream_proxy import UpstreamProxy
+from cliproxy.addons.webview import WebView
 
 
 def build_chain(state: State | None = None) -> list[object]:
@@ -36,5 +37,6 @@ def build_chain(state: State | None = None) -> list[object]:
         UpstreamProxy(state),
         Observe(telemetry),
         RequestLogWriter(state),
+        WebView(state),
         FlowLimit(),
     ]

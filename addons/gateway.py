@@ -145,8 +145,8 @@ class Gateway:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         ex: Exchange | None = flow.metadata.get(KEY)
-        if ex is None or not ex.stream or flow.response is None:
-            return
+        if ex is None or not ex.stream or flow.response is None or flow.is_replay:
+            return  # a replay shows the upstream's own answer (addons/webview.py)
         if flow.response.status_code != 200:
             return  # stays buffered: the response hook retries or translates the error
         ex.account.succeeded(ex.model)
@@ -163,7 +163,7 @@ class Gateway:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ex: Exchange | None = flow.metadata.get(KEY)
-        if ex is None or flow.response is None:
+        if ex is None or flow.response is None or flow.is_replay:
             return
         try:
             status = flow.response.status_code

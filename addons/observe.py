@@ -162,8 +162,8 @@ def body_limit(request_log: bool) -> int:
     from cliproxy.addons.reqlog import MAX_BODY
 
     limit = MAX_BODY if request_log else 0
-    if ctx.master is not None and ctx.master.addons.get("view") is not None:
-        limit = max(limit, int(getattr(ctx.options, "cliproxy_flow_body_max", 0)))
+    if ctx.master.addons.get("view") is not None and "cliproxy_flow_body_max" in ctx.options:
+        limit = max(limit, ctx.options.cliproxy_flow_body_max)
     return limit
 
 
