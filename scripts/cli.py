@@ -114,6 +114,12 @@ def cmd_import(ns: argparse.Namespace, extra: list[str]) -> int:
             "Imported:",
             lambda: importer.import_gemini_cli(settings, path, project_id=ns.project_id),
         )
+    print(
+        "cliproxy import codex: warning: the Codex CLI and this proxy now share one refresh "
+        "token, and OpenAI lets it be used once; whichever refreshes second is logged out. "
+        "`cliproxy login codex` gives the proxy a login of its own.",
+        file=sys.stderr,
+    )
     return _report("import codex", "Imported:", lambda: importer.import_codex(settings, path))
 
 
@@ -239,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     ns, extra = build_parser().parse_known_args(args)
     if extra and ns.command not in ("serve", "web"):
         print(f"cliproxy {ns.command}: unknown arguments {' '.join(extra)}", file=sys.stderr)
+        return 2
+    explicit = getattr(ns, "config", None)
+    if explicit and not Path(explicit).is_file():
+        print(f"cliproxy: {explicit}: no such config file", file=sys.stderr)
         return 2
     try:
         return ns.handler(ns, extra)
