@@ -142,3 +142,32 @@ def test_request_log_prune_keeps_the_newest_within_both_caps(tmp_path: Path) -> 
     prune(tmp_path, max_files=500, max_bytes=250)
     assert sorted(p.name for p in tmp_path.glob("*.json")) == ["06.json", "07.json"]
     assert (tmp_path / "keep.txt").exists()
+
+
+def test_mask_keeps_only_the_last_four_characters_and_is_idempotent() -> None:
+    from cliproxy.addons.webview import mask
+    from cliproxy.addons.webview import mask_request
+    from mitmproxy.test import tutils
+
+    assert mask("Bearer ya29.a0AfH6SMBlongtoken1234") == "Bearer …1234"
+    assert mask(mask("Bearer ya29.a0AfH6SMBlongtoken1234")) == "Bearer …1234"
+    assert mask("AIzaSyD-short") == "…hort"
+    assert mask("tiny") == "…"
+    req = tutils.treq(path=b"/v1beta/models/m:generateContent?key=AIzaSyVeryLongKey9876")
+    req.headers["x-goog-api-key"] = "AIzaSyVeryLongKey9876"
+    req.headers["chatgpt-account-id"] = "acc-0123456789abcdef"
+    mask_request(req)
+    assert req.query["key"] == "…9876" and req.headers["x-goog-api-key"] == "…9876"
+    assert req.headers["chatgpt-account-id"] == "…cdef"
+
+
+def test_gemini_login_asks_for_a_project_at_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cliproxy.cli import login_gemini
+    from cliproxy.cli.code_assist_setup import ProjectRequired
+
+    err = ProjectRequired("this account needs a project: pass --project-id", ["proj-a"])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda _prompt: "  my-proj-123 ")
+    assert login_gemini.ask_project(err) == "my-proj-123"
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert login_gemini.ask_project(err) is None
