@@ -162,7 +162,9 @@ class Startup:
                 ctx.options.listen_port if ctx.options.has_changed("listen_port") else settings.port
             )
             host = settings.host
-            if (busy := port_busy(host, port)) is not None:
+            # mitmproxy's own default server already holds listen_port (-p, else 8080)
+            mine = port == ctx.options.listen_port
+            if not mine and (busy := port_busy(host, port)) is not None:
                 self.fatal = (
                     f"port {port} is already in use ({busy}): change `port` in "
                     f"{self.state.config_path or 'config.yaml'} or pass -p PORT"
