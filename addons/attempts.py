@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
 
+from cliproxy.addons.masking import masked_headers
+from cliproxy.addons.webview import attempt_line
 from mitmproxy import connection
 from mitmproxy import ctx
 from mitmproxy import http
@@ -24,19 +26,7 @@ if TYPE_CHECKING:
     from cliproxy.addons.exchange import Exchange
     from cliproxy.addons.upstreams.outbound import Outbound
 
-SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "chatgpt-account-id"})
-DEFAULT_BODY_MAX = 1024 * 1024  # cliproxy_flow_body_max's default
-
-
-def mask(value: str) -> str:
-    """A secret reduced to what identifies it: its last four characters."""
-    scheme, _, token = value.rpartition(" ")
-    shown = "…" + token[-4:] if len(token) > 4 else "…"
-    return f"{scheme} {shown}" if scheme else shown
-
-
-def masked_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: mask(v) if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
+DEFAULT_BODY_MAX = 1024 * 1024  # cliproxy_flow_body_max's default (addons/webview.py)
 
 
 def _view() -> Any:
@@ -52,15 +42,6 @@ def _body_max() -> int:
         return int(ctx.options.cliproxy_flow_body_max)
     except (AttributeError, KeyError):
         return DEFAULT_BODY_MAX
-
-
-def comment(ex: Exchange) -> str:
-    """`<dialect> → <upstream> · <model> · <account> · attempt i/n` (docs/configuration.md,
-    "Observability")."""
-    return (
-        f"{ex.client.name} → {ex.upstream.name} · {ex.model} · {ex.account.label}"
-        f" · attempt {ex.attempts}/{ex.max_attempts}"
-    )
 
 
 @dataclass
@@ -87,7 +68,7 @@ class AttemptRecord:
         flow = http.HTTPFlow(client, connection.Server(address=(parts.hostname or "", port)))
         flow.request = http.Request.make("POST", out.url, out.content, masked_headers(out.headers))
         flow.request.timestamp_start = flow.request.timestamp_end = now
-        flow.comment = comment(ex)
+        flow.comment = attempt_line(ex, ex.attempts, ex.max_attempts)
         flow.live = False
         view.add([flow])
         flowlimit = ctx.master.addons.get("flowlimit")
@@ -100,7 +81,7 @@ class AttemptRecord:
         if self.flow is None:
             return
         self.flow.response = http.Response.make(
-            response.status_code, b"", [(k.encode(), v.encode()) for k, v in response.headers.raw]
+            response.status_code, b"", list(response.headers.raw)
         )
         self.flow.response.timestamp_start = time.time()
         self.view.update([self.flow])

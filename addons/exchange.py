@@ -11,16 +11,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 from typing import Any
 
 from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import Provider
-from cliproxy.addons.attempts import AttemptRecord
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.upstreams.outbound import Outbound
 from cliproxy.addons.upstreams.outbound import Upstream
 from cliproxy.addons.upstreams.outbound import build
 from cliproxy.addons.upstreams.outbound import upstream_of
+from cliproxy.translators import ir
+from cliproxy.translators import usage as usage_of
 from cliproxy.translators.accumulate import ResponseAccumulator
 from cliproxy.translators.fault import UpstreamError
 from cliproxy.translators.pipeline import StreamPipeline
@@ -29,6 +31,18 @@ from cliproxy.translators.registry import AnswerOptions
 from cliproxy.translators.registry import AnswerShape
 from cliproxy.translators.registry import ClientDialect
 from cliproxy.translators.registry import UpstreamDialect
+
+if TYPE_CHECKING:
+    from cliproxy.addons.attempts import AttemptRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One upstream call of an exchange, for the access log, metrics and mitmweb."""
+
+    upstream: str
+    account: Account
+    status: int
 
 
 @dataclass(kw_only=True)
@@ -53,7 +67,13 @@ class Exchange:
     max_attempts: int = 1  # `request-retry`
     refreshed: bool = False  # a 401 already forced one token refresh
     relayed: bool = False  # sent through the loopback streamer (addons/streamer.py)
-    record: AttemptRecord | None = None  # the attempt being streamed, as mitmweb shows it
+    live_attempt: AttemptRecord | None = None  # the attempt being streamed, as mitmweb shows it
+    history: list[Attempt] = field(default_factory=list)  # every upstream call, in order
+    usage: ir.Usage | None = None  # the upstream's usage figures of the answer served
+
+    def record(self, status: int) -> None:
+        """Note the current attempt's upstream status (each call exactly once)."""
+        self.history.append(Attempt(self.upstream.name, self.account, status))
 
     @property
     def upstream(self) -> Upstream:
@@ -117,7 +137,9 @@ def make_stream(ex: Exchange) -> Callable[[bytes], list[bytes]]:
 def whole_stream(ex: Exchange, content: bytes) -> bytes:
     """A stream answer delivered in one piece (after a retry mitmproxy cannot stream)."""
     translate = make_stream(ex)
-    return b"".join([*translate(content), *translate(b"")]) if content else b"".join(translate(b""))
+    out = [*translate(content), *translate(b"")] if content else translate(b"")
+    ex.usage = getattr(translate, "usage", None)
+    return b"".join(out)
 
 
 # ---------------------------------------------------------------------- whole answers
@@ -134,12 +156,14 @@ def whole_answer(ex: Exchange, content: bytes) -> Answer:
         body = dialect.relay_whole(content, envelope, ex.client.native.envelope)
         if body is None:
             return error_answer(ex, 502, dialect.incomplete)
+        ex.usage = usage_of.of_answer(body)
         return Answer(200, body)
     decoder = dialect.decoder(ex.model, ex.tool_names)
     objects = [o for o in dialect.whole_objects(content, envelope) if isinstance(o, dict)]
     events = [ev for obj in objects for ev in decoder.feed(obj)] + decoder.finish()
     acc = ResponseAccumulator(model=ex.client_model)
     acc.extend(events)
+    ex.usage = acc.usage
     if acc.error is not None:
         return error_answer(ex, acc.error.status, f"upstream error: {acc.error.message}")
     return Answer(200, ex.client.render(acc.response(), ex.options))

@@ -51,6 +51,7 @@ class Failover:
         recovery = Recovery(self, ex)
         while (final := await recovery.after_refusal(status, content, retry_after)) is None:
             status, content, retry_after = await self._attempt(flow, ex)
+            ex.record(status)
             if status == 200:
                 ex.account.succeeded(ex.model)
                 return success_answer(ex, content)
@@ -110,7 +111,6 @@ class Failover:
     async def _attempt(self, flow: http.HTTPFlow, ex: Exchange) -> tuple[int, bytes, str | None]:
         """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow)."""
         out = outbound_for(self.state.settings, ex)
-        flow.comment = attempts.comment(ex)
         record = attempts.AttemptRecord.start(ex, out)
         http_client = self.state.http
         assert http_client is not None

@@ -27,14 +27,6 @@ class FlowLimit:
             mitmweb only: how many finished flows to keep for inspection.
             """,
         )
-        loader.add_option(
-            "cliproxy_flow_body_max",
-            int,
-            1024 * 1024,
-            """
-            mitmweb only: bytes of a streamed upstream answer kept for display per flow.
-            """,
-        )
 
     def response(self, flow: http.HTTPFlow) -> None:
         self.keep(flow)

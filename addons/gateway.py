@@ -14,7 +14,6 @@ from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import PROVIDERS
 from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.accounts.providers import provider_for
-from cliproxy.addons.attempts import comment
 from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import all_resting_answer
@@ -143,7 +142,6 @@ class Gateway:
         """Re-target the flow at the exchange's upstream, or at the loopback streamer when the
         exchange needs it; remember the exchange for the response hooks."""
         flow.metadata[KEY] = ex
-        flow.comment = comment(ex)
         if self.streamer.wanted(ex):
             ex.relayed = True
             self.streamer.take(flow, ex)
@@ -155,12 +153,13 @@ class Gateway:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         ex: Exchange | None = flow.metadata.get(KEY)
-        if ex is None or not ex.stream or flow.response is None:
-            return
+        if ex is None or not ex.stream or flow.response is None or flow.is_replay:
+            return  # a replay shows the upstream's own answer (addons/webview.py)
         if flow.response.status_code != 200:
             return  # stays buffered: the response hook retries or translates the error
-        flow.comment = comment(ex)  # the streamer may have failed over to another account
         ex.account.succeeded(ex.model)
+        if not ex.relayed:  # the streamer records its own attempts
+            ex.record(200)
         flow.response.stream = make_stream(ex)
         flow.response.headers = self._stream_headers(flow)
 
@@ -173,7 +172,7 @@ class Gateway:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         ex: Exchange | None = flow.metadata.get(KEY)
-        if ex is None or flow.response is None:
+        if ex is None or flow.response is None or flow.is_replay:
             return
         try:
             status = flow.response.status_code
@@ -181,11 +180,12 @@ class Gateway:
                 return  # already streamed chunk by chunk
             if ex.relayed and FINAL_HEADER in flow.response.headers:
                 del flow.response.headers[FINAL_HEADER]  # the failover's answer, in dialect
-                flow.comment = comment(ex)
                 return
             content = flow.response.content or b""
             if ex.relayed and status != 200:
                 raise RuntimeError(f"the loopback streamer answered {status}")
+            if not ex.relayed:  # the streamer records its own attempts
+                ex.record(status)
             if status == 200:
                 ex.account.succeeded(ex.model)
                 answer = whole_answer(ex, content)

@@ -58,8 +58,8 @@ def local_answers[Addon](hook: Hook[Addon]) -> Hook[Addon]:
 
     @functools.wraps(hook)
     async def wrapper(self: Addon, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
-            return
+        if flow.response or flow.error or not flow.live or flow.is_replay:
+            return  # answered already, or a replay of an upstream flow (addons/webview.py)
         try:
             await hook(self, flow)
         except LocalAnswer as answer:

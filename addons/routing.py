@@ -23,6 +23,8 @@ Action = Literal[
     "healthz",  # GET /healthz
     "relay",  # /v1internal:{method}, other than generation (Gemini CLI's Code Assist calls)
     "relay_operation",  # GET /v1internal/operations/… (onboarding poll)
+    "metrics",  # GET /metrics (addons/observe.py)
+    "usage",  # GET /usage (addons/observe.py)
 ]
 
 
@@ -92,6 +94,12 @@ def classify(
         return Route("anthropic", "count_tokens", "anthropic-messages")
     if path == "/healthz":
         return Route("openai", "healthz") if method == "GET" else None
+    if path in ("/metrics", "/usage"):
+        return (
+            Route("openai", "metrics" if path == "/metrics" else "usage")
+            if method == "GET"
+            else None
+        )
     if path in ("/v1/models", "/models"):
         return Route(_list_shape(headers, query), "models") if method == "GET" else None
     if path == "/v1beta/models":

@@ -79,6 +79,7 @@ class Settings(_Section):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     # "" = in-process state; redis://HOST:PORT/DB = shared by every replica (docs/replicas.md)
     state_store: str = ""
+    usage_db: str = "usage.sqlite"  # beside config.yaml unless absolute; "" = no usage history
 
     @field_validator("proxy_url")
     @classmethod

@@ -8,10 +8,14 @@ start-up; this addon then stops mitmproxy itself when the config is invalid.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import socket
 import sys
 
+from cliproxy.addons.settings import CONFIG_ENV
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.settings import SettingsError
 from cliproxy.addons.settings import config_path
@@ -49,6 +53,20 @@ def json_error_response(status_code: int, message: str = "") -> bytes:
     return assemble_response(resp)
 
 
+def port_busy(host: str, port: int) -> str | None:
+    """Why the proxy could not listen on host:port, or None when it can (checked before mitmproxy
+    tries, so the message can name the config key instead of a bare errno)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host or "", port))
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                return e.strerror or str(e)
+    return None
+
+
 class Startup:
     def __init__(self, state: State) -> None:
         self.state = state
@@ -82,6 +100,12 @@ class Startup:
         path = config_path(ctx.options.cliproxy_config or None)
         if self.started and not path.exists():
             logger.error("%s does not exist (the previous config stays in force)", path)
+            return
+        named = ctx.options.cliproxy_config or os.environ.get(CONFIG_ENV)
+        if not self.started and named and not path.is_file():
+            # a typo in --set cliproxy_config / $CLIPROXY_CONFIG must not start on defaults
+            self.fatal = f"{path}: no such config file"
+            logger.error("%s", self.fatal)
             return
         try:
             settings = load_settings(path)
@@ -138,6 +162,16 @@ class Startup:
                 ctx.options.listen_port if ctx.options.has_changed("listen_port") else settings.port
             )
             host = settings.host
+            # mitmproxy's own default server already holds listen_port (-p, else 8080)
+            mine = port == ctx.options.listen_port
+            if not mine and (busy := port_busy(host, port)) is not None:
+                self.fatal = (
+                    f"port {port} is already in use ({busy}): change `port` in "
+                    f"{self.state.config_path or 'config.yaml'} or pass -p PORT"
+                )
+                print(f"cliproxy: {self.fatal}", file=sys.stderr)
+                ctx.master.shutdown()
+                sys.exit(2)
             listen = f"@{host}:{port}" if host else f"@{port}"
             updates["mode"] = [PLACEHOLDER_TARGET + listen]
         if settings.api_keys and not ctx.options.has_changed("block_global"):

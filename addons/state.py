@@ -57,6 +57,8 @@ class State:
     config_path: Path | None = None
     # called with (old, new) settings after a reload, e.g. to apply `debug`
     listeners: list[Callable[[Settings, Settings], None]] = field(default_factory=list)
+    # called with (provider, result) after every token refresh of any pool (metrics)
+    refresh_listeners: list[Callable[[str, str], None]] = field(default_factory=list)
     _config_seen: tuple[int, int] | None = None
     _watcher: asyncio.Task[None] | None = None
 
@@ -80,8 +82,13 @@ class State:
             logger.warning("auth-dir %s cannot be created: %s", auth_dir, e)
         pool = AccountPool(auth_dir, _token_urls(settings), http, self.store)
         pool.set_keys(settings.generative_language_api_key)
+        pool.on_refresh = self._refreshed
         pool.load()
         return pool
+
+    def _refreshed(self, provider: str, result: str) -> None:
+        for listener in self.refresh_listeners:
+            listener(provider, result)
 
     def update(self, settings: Settings) -> None:
         """A changed config while running: unchanged accounts keep their cooldowns."""

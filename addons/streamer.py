@@ -199,10 +199,12 @@ class Streamer:
             status, message = self._failure(ex.upstream.title, e)
             body = _error_json(status, message)
             record.finish(status, body, {})
+            ex.record(status)
             return status, body, None
+        ex.record(response.status_code)
         if response.status_code == 200:
             record.answered(response)
-            ex.record = record
+            ex.live_attempt = record
             return response
         try:
             content = await response.aread()
@@ -269,7 +271,7 @@ class Streamer:
             ("content-type", response.headers.get("content-type", "text/event-stream")),
             ("cache-control", "no-cache"),
         ]
-        record = ex.record
+        record = ex.live_attempt
         writer.write(conn.send(h11.Response(status_code=200, headers=headers)))
         pump = asyncio.ensure_future(self._pump(ex, response, writer, conn))
         # mitmproxy sends nothing while a response is under way: an EOF means it (its client)
@@ -298,7 +300,7 @@ class Streamer:
         writer: asyncio.StreamWriter,
         conn: h11.Connection,
     ) -> None:
-        record = ex.record
+        record = ex.live_attempt
         try:
             async for chunk in response.aiter_raw():
                 if record is not None:

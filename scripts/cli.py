@@ -21,11 +21,12 @@ from cliproxy.cli import accounts
 from cliproxy.cli import importer
 from cliproxy.cli import login_codex
 from cliproxy.cli import login_gemini
+from cliproxy.cli import usage
 from cliproxy.cli.oauth import LoginError
 from cliproxy.cli.oauth import Saved
 
 ADDON = str(Path(addon_package.__file__).resolve().parent / "cliproxy.py")
-COMMANDS = ("serve", "web", "login", "import", "accounts")
+COMMANDS = ("serve", "web", "login", "import", "accounts", "usage")
 SEED_LOGINS = {"--login": ["login", "gemini"], "--codex-login": ["login", "codex"]}
 GO_FLAGS = ("login", "codex-login", "no-browser", "project_id", "config")
 
@@ -60,6 +61,11 @@ def cmd_web(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_accounts(ns: argparse.Namespace, extra: list[str]) -> int:
     return accounts.run(load_settings(config_path(ns.config)))
+
+
+def cmd_usage(ns: argparse.Namespace, extra: list[str]) -> int:
+    config = config_path(ns.config)
+    return usage.run(load_settings(config), config, ns.since, ns.json)
 
 
 def _report(label: str, verb: str, action: Callable[[], Saved]) -> int:
@@ -108,6 +114,12 @@ def cmd_import(ns: argparse.Namespace, extra: list[str]) -> int:
             "Imported:",
             lambda: importer.import_gemini_cli(settings, path, project_id=ns.project_id),
         )
+    print(
+        "cliproxy import codex: warning: the Codex CLI and this proxy now share one refresh "
+        "token, and OpenAI lets it be used once; whichever refreshes second is logged out. "
+        "`cliproxy login codex` gives the proxy a login of its own.",
+        file=sys.stderr,
+    )
     return _report("import codex", "Imported:", lambda: importer.import_codex(settings, path))
 
 
@@ -138,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text, parents=[common])
         p.set_defaults(handler=handler)
+    use = sub.add_parser(
+        "usage",
+        help="requests, errors and tokens per account, model and day (from usage-db)",
+        parents=[common],
+    )
+    use.add_argument("--since", metavar="AGE", help="e.g. 7d, 12h, 2w or 2026-12-01 (default: all)")
+    use.add_argument("--json", action="store_true", help="the JSON of GET /usage")
+    use.set_defaults(handler=cmd_usage)
 
     login = sub.add_parser(
         "login", help="sign in with a browser and write an auth file to auth-dir"
@@ -225,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     ns, extra = build_parser().parse_known_args(args)
     if extra and ns.command not in ("serve", "web"):
         print(f"cliproxy {ns.command}: unknown arguments {' '.join(extra)}", file=sys.stderr)
+        return 2
+    explicit = getattr(ns, "config", None)
+    if explicit and not Path(explicit).is_file():
+        print(f"cliproxy: {explicit}: no such config file", file=sys.stderr)
         return 2
     try:
         return ns.handler(ns, extra)

@@ -11,6 +11,7 @@ that file; a login with another project is another account and gets its own file
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -28,6 +29,7 @@ from cliproxy.addons.accounts.pool import provider_of
 from cliproxy.addons.settings import Settings
 from cliproxy.cli import oauth
 from cliproxy.cli.code_assist_setup import CodeAssistSetup
+from cliproxy.cli.code_assist_setup import ProjectRequired
 from cliproxy.cli.code_assist_setup import projects_url_for
 from cliproxy.cli.oauth import LoginError
 from cliproxy.cli.oauth import Saved
@@ -212,12 +214,31 @@ def finish(
         poll_interval=poll_interval,
         projects_url=projects_url_for(settings),
     )
-    result = setup.run(project_id)
+    try:
+        result = setup.run(project_id)
+    except ProjectRequired as e:
+        # the sign-in is done: ask for the project now rather than send the user through a
+        # second browser login with --project-id
+        entered = ask_project(e) if project_id is None else None
+        if not entered:
+            raise
+        result = setup.run(entered)
     record = auth_record(settings, email, result.project_id, tokens)
     name = file_name(email, result.project_id)
     path, replaced = oauth.save_auth_file(settings, name, record, same_account(record))
     account = f"gemini {email}, project {result.project_id} ({result.tier})"
     return Saved(path, replaced, account)
+
+
+def ask_project(error: ProjectRequired) -> str | None:
+    """The project ID typed at the terminal; None when there is no terminal to ask."""
+    if not sys.stdin.isatty():
+        return None
+    print(str(error), file=sys.stderr)
+    try:
+        return check_project_id(input("Google Cloud project ID for Code Assist: "))
+    except EOFError:
+        return None
 
 
 def login(

@@ -2,10 +2,12 @@
 `state`, the loopback callback server, opening the browser, the HTTP client, and saving the auth
 file.
 
-The callback server listens on 127.0.0.1 only and answers one authorization: the first request on
-the callback path decides (a code with the right `state`, a provider error, or a wrong `state`),
-every later one gets a "this login has finished" page. Nothing is written to disk before the whole
-login has succeeded, so Ctrl-C or any failure leaves no partial file.
+The callback server listens on 127.0.0.1 only (in the Docker image: on every interface of the
+container, `CLIPROXY_CALLBACK_HOST=0.0.0.0`, so the published port reaches it) and answers one
+authorization: the first request on the callback path decides (a code with the right `state`, a
+provider error, or a wrong `state`), every later one gets a "this login has finished" page.
+Nothing is written to disk before the whole login has succeeded, so Ctrl-C or any failure leaves
+no partial file.
 """
 
 from __future__ import annotations
@@ -131,8 +133,9 @@ class CallbackServer:
 
     # ---- lifecycle
     def start(self) -> CallbackServer:
+        host = os.environ.get("CLIPROXY_CALLBACK_HOST") or "127.0.0.1"
         try:
-            server = _Server(("127.0.0.1", self.requested_port), _CallbackHandler)
+            server = _Server((host, self.requested_port), _CallbackHandler)
         except OSError as e:
             if e.errno == errno.EACCES:
                 raise LoginError(
@@ -141,11 +144,11 @@ class CallbackServer:
                 ) from None
             if e.errno == errno.EADDRINUSE:
                 raise LoginError(
-                    f"port {self.requested_port} on 127.0.0.1 is already in use (another login "
+                    f"port {self.requested_port} on {host} is already in use (another login "
                     f"running?); free it or pass --callback-port with another port{self.port_hint}"
                 ) from None
             raise LoginError(
-                f"cannot listen on 127.0.0.1:{self.requested_port}: {e.strerror or e}"
+                f"cannot listen on {host}:{self.requested_port}: {e.strerror or e}"
             ) from None
         server.callback = self  # type: ignore[attr-defined]
         self._server = server

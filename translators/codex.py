@@ -603,7 +603,7 @@ def error_status(code: str | None, kind: str | None = None) -> int:
         return 429
     if code in _REQUEST_CODES or kind in _REQUEST_CODES:
         return 400
-    if code in _UNAVAILABLE_CODES:
+    if code == INTERRUPTED_CODE:
         return 503
     return 502
 
@@ -611,7 +611,6 @@ def error_status(code: str | None, kind: str | None = None) -> int:
 # The upstream went away after the first byte (the proxy's loopback streamer writes this, see
 # interrupted_frame): 503, which Anthropic clients read as overloaded_error and retry.
 INTERRUPTED_CODE = "upstream_interrupted"
-_UNAVAILABLE_CODES = frozenset({"server_is_overloaded", INTERRUPTED_CODE})
 
 
 def interrupted_frame(message: str) -> bytes:

@@ -15,6 +15,8 @@ from typing import Any
 
 from cliproxy.translators import code_assist
 from cliproxy.translators import gemini
+from cliproxy.translators import ir
+from cliproxy.translators import usage as usage_of
 from cliproxy.translators.sse import SSEParser
 from cliproxy.translators.sse import data_frame
 from cliproxy.translators.sse import event_frame
@@ -37,6 +39,7 @@ class StreamPipeline:
         self.unwrap = unwrap
         self.parser = SSEParser()
         self.failed = False
+        self.usage: ir.Usage | None = None  # the upstream's last usage figures, for the addons
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         if self.failed:
@@ -52,6 +55,7 @@ class StreamPipeline:
             if self.failed:
                 return out
             for event in self.decoder.finish():
+                self._note(event)
                 out.extend(self.encoder.encode(event))
             return out + self.encoder.finish()
         except Exception as e:  # never let mitmproxy pass the rest through untranslated
@@ -78,7 +82,12 @@ class StreamPipeline:
             if not isinstance(payload, dict):
                 continue
             for event in self.decoder.feed(payload):
+                self._note(event)
                 out.extend(self.encoder.encode(event))
+
+    def _note(self, event: ir.Event) -> None:
+        if isinstance(event, ir.UsageUpdate):
+            self.usage = event.usage  # cumulative: the last one wins
 
 
 TERMINAL_RESPONSE_EVENTS = frozenset(
@@ -127,6 +136,11 @@ class ResponsesRelay:
             self.terminal = True
             return [self._failed(f"{FAULT}: {type(e).__name__}")]
 
+    @property
+    def usage(self) -> ir.Usage | None:
+        """The usage of the last `response` object seen (response.completed carries it)."""
+        return usage_of.of_answer(self.response)
+
     def _frame(self, name: str | None, data: str) -> tuple[bytes, str | None]:
         """The event re-framed verbatim, and its kind."""
         kind = None
@@ -170,6 +184,7 @@ class GeminiPassthrough:
         self.wrap = wrap
         self.parser = SSEParser()
         self.finished = False
+        self.usage: ir.Usage | None = None  # the upstream's last usageMetadata, for the addons
 
     def __call__(self, chunk: bytes) -> list[bytes]:
         try:
@@ -192,6 +207,8 @@ class GeminiPassthrough:
         # a Code Assist chunk without `response` is valid (no candidates): nothing for the
         # public API, passed on as it is to a Code Assist client
         inner = code_assist.unwrap_response(obj) if self.unwrap or "response" in obj else obj
+        if isinstance(inner, dict) and isinstance(inner.get("usageMetadata"), dict):
+            self.usage = usage_of.of_answer(inner)
         candidates = inner.get("candidates") if isinstance(inner, dict) else None
         if isinstance(candidates, list) and any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates

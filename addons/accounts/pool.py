@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 from itertools import count
@@ -111,6 +112,8 @@ class AccountPool:
         self._seen: dict[Path, tuple[int, int]] = {}  # what sync() last read (or we wrote)
         self._turns: dict[str, count] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        # told (provider, "ok" | "transient" | "permanent") after every refresh: metrics
+        self.on_refresh: Callable[[str, str], None] | None = None
 
     def use_store(self, store: StateStore | None) -> None:
         """Share state through `store` (None: in-process only). On a rejoin after an outage the
@@ -271,6 +274,21 @@ class AccountPool:
         await asyncio.shield(task)
 
     async def _refresh(self, account: FileAccount, force: bool) -> None:
+        try:
+            await self._refresh_coordinated(account, force)
+        except RefreshError as e:
+            self._report(account.provider, "permanent" if e.permanent else "transient")
+            raise
+        self._report(account.provider, "ok")
+
+    def _report(self, provider: str, result: str) -> None:
+        if self.on_refresh is not None:
+            try:
+                self.on_refresh(provider, result)
+            except Exception:  # a metrics fault must not fail a refresh
+                logger.exception("refresh listener failed")
+
+    async def _refresh_coordinated(self, account: FileAccount, force: bool) -> None:
         store = self.store
         if store is None or not store.available:
             await self._refresh_here(account)

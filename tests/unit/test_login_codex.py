@@ -267,7 +267,9 @@ def codex_auth_json(env: Env, tmp: Path, **tokens_over: Any) -> tuple[Path, Any]
 def test_import_codex(env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path, tokens = codex_auth_json(env, tmp_path, account_id=None)  # taken from the id_token
     code, out, err = run_cli(["import", "codex", str(path), "--config", str(env.config)], capsys)
-    assert (code, err) == (0, "")
+    # the one stderr line: the shared single-use refresh token (issue 12)
+    assert code == 0 and err.startswith("cliproxy import codex: warning:")
+    assert "cliproxy login codex" in err and len(err.splitlines()) == 1
     data = env.read(f"codex-{EMAIL}.json")
     assert data == {
         "type": "codex", "email": EMAIL, "account_id": ACCOUNT_ID, "id_token": tokens.id_token,

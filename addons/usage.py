@@ -1,0 +1,206 @@
+"""Usage history (`usage-db`): one row per finished client request, aggregated per account by
+model by day for `GET /usage` and `cliproxy usage` (docs/configuration.md "Usage history").
+
+Storage sits behind a small `UsageStore` protocol so that a shared store (Redis, for replicas)
+can stand in for the SQLite file. The SQLite store writes from one thread of its own, in
+batches, so a hook never waits on the disk (docs/mitmproxy.md "Async hooks"); the file is in WAL
+mode so `cliproxy usage` can read while the proxy writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500  # rows per transaction at most: one fsync for a burst of requests
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    time: float  # epoch seconds when the request finished
+    account: str  # email (or the masked name of an AI Studio key), never a token
+    model: str
+    dialect: str
+    upstream: str
+    status: int
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def day(self) -> str:
+        return datetime.fromtimestamp(self.time, UTC).strftime("%Y-%m-%d")
+
+
+class UsageStore(Protocol):
+    """Where finished requests are counted. `record` must not block the event loop; `query` may
+    block (callers run it in a thread)."""
+
+    def record(self, rec: UsageRecord) -> None: ...
+    def query(self, since: float | None) -> list[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    ts REAL NOT NULL,
+    day TEXT NOT NULL,
+    account TEXT NOT NULL,
+    model TEXT NOT NULL,
+    dialect TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+"""
+
+AGGREGATE = """
+SELECT day, account, model, COUNT(*), SUM(status >= 400 OR status = 0),
+       SUM(input_tokens), SUM(output_tokens)
+FROM requests WHERE ts >= ?
+GROUP BY day, account, model ORDER BY day, account, model
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+    conn.executescript(SCHEMA)
+    return conn
+
+
+def aggregate(conn: sqlite3.Connection, since: float | None) -> list[dict[str, Any]]:
+    rows = conn.execute(AGGREGATE, (since or 0.0,)).fetchall()
+    return [
+        {
+            "day": day,
+            "account": account,
+            "model": model,
+            "requests": requests,
+            "errors": errors or 0,
+            "input_tokens": inp or 0,
+            "output_tokens": out or 0,
+        }
+        for day, account, model, requests, errors, inp, out in rows
+    ]
+
+
+class SQLiteUsageStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connect(path).close()  # create the file and schema now: a bad path fails at start-up
+        self._queue: queue.Queue[UsageRecord | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._writer, name="cliproxy-usage", daemon=True)
+        self._thread.start()
+
+    def record(self, rec: UsageRecord) -> None:
+        self._queue.put(rec)
+
+    def flush(self) -> None:
+        """Block until every recorded row is written."""
+        self._queue.join()
+
+    def query(self, since: float | None) -> list[dict[str, Any]]:
+        self.flush()  # a request that just finished is in the answer
+        conn = connect(self.path)
+        try:
+            return aggregate(conn, since)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+
+    def _writer(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                first = self._queue.get()
+                batch = [first]
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                rows = [r for r in batch if r is not None]
+                try:
+                    if rows:
+                        with conn:
+                            conn.executemany(
+                                "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?)",
+                                [
+                                    (r.time, r.day, r.account, r.model, r.dialect, r.upstream,
+                                     r.status, r.input_tokens, r.output_tokens)
+                                    for r in rows
+                                ],
+                            )  # fmt: skip
+                except sqlite3.Error as e:
+                    logger.warning("usage-db %s: %d row(s) lost: %s", self.path, len(rows), e)
+                finally:
+                    for _ in batch:
+                        self._queue.task_done()
+                if None in batch:
+                    return
+        finally:
+            conn.close()
+
+
+def query_file(path: Path, since: float | None) -> list[dict[str, Any]]:
+    """Read a usage-db without a running proxy (`cliproxy usage`)."""
+    if not path.exists():
+        return []
+    conn = connect(path)
+    try:
+        return aggregate(conn, since)
+    finally:
+        conn.close()
+
+
+_SINCE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str | None, now: float | None = None) -> float | None:
+    """`7d`, `12h`, `30m`, `2w` or a date `2026-12-01` (UTC) → epoch seconds; None = all time.
+    Raises ValueError with a message for anything else."""
+    if text is None or not text.strip():
+        return None
+    now = time.time() if now is None else now
+    match = _SINCE.match(text)
+    if match:
+        return now - int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(
+            f"since={text!r}: use a duration like 7d, 12h, 30m, 2w or a date like 2026-12-01"
+        ) from None
+    return day.timestamp()
+
+
+def usage_db_path(setting: str, config_path: Path | None) -> Path | None:
+    """`usage-db` as a path: relative to the config file's folder; "" = no history."""
+    if not setting:
+        return None
+    path = Path(setting).expanduser()
+    if path.is_absolute():
+        return path
+    base = config_path.parent if config_path is not None else Path.cwd()
+    return base / path
