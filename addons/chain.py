@@ -6,6 +6,7 @@ from cliproxy.addons.access import Access
 from cliproxy.addons.endpoints import LocalEndpoints
 from cliproxy.addons.flowlimit import FlowLimit
 from cliproxy.addons.gateway import Gateway
+from cliproxy.addons.limits import Limits
 from cliproxy.addons.relay import Relay
 from cliproxy.addons.reqlog import RequestLog
 from cliproxy.addons.reqlog import RequestLogWriter
@@ -22,6 +23,7 @@ def build_chain(state: State | None = None) -> list[object]:
     state = state or State()
     return [
         Startup(state),
+        Limits(state),  # before anything reads a body: it decodes compressed ones, bounded
         RequestLog(state),
         Access(state),
         LocalEndpoints(state),

@@ -29,6 +29,9 @@ from cliproxy.addons.accounts.providers import PROVIDERS
 
 logger = logging.getLogger(__name__)
 
+WRITE_RETRY_FIRST = 5.0  # seconds before writing a refreshed token again after a failure
+WRITE_RETRY_MAX = 300.0
+
 FileAccount = GeminiAccount | CodexAccount
 Account = GeminiAccount | CodexAccount | AIStudioKey
 
@@ -86,6 +89,7 @@ class AccountPool:
         self._seen: dict[Path, tuple[int, int]] = {}  # what sync() last read (or we wrote)
         self._turns: dict[str, count] = {}
         self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._pending_writes: dict[str, asyncio.Task[None]] = {}  # auth files to write again
 
     # ------------------------------------------------------------------ membership
 
@@ -221,14 +225,50 @@ class AccountPool:
             account.apply_refresh(body, datetime.now(UTC))
         except ValueError as e:
             raise RefreshError(str(e), permanent=False) from None
-        # Small file, but still off the event loop (docs/mitmproxy.md "Async hooks": no blocking I/O
-        # in hooks).
-        await asyncio.to_thread(write_auth_file, account.path, account.raw)
+        account.last_error = None
+        logger.info("%s: token refreshed", account.label)
+        if not await self._write(account):
+            # The new token serves this request all the same; the file must catch up, or a
+            # restart would bring back a Codex refresh token that is already spent.
+            self._retry_write(account)
+
+    async def _write(self, account: FileAccount) -> bool:
+        """Write the account's file; False (logged) when auth-dir is unwritable or full."""
+        try:
+            # Small file, but still off the event loop (docs/mitmproxy.md "Async hooks": no
+            # blocking I/O in hooks).
+            await asyncio.to_thread(write_auth_file, account.path, dict(account.raw))
+        except OSError as e:
+            logger.error(
+                "%s: the refreshed token could not be written to %s (%s); serving with it, "
+                "retrying the write",
+                account.label,
+                account.path,
+                e.strerror or type(e).__name__,
+            )
+            return False
         # our own write is not a change to react to (no pointless reload)
         if account.path in self._seen and (sig := file_signature(account.path)) is not None:
             self._seen[account.path] = sig
-        account.last_error = None
-        logger.info("%s: token refreshed", account.label)
+        return True
+
+    def _retry_write(self, account: FileAccount) -> None:
+        if account.name in self._pending_writes:
+            return  # the running retry writes the newest state anyway
+
+        async def retry() -> None:
+            delay = WRITE_RETRY_FIRST
+            try:
+                while self.files.get(account.path) is account:
+                    await asyncio.sleep(delay)
+                    if await self._write(account):
+                        logger.warning("%s: refreshed token written at last", account.label)
+                        return
+                    delay = min(delay * 2, WRITE_RETRY_MAX)
+            finally:
+                self._pending_writes.pop(account.name, None)
+
+        self._pending_writes[account.name] = asyncio.ensure_future(retry())
 
 
 def _error_code(body: object) -> str | None:
