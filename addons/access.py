@@ -134,6 +134,7 @@ class Access:
             denial = error_response(shape_of(flow), 500, "internal proxy error (see the log)")
         if denial is not None:
             answer_now(flow, denial)
+        mask_client_key(flow)
 
     @local_answers
     async def request(self, flow: http.HTTPFlow) -> None:
@@ -141,6 +142,7 @@ class Access:
             return
         flow.metadata[CHECKED] = True
         denial = self._check(flow)
+        mask_client_key(flow)
         if denial is not None:
             raise LocalAnswer(denial)
 
@@ -197,6 +199,15 @@ class Access:
             f"{what}: send one of config.yaml's api-keys as Authorization: Bearer, x-api-key, "
             "x-goog-api-key or ?key=",
         )
+
+
+def mask_client_key(flow: http.HTTPFlow) -> None:
+    """Once checked, a client's `?key=` is kept only as its last 4 characters: nothing after
+    the check needs it, and mitmproxy's own flow lines (`debug: true`), mitmweb and any log
+    would otherwise show it (docs/configuration.md "Logs")."""
+    if "key" in flow.request.query:
+        value = flow.request.query.get("key") or ""
+        flow.request.query["key"] = "…" + value[-4:] if len(value) > 8 else "…"
 
 
 def key_matches(given: str, keys: Sequence[str]) -> bool:

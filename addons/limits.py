@@ -47,6 +47,7 @@ KEEPALIVE_IDLE = 75.0
 # connection closed, so no byte of them is ever buffered.
 SMALL_BODY = 64 * 1024
 
+ANSWERED = "cliproxy_answered_early"  # flow.metadata: answer_now wrote the answer itself
 TIMED_OUT = "cliproxy_timed_out"  # flow.metadata: (status, message) our deadline cut the flow
 UPSTREAM_TITLE = "cliproxy_upstream_title"  # flow.metadata: the upstream's name in messages
 
@@ -69,10 +70,15 @@ ERROR_PAGE: contextvars.ContextVar[ErrorPage | None] = contextvars.ContextVar(
 )
 
 
+SILENT = ErrorPage("openai", None, "")  # the flow was answered before mitmproxy gave up on it
+
+
 def error_page(status_code: int, message: str = "") -> bytes:
     """Replacement for mitmproxy's HTML error page (`_http1.make_error_response`): the caller's
     shape when the flow is known, else a body all three SDK families parse."""
     page = ERROR_PAGE.get()
+    if page is SILENT:
+        return b""  # the client already has its answer (answer_now); mitmproxy writes nothing
     if page is not None:
         resp = error_response(page.shape, page.status or status_code, page.message)
     else:
@@ -127,7 +133,9 @@ def page_for(flow: http.HTTPFlow, settings: Settings) -> ErrorPage | None:
         status, message = cut
         return ErrorPage(shape, status, message)
     title = upstream_title(flow)
-    reason = msg.split("(", 1)[0].strip().rstrip(":") or "connection failed"
+    # "[Errno 111] Connect call failed ('127.0.0.1', 9)": the reason without errno and address
+    reason = re.sub(r"\[Errno \d+\]\s*", "", msg.split("(", 1)[0]).strip().rstrip(":.")
+    reason = (reason or "connection failed").lower()
     return ErrorPage(shape, 502, f"{title} could not be reached: {reason}")
 
 
@@ -223,6 +231,7 @@ def answer_now(flow: http.HTTPFlow, response: http.Response) -> None:
         return
     response.headers["connection"] = "close"
     writer.write(assemble_response(response))
+    flow.metadata[ANSWERED] = True
     flow.response = response  # for the logs; never sent by mitmproxy (the flow is killed)
     flow.kill()
 
@@ -421,6 +430,11 @@ class Limits:
 
     def error(self, flow: http.HTTPFlow) -> None:
         self._finished(flow)
+        if flow.metadata.get(ANSWERED):
+            # mitmproxy may still fail the flow on its own (body_size_limit checks the
+            # Content-Length of a request we refused): its page must not follow ours
+            ERROR_PAGE.set(SILENT)
+            return
         try:
             page = page_for(flow, self.state.settings)
         except Exception:  # never let a log-less crash replace the answer
