@@ -1,0 +1,84 @@
+"""Start-up binds nothing but the configured listener, ever (issue 9): bare
+`mitmdump -s addons/cliproxy.py` in a private network namespace (`unshare -n`, so the check owns
+every socket it sees), watched from the first instant for any listener on :8080."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from tests.integration.conftest import MITMDUMP
+from tests.integration.conftest import ROOT
+
+WATCH = textwrap.dedent(
+    """
+    import json, os, signal, socket, subprocess, sys, time
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    mitmdump, script, config, log = sys.argv[1:5]
+
+    def listening(port):
+        hexport = ":%04X" % port
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    cols = line.split()
+                    if cols[1].endswith(hexport) and cols[3] == "0A":  # 0A = LISTEN
+                        return True
+        return False
+
+    env = dict(os.environ, CLIPROXY_CONFIG=config)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([mitmdump, "-s", script], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    seen_8080, served, looks = False, False, 0
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            looks += 1
+            seen_8080 = seen_8080 or listening(8080)
+            if not served and listening(8317):
+                with socket.create_connection(("127.0.0.1", 8317), timeout=2) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\\r\\nhost: x\\r\\nconnection: close\\r\\n\\r\\n")
+                    served = s.recv(100).startswith(b"HTTP/1.1 200")
+                settle = time.monotonic() + 1.0  # keep watching a while after it serves
+            if served and time.monotonic() > settle:
+                break
+            if proc.poll() is not None:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    print(json.dumps({"seen_8080": seen_8080, "served": served, "looks": looks}))
+    """
+)
+
+
+def test_nothing_ever_listens_on_8080(tmp_path: Path) -> None:
+    auth = tmp_path / "auth"
+    auth.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"auth-dir": str(auth), "port": 8317}))  # host "": all
+    watcher = tmp_path / "watch.py"
+    watcher.write_text(WATCH)
+    log = tmp_path / "mitmdump.log"
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, str(watcher), MITMDUMP,
+         str(ROOT / "addons" / "cliproxy.py"), str(config), str(log)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    text = log.read_text(errors="replace")
+    assert result["served"], text
+    assert result["looks"] > 50  # watched closely, from before mitmproxy could bind anything
+    assert not result["seen_8080"], text
+    assert "8080" not in text
