@@ -196,7 +196,7 @@ def send_body_without_reading(port: int, head: bytes, total: int) -> bytes:
 
 
 def test_huge_bodies_without_key_cost_no_memory(keyed: Proxy) -> None:
-    """3 × 300 MB bodies without a key: refused on the headers (CONTRACT §4)."""
+    """Three 300 MB bodies without a key: refused on the headers (CONTRACT §4)."""
     before = rss_kib(keyed.process.pid)
     peak = before
     head = (
@@ -321,7 +321,9 @@ def test_slowloris_does_not_lock_out_a_normal_client(fake: FakeGoogle, tmp_path:
             if i % 2:
                 s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n")
             else:
-                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 99\r\n\r\n{")
+                s.sendall(
+                    b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 99\r\n\r\n{"
+                )
             held.append(s)
         started = time.monotonic()
         r = httpx.post(p.base_url + "/v1/chat/completions", json=CHAT, timeout=5)

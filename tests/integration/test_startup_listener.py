@@ -43,7 +43,8 @@ WATCH = textwrap.dedent(
             seen_8080 = seen_8080 or listening(8080)
             if not served and listening(8317):
                 with socket.create_connection(("127.0.0.1", 8317), timeout=2) as s:
-                    s.sendall(b"GET /healthz HTTP/1.1\\r\\nhost: x\\r\\nconnection: close\\r\\n\\r\\n")
+                    s.sendall(b"GET /healthz HTTP/1.1\\r\\nhost: x\\r\\n"
+                              b"connection: close\\r\\n\\r\\n")
                     served = s.recv(100).startswith(b"HTTP/1.1 200")
                 settle = time.monotonic() + 1.0  # keep watching a while after it serves
             if served and time.monotonic() > settle:
