@@ -231,3 +231,28 @@ async def test_unwritable_auth_dir_serves_the_new_token_and_retries(
     assert writes == ["rt-2", "rt-2", "rt-2"]
     assert json.loads(path.read_text())["refresh_token"] == "rt-2"  # the rotated token survives
     await http_client.aclose()
+
+
+def test_startup_refuses_clients_of_any_other_listener() -> None:
+    """Should mitmproxy's default forward proxy come up before `load()` held it back, its
+    clients are refused before any byte is relayed."""
+    from cliproxy.addons.startup import Startup
+    from cliproxy.addons.state import State
+    from mitmproxy.proxy.mode_specs import ProxyMode
+    from mitmproxy.test import tflow
+
+    startup = Startup(State())
+    startup.own_mode = True
+    regular = tflow.tclient_conn()
+    regular.proxy_mode = ProxyMode.parse("regular")
+    startup.client_connected(regular)
+    assert regular.error
+    ours = tflow.tclient_conn()
+    ours.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9@8317")
+    startup.client_connected(ours)
+    assert not ours.error
+    startup.own_mode = False  # --mode given: whatever the user asked for is served
+    other = tflow.tclient_conn()
+    other.proxy_mode = ProxyMode.parse("regular")
+    startup.client_connected(other)
+    assert not other.error
