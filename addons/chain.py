@@ -6,6 +6,7 @@ from cliproxy.addons.access import Access
 from cliproxy.addons.endpoints import LocalEndpoints
 from cliproxy.addons.flowlimit import FlowLimit
 from cliproxy.addons.gateway import Gateway
+from cliproxy.addons.limits import Limits
 from cliproxy.addons.observe import Observe
 from cliproxy.addons.observe import ObserveEndpoints
 from cliproxy.addons.observe import Telemetry
@@ -28,6 +29,7 @@ def build_chain(state: State | None = None) -> list[object]:
     telemetry = Telemetry(state)
     return [
         Startup(state),
+        Limits(state),  # before anything reads a body: it decodes compressed ones, bounded
         RequestLog(state),
         Access(state),
         LocalEndpoints(state),

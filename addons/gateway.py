@@ -21,6 +21,8 @@ from cliproxy.addons.exchange import make_stream
 from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.exchange import whole_answer
 from cliproxy.addons.failover import Failover
+from cliproxy.addons.limits import client_http_version
+from cliproxy.addons.limits import valid_model_name
 from cliproxy.addons.local import LocalAnswer
 from cliproxy.addons.local import error_response
 from cliproxy.addons.local import json_body
@@ -113,6 +115,14 @@ class Gateway:
     def _resolve(self, client: ClientDialect, requested: str) -> tuple[str, Provider]:
         """The upstream model and provider after `model-aliases`; 404 when none serves it."""
         model = resolve_model(requested, self.state.settings.model_aliases)
+        if not valid_model_name(model):
+            raise LocalAnswer(
+                error_response(
+                    client.shape,
+                    400,
+                    "model: a model name has letters, digits, '.', '-' and '_' only",
+                )
+            )
         provider = provider_for(model)
         if provider is None:
             raise LocalAnswer(
@@ -166,7 +176,13 @@ class Gateway:
     @staticmethod
     def _stream_headers(flow: http.HTTPFlow) -> http.Headers:
         headers = http.Headers(content_type="text/event-stream", cache_control="no-cache")
-        if not (flow.request.is_http2 or flow.request.is_http3):
+        if flow.request.is_http2 or flow.request.is_http3:
+            return headers
+        if client_http_version(flow) == "HTTP/1.0":
+            # HTTP/1.0 has no chunked encoding: the body ends when the connection closes
+            # (docs/mitmproxy.md "Streaming responses")
+            headers["connection"] = "close"
+        else:
             headers["transfer-encoding"] = "chunked"
         return headers
 

@@ -11,6 +11,8 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from typing import Any
 
+from cliproxy.addons.jsoncheck import MAX_DEPTH
+from cliproxy.addons.jsoncheck import check_json
 from cliproxy.addons.routing import shape_of
 from cliproxy.translators import ir
 from cliproxy.translators.registry import SHAPES
@@ -84,6 +86,12 @@ def json_body(req: http.Request) -> Any:
     if not raw.strip():
         raise ir.RequestError("the request body is empty; a JSON object is required")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError as e:
         raise ir.RequestError(f"the request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ir.RequestError(f"the JSON nests deeper than {MAX_DEPTH} levels") from None
+    problem = check_json(body)
+    if problem is not None:
+        raise ir.RequestError(f"the request body cannot be used: {problem}")
+    return body

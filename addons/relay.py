@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from cliproxy.addons.accounts.gemini import GeminiAccount
 from cliproxy.addons.accounts.pool import RefreshError
@@ -42,6 +43,7 @@ FREE_TIER = {
     "isDefault": True,
 }
 OPERATION_NAME = "operations/cliproxy-onboarded"
+FORWARDED = "cliproxy_relay_forwarded"  # flow.metadata: the relay sent this flow upstream
 
 
 def load_code_assist(project: str) -> dict[str, Any]:
@@ -121,7 +123,8 @@ class Relay:
             raise LocalAnswer(json_response(200, LOCAL_FALLBACKS.get(rpc, {})))
         req = flow.request
         raw = req.get_content(strict=False) or b""
-        query = req.path.partition("?")[2]
+        # the client's own credentials (`key=`) never travel upstream with a pool token
+        query = urlencode([(k, v) for k, v in req.query.items(multi=True) if k.lower() != "key"])
         url = code_assist.method_url(self.state.settings.endpoints.gemini_cli, rpc)
         content = raw
         if raw.strip():
@@ -133,8 +136,22 @@ class Relay:
         url += f"?{query}" if query else ""
         headers = code_assist.headers(account.access_token, False)
         flow.comment = f"relay {rpc} → code_assist · {account.label}"
+        flow.metadata[FORWARDED] = True
         if self.state.settings.proxy_url:  # every upstream byte through it: httpx's job
             call = PlainCall(req.method, url, headers, content, "Code Assist")
             self.streamer.take_call(flow, call)
             return
         retarget(flow, url, headers, content, method=req.method)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        """Code Assist answers JSON; an HTML page or a redirect (a captive portal, a login
+        wall, a misconfigured endpoint) is no answer Gemini CLI can use: JSON 502 instead."""
+        if not flow.metadata.get(FORWARDED) or flow.response is None:
+            return
+        resp = flow.response
+        ctype = resp.headers.get("content-type", "").lower()
+        if 300 <= resp.status_code < 400 or (resp.content and "json" not in ctype):
+            what = f"a redirect ({resp.status_code})" if resp.status_code < 400 else "no JSON"
+            flow.response = error_response(
+                "google", 502, f"Code Assist answered {what} to {flow.request.path.split('?')[0]}"
+            )

@@ -6,7 +6,9 @@ wrong type is reported as one line naming the key, so start-up can stop with a c
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,25 @@ from pydantic import ConfigDict
 from pydantic import Field
 from pydantic import ValidationError
 from pydantic import field_validator
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$")
+_UNITS = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+
+
+def parse_size(value: object) -> int:
+    """`32MiB`, `512KiB`, `100B` or a plain integer of bytes (docs/configuration.md "Keys")."""
+    if isinstance(value, bool):
+        raise ValueError("must be a size such as 32MiB or a number of bytes")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        size = int(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError("must be a size such as 32MiB, 512KiB or a number of bytes")
+    if size < 1:
+        raise ValueError("must be at least 1 byte")
+    return size
+
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "CLIPROXY_CONFIG"
@@ -36,15 +57,6 @@ class QuotaExceeded(_Section):
     switch_preview_model: bool = True
 
 
-class Timeouts(_Section):
-    """Seconds (docs/configuration.md "Keys")."""
-
-    client_headers: float = Field(default=10, gt=0)
-    client_body: float = Field(default=60, gt=0)
-    upstream_connect: float = Field(default=15, gt=0)
-    upstream_idle: float = Field(default=600, gt=0)
-
-
 class Endpoints(_Section):
     gemini_cli: str = "https://cloudcode-pa.googleapis.com"
     codex: str = "https://chatgpt.com/backend-api/codex"
@@ -63,6 +75,15 @@ class Endpoints(_Section):
         return value.rstrip("/")
 
 
+class Timeouts(_Section):
+    """Seconds (docs/configuration.md "Timeouts")."""
+
+    client_headers: float = Field(default=10.0, gt=0, le=3600)
+    client_body: float = Field(default=60.0, gt=0, le=3600)
+    upstream_connect: float = Field(default=15.0, gt=0, le=3600)
+    upstream_idle: float = Field(default=600.0, gt=0, le=86400)
+
+
 class Settings(_Section):
     host: str = ""
     port: int = Field(default=8317, ge=1, le=65535)
@@ -76,7 +97,25 @@ class Settings(_Section):
     request_retry: int = Field(default=3, ge=1, le=20)
     model_aliases: dict[str, str] = Field(default_factory=dict)
     endpoints: Endpoints = Field(default_factory=Endpoints)
+    max_body_size: int = 32 << 20
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("max_body_size", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> int:
+        return parse_size(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP address or CIDR") from None
+        return value
+
     # "" = in-process state; redis://HOST:PORT/DB = shared by every replica (docs/replicas.md)
     state_store: str = ""
     usage_db: str = "usage.sqlite"  # beside config.yaml unless absolute; "" = no usage history
@@ -118,7 +157,9 @@ def config_path(explicit: str | None = None) -> Path:
 
 def parse_settings(data: Any, source: str = DEFAULT_CONFIG) -> Settings:
     if data is None:
-        data = {}
+        # an emptied file (or one of comments only) is a mistake, most often a save caught
+        # half-way: taking it as "all defaults" would drop api-keys and reset endpoints
+        raise SettingsError(f"{source}: the file is empty (or only comments); no config in it")
     if not isinstance(data, dict):
         raise SettingsError(f"{source}: the top level must be a mapping of keys")
     _kebab_only(data, "", source)

@@ -8,24 +8,25 @@ start-up; this addon then stops mitmproxy itself when the config is invalid.
 
 from __future__ import annotations
 
+import asyncio
 import errno
-import json
 import logging
 import os
 import socket
 import sys
 
+from cliproxy.addons.limits import error_page
 from cliproxy.addons.settings import CONFIG_ENV
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.settings import SettingsError
 from cliproxy.addons.settings import config_path
 from cliproxy.addons.settings import load_settings
 from cliproxy.addons.state import State
+from mitmproxy import connection
 from mitmproxy import ctx
-from mitmproxy import http
 from mitmproxy.addonmanager import Loader
-from mitmproxy.net.http.http1 import assemble_response
 from mitmproxy.proxy.layers.http import _http1
+from mitmproxy.proxy.mode_specs import ReverseMode
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +35,28 @@ PLACEHOLDER_TARGET = "reverse:http://127.0.0.1:9"
 
 
 def json_error_response(status_code: int, message: str = "") -> bytes:
-    """Replacement for mitmproxy's HTML error page (docs/mitmproxy.md "Error pages"): a body the
-    openai, anthropic and google-genai SDKs all parse as an error."""
-    body = {
-        "type": "error",
-        "error": {
-            "type": "api_error",
-            "message": f"proxy error: {message}" if message else "proxy error",
-            "code": status_code,
-            "status": "UNAVAILABLE" if status_code >= 500 else "INVALID_ARGUMENT",
-        },
-    }
-    resp = http.Response.make(
-        status_code,
-        json.dumps(body).encode(),
-        {"content-type": "application/json", "connection": "close"},
-    )
-    return assemble_response(resp)
+    """Replacement for mitmproxy's HTML error page (docs/mitmproxy.md "Error pages"): the
+    caller's shape when the failing flow is known (addons/limits.py), else a body the openai,
+    anthropic and google-genai SDKs all parse as an error."""
+    return error_page(status_code, message)
+
+
+def hold_default_server() -> bool:
+    """Stop mitmproxy from ever binding its default `*:8080` regular proxy.
+
+    Scripts load while `setup_servers` (started by `Master.run`) is still resolving the
+    listen address, before it binds (docs/mitmproxy.md "Start-up and the :8080 server").
+    Cancelling that task leaves no server at all until `running()` sets our reverse mode."""
+    held = False
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # no event loop: nothing is being set up
+        return False
+    for task in tasks:
+        if task.get_name() == "setup_servers" and not task.done():
+            task.cancel()
+            held = True
+    return held
 
 
 def port_busy(host: str, port: int) -> str | None:
@@ -73,6 +79,7 @@ class Startup:
         self.fatal: str | None = None
         self.started = False
         self.managed: dict[str, object] | None = None  # log options we quiet (user left them)
+        self.own_mode = False  # the listen mode is ours to set (no --mode on the command line)
         state.listeners.append(self.settings_changed)
 
     def load(self, loader: Loader) -> None:
@@ -86,8 +93,11 @@ class Startup:
         )
         _http1.make_error_response = json_error_response  # type: ignore[attr-defined]
         if not ctx.options.has_changed("mode"):
-            # The default :8080 server is about to be replaced by ours in running(); a failure to
-            # bind it must not abort start-up (docs/mitmproxy.md "Start-up and the :8080 server").
+            self.own_mode = True
+            if hold_default_server():
+                logger.debug("mitmproxy's default :8080 server held back")
+            # Should the default :8080 server come up anyway, a failure to bind it must not abort
+            # start-up (docs/mitmproxy.md "Start-up and the :8080 server").
             errorcheck = ctx.master.addons.get("errorcheck")
             if errorcheck is not None:
                 ctx.master.addons.remove(errorcheck)
@@ -150,6 +160,12 @@ class Startup:
         if old.debug != new.debug:
             self._quiet(new.debug)
 
+    def client_connected(self, client: connection.Client) -> None:
+        """Only our reverse listener serves: a client of any other server (mitmproxy's default
+        forward proxy, should it ever have been bound) is turned away before any byte."""
+        if self.own_mode and not isinstance(client.proxy_mode, ReverseMode):
+            client.error = "not cliproxy's listener"
+
     async def running(self) -> None:
         if self.fatal is not None:
             print(f"cliproxy: {self.fatal}", file=sys.stderr)
@@ -176,6 +192,14 @@ class Startup:
             updates["mode"] = [PLACEHOLDER_TARGET + listen]
         if settings.api_keys and not ctx.options.has_changed("block_global"):
             updates["block_global"] = False  # remote clients with a key must reach us
+        if self.own_mode:
+            # the default server held back in load() never started: nothing to stop
+            ps = ctx.master.addons.get("proxyserver")
+            servers = getattr(getattr(ps, "servers", None), "_instances", None)
+            if isinstance(servers, dict):
+                for spec, instance in list(servers.items()):
+                    if not instance.is_running:
+                        del servers[spec]
         ctx.options.update(**updates)
         self.state.start_watching()
         mode = ctx.options.mode[0] if ctx.options.mode else ""

@@ -73,7 +73,10 @@ class Streamer:
         """Streams go through here (failover before the first byte, then events as they come);
         so does every upstream call when `proxy-url` is set, so that one client (httpx) carries
         every byte through it, SOCKS included, and a broken proxy is a clean error. Other
-        exchanges keep the native path (docs/mitmproxy.md, "The loopback streamer")."""
+        exchanges keep the native path (docs/mitmproxy.md, "The loopback streamer"). The
+        server starts with mitmproxy (`running`), before any client can connect."""
+        if self.port is None:
+            return False
         return ex.stream or bool(self.state.settings.proxy_url)
 
     def take(self, flow: http.HTTPFlow, ex: Exchange) -> None:

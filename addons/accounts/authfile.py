@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import stat
 import tempfile
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +24,36 @@ class AuthFileError(Exception):
     """An auth file that cannot be used; str() says why (never includes a token)."""
 
 
+MAX_AUTH_FILE = 1 << 20  # real auth files are a few KiB; a bigger one is not read at all
+# Longest token lifetime believed from a token endpoint; `expires_in: 1e30` is not a reason
+# to overflow (or to never refresh again).
+MAX_LIFETIME = timedelta(days=3650)
+
+
 def read_auth_file(path: Path) -> dict[str, Any]:
+    """A regular file of at most MAX_AUTH_FILE bytes, as a JSON object. O_NONBLOCK: a FIFO
+    swapped in after the check can still never block the caller (it would block opening)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise AuthFileError(f"cannot be read ({e.strerror or e})") from None
-    except ValueError:
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise AuthFileError("is not a regular file")
+        if st.st_size > MAX_AUTH_FILE:
+            raise AuthFileError(f"is larger than {MAX_AUTH_FILE} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_AUTH_FILE + 1)
+    except OSError as e:
+        raise AuthFileError(f"cannot be read ({e.strerror or e})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_AUTH_FILE:
+        raise AuthFileError(f"is larger than {MAX_AUTH_FILE} bytes")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         raise AuthFileError("is not valid JSON") from None
     if not isinstance(data, dict):
         raise AuthFileError("is not a JSON object")
@@ -54,7 +81,10 @@ def parse_time(value: Any) -> datetime | None:
     """RFC 3339 (Go writes 9-digit fractions and offsets; Python ≥ 3.12 parses both) or epoch."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value  # ms epochs (gemini-cli expiry_date)
-        return datetime.fromtimestamp(seconds, UTC)
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, ValueError, OSError):  # 99999999999999999999, NaN
+            return None
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -62,6 +92,15 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def lifetime(expires_in: object) -> timedelta | None:
+    """A token endpoint's `expires_in` as a bounded duration; None when unusable."""
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        return None
+    if not math.isfinite(expires_in) or expires_in <= 0:
+        return None
+    return min(timedelta(seconds=min(expires_in, MAX_LIFETIME.total_seconds())), MAX_LIFETIME)
 
 
 def format_time(value: datetime) -> str:

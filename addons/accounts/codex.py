@@ -14,6 +14,7 @@ from typing import ClassVar
 from cliproxy.addons.accounts import jwt
 from cliproxy.addons.accounts.authfile import AuthFileError
 from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.authfile import lifetime
 from cliproxy.addons.accounts.authfile import parse_time
 from cliproxy.addons.accounts.file_account import AuthFileAccount
 from cliproxy.addons.accounts.providers import Provider
@@ -94,8 +95,8 @@ class CodexAccount(AuthFileAccount):
                 self.raw[key] = reply[key]
         self.raw["last_refresh"] = format_time(now)
         expiry = jwt.expiry(self.raw["access_token"])
-        if expiry is None and isinstance(reply.get("expires_in"), (int, float)):
-            expiry = now + timedelta(seconds=reply["expires_in"])
+        if expiry is None and (expires_in := lifetime(reply.get("expires_in"))) is not None:
+            expiry = now + expires_in
         # an opaque token with no lifetime given: assume a short one rather than refreshing on
         # every request because the old `expired` stays in the past
         self.raw["expired"] = format_time(expiry or now + UNKNOWN_LIFETIME)

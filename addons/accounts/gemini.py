@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from typing import ClassVar
 
 from cliproxy.addons.accounts.authfile import AuthFileError
 from cliproxy.addons.accounts.authfile import format_time
+from cliproxy.addons.accounts.authfile import lifetime
 from cliproxy.addons.accounts.authfile import parse_time
 from cliproxy.addons.accounts.file_account import AuthFileAccount
 from cliproxy.addons.accounts.providers import Provider
@@ -85,9 +85,9 @@ class GeminiAccount(AuthFileAccount):
             raise ValueError("the token endpoint answered without an access_token")
         token = self.token
         token["access_token"] = access
-        expires_in = reply.get("expires_in")
-        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
-            token["expiry"] = format_time(now + timedelta(seconds=expires_in))
+        expires_in = lifetime(reply.get("expires_in"))
+        if expires_in is not None:
+            token["expiry"] = format_time(now + expires_in)
         for key in ("refresh_token", "token_type", "scope", "id_token"):
             if isinstance(reply.get(key), str) and reply[key]:
                 token[key] = reply[key]

@@ -29,7 +29,10 @@ def claims(token: str) -> dict[str, Any]:
 def expiry(token: str) -> datetime | None:
     exp = claims(token).get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return datetime.fromtimestamp(exp, UTC)
+        try:
+            return datetime.fromtimestamp(exp, UTC)
+        except (OverflowError, ValueError, OSError):  # exp of 1e20, NaN: no usable expiry
+            return None
     return None
 
 

@@ -45,6 +45,9 @@ from cliproxy.translators.fault import RestKind
 
 logger = logging.getLogger(__name__)
 
+WRITE_RETRY_FIRST = 5.0  # seconds before writing a refreshed token again after a failure
+WRITE_RETRY_MAX = 300.0
+
 FileAccount = GeminiAccount | CodexAccount
 Account = GeminiAccount | CodexAccount | AIStudioKey
 
@@ -121,6 +124,7 @@ class AccountPool:
         self.store = store
         if store is not None:
             store.on_rejoin(lambda: publish_rests(store, self.accounts))
+        self._pending_writes: dict[str, asyncio.Task[None]] = {}  # auth files to write again
 
     # ------------------------------------------------------------------ membership
 
@@ -366,12 +370,48 @@ class AccountPool:
             account.apply_refresh(body, datetime.now(UTC))
         except ValueError as e:
             raise RefreshError(str(e), permanent=False) from None
-        # Small file, but still off the event loop (docs/mitmproxy.md "Async hooks": no blocking I/O
-        # in hooks).
-        await asyncio.to_thread(write_auth_file, account.path, account.raw)
-        self._note_own_write(account.path)
         account.last_error = None
         logger.info("%s: token refreshed", account.label)
+        if not await self._write(account):
+            # The new token serves this request all the same; the file must catch up, or a
+            # restart would bring back a Codex refresh token that is already spent.
+            self._retry_write(account)
+
+    async def _write(self, account: FileAccount) -> bool:
+        """Write the account's file; False (logged) when auth-dir is unwritable or full."""
+        try:
+            # Small file, but still off the event loop (docs/mitmproxy.md "Async hooks": no
+            # blocking I/O in hooks).
+            await asyncio.to_thread(write_auth_file, account.path, dict(account.raw))
+        except OSError as e:
+            logger.error(
+                "%s: the refreshed token could not be written to %s (%s); serving with it, "
+                "retrying the write",
+                account.label,
+                account.path,
+                e.strerror or type(e).__name__,
+            )
+            return False
+        self._note_own_write(account.path)
+        return True
+
+    def _retry_write(self, account: FileAccount) -> None:
+        if account.name in self._pending_writes:
+            return  # the running retry writes the newest state anyway
+
+        async def retry() -> None:
+            delay = WRITE_RETRY_FIRST
+            try:
+                while self.files.get(account.path) is account:
+                    await asyncio.sleep(delay)
+                    if await self._write(account):
+                        logger.warning("%s: refreshed token written at last", account.label)
+                        return
+                    delay = min(delay * 2, WRITE_RETRY_MAX)
+            finally:
+                self._pending_writes.pop(account.name, None)
+
+        self._pending_writes[account.name] = asyncio.ensure_future(retry())
 
 
 def relogin_reason(account: Account) -> str:

@@ -7,10 +7,13 @@ Same body format as Code Assist's `request`, without the envelope; answers witho
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 
 def method_url(base: str, model: str, method: str, stream: bool = False) -> str:
-    url = f"{base}/v1beta/models/{model}:{method}"
+    # escaped whatever the caller checked: a model name never alters the path or the query
+    # (`gemini-x?key=…&`, `gemini-x/../../files`) of a request sent with the operator's key
+    url = f"{base}/v1beta/models/{quote(model, safe='')}:{quote(method, safe='')}"
     return url + "?alt=sse" if stream else url
 
 
