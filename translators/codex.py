@@ -252,6 +252,8 @@ class _Items:
     def __init__(self, req: ir.Request, names: dict[str, str]) -> None:
         self.req = req
         self.names = names  # client tool name -> Codex tool name, for the names Codex refuses
+        self.custom = _custom_names(req)  # freeform tools: custom_tool_call(_output) items
+        self.custom_calls: set[str] = set()  # call ids of custom calls, for their outputs
         self.items: list[dict[str, Any]] = []
         self.content: list[dict[str, Any]] = []
         self.role = "user"
@@ -295,18 +297,20 @@ class _Items:
         elif isinstance(p, ir.ToolCallPart):
             if p.signature:  # a Gemini thoughtSignature: meaningless to Codex
                 self.thinking_dropped()
-            self.item(
-                {
-                    "type": "function_call",
-                    "call_id": upstream_call_id(p.id),
-                    "name": self.names.get(p.name, p.name),
-                    "arguments": json.dumps(p.arguments, ensure_ascii=False),
-                }
-            )
+            call = {"call_id": upstream_call_id(p.id), "name": self.names.get(p.name, p.name)}
+            if p.name in self.custom:
+                self.custom_calls.add(p.id)
+                self.item(
+                    {"type": "custom_tool_call", **call, "input": ir.custom_input(p.arguments)}
+                )
+            else:
+                arguments = json.dumps(p.arguments, ensure_ascii=False)
+                self.item({"type": "function_call", **call, "arguments": arguments})
         elif isinstance(p, ir.ToolResultPart):
+            custom = p.call_id in self.custom_calls
             self.item(
                 {
-                    "type": "function_call_output",
+                    "type": "custom_tool_call_output" if custom else "function_call_output",
                     "call_id": upstream_call_id(p.call_id),
                     "output": _tool_output(p, self.req, f"messages[{self.index}]"),
                 }
@@ -332,17 +336,31 @@ def _tool_schema(parameters: Any) -> dict[str, Any]:
     return schema
 
 
+def _custom_names(req: ir.Request) -> set[str]:
+    names = req.extras.get(ir.CUSTOM_TOOLS)
+    return set(names) if isinstance(names, list) else set()
+
+
+def _render_tool(tool: ir.Tool, name: str, custom: set[str], formats: Any) -> dict[str, Any]:
+    if tool.name in custom:
+        # a freeform tool goes as Codex's own `custom` tool, its grammar kept (ir.CUSTOM_TOOLS)
+        out: dict[str, Any] = {"type": "custom", "name": name, "description": tool.description}
+        fmt = formats.get(tool.name) if isinstance(formats, dict) else None
+        if isinstance(fmt, dict):
+            out["format"] = fmt
+        return out
+    return {
+        "type": "function",
+        "name": name,
+        "description": tool.description or "",
+        "strict": False,
+        "parameters": _tool_schema(tool.parameters),
+    }
+
+
 def _render_tools(req: ir.Request, names: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "name": names.get(tool.name, tool.name),
-            "description": tool.description or "",
-            "strict": False,
-            "parameters": _tool_schema(tool.parameters),
-        }
-        for tool in req.tools
-    ]
+    custom, formats = _custom_names(req), req.extras.get(ir.CUSTOM_TOOL_FORMATS)
+    return [_render_tool(t, names.get(t.name, t.name), custom, formats) for t in req.tools]
 
 
 def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[str, Any]:
@@ -354,7 +372,8 @@ def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[st
         return "auto"
     if choice.mode == "tool":
         if choice.name and any(t.name == choice.name for t in req.tools):
-            return {"type": "function", "name": names.get(choice.name, choice.name)}
+            kind = "custom" if choice.name in _custom_names(req) else "function"
+            return {"type": kind, "name": names.get(choice.name, choice.name)}
         if choice.name:  # the backend 400s on a tool_choice naming no declared tool
             _note(req, f"tool_choice={choice.name}: no such tool declared; sent required")
         return "required"

@@ -11,6 +11,7 @@ event and must stay cheap (docs/architecture.md "Performance budget").
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -51,6 +52,34 @@ class ImagePart:
 # prefix, so each dialect can tell it from a Gemini thoughtSignature (base64) or an Anthropic
 # signature and replay it only where it belongs (as a Responses `reasoning` item).
 CODEX_REASONING_PREFIX = "codex-rs:"
+
+# Freeform ("custom") tools of the OpenAI dialects (GPT-5's raw-string tools, Codex's apply_patch)
+# travel as function tools with one string parameter `input`, and their calls as arguments
+# {"input": <raw text>}. Request.extras[CUSTOM_TOOLS] lists their names (the way back turns calls
+# to them into the client's custom calls again); Request.extras[CUSTOM_TOOL_FORMATS] maps a name to
+# its input format in the Responses form ({"type": "grammar", "syntax", "definition"}), so an
+# upstream that has custom tools itself (Codex) gets the tool as it was declared.
+CUSTOM_TOOLS = "responses_custom_tools"
+CUSTOM_TOOL_FORMATS = "custom_tool_formats"
+
+
+def custom_input(args: dict[str, Any]) -> str:
+    """The raw text of a custom tool call from its function-style arguments. Models sometimes
+    rename the one parameter or send a non-string: a lone value is the input."""
+    value = args.get("input")
+    if isinstance(value, str):
+        return value
+    if len(args) == 1:
+        (only,) = args.values()
+        return only if isinstance(only, str) else _json_text(only)
+    return _json_text(args) if args else ""
+
+
+def _json_text(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return ""
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ Layout: constants, JWT/PKCE helpers, request checks (`validate_request`), script
   "Invalid 'input[95].call_id': string too long. Expected a string with maximum length 64, …").
 - Every function_call / custom_tool_call / local_shell_call in `input` needs a matching output item
   (`No tool output found for function call call_….`, a real Responses API rule), and every output
-  needs an earlier call.
+  needs an earlier call of its kind (a function_call_output does not answer a custom_tool_call).
 - A reasoning input item needs an `encrypted_content` this fake issued; `encrypted_content` is only
   issued when `include` has `reasoning.encrypted_content`, and summary text only streams when
   `reasoning.summary` asks for it (both as the real backend does).
@@ -504,7 +504,11 @@ def _check_output(item: dict, kind: str, path: str, calls: dict[str, str]) -> st
         if key not in item:
             raise _missing(f"{path}.{key}")
     call_id = _check_length(_expect_str(item["call_id"], f"{path}.call_id"), f"{path}.call_id")
-    if call_id not in calls:
+    # an output answers a call of its own kind: a function_call_output does not answer a
+    # custom_tool_call (nor the reverse); local_shell_call is answered by function_call_output
+    want = ("function_call", "local_shell_call") if kind == "function_call_output" else (
+        "custom_tool_call",)  # fmt: skip
+    if calls.get(call_id) not in want:
         what = "function call" if kind == "function_call_output" else "custom tool call"
         raise detail(f"No tool call found for {what} output with call_id {call_id}.")
     output = item["output"]

@@ -651,9 +651,32 @@ ERROR_CASES: list[tuple[object, str | None, str]] = [
     (body([*HI, {"role": "assistant", "tool_calls": {}}]), "messages[1].tool_calls", "array"),
     (body([*HI, {"role": "assistant", "tool_calls": [1]}]), "messages[1].tool_calls[0]", "object"),
     (
-        body([*HI, {"role": "assistant", "tool_calls": [{"type": "custom", "custom": {}}]}]),
+        body([*HI, {"role": "assistant", "tool_calls": [{"type": "mcp", "mcp": {}}]}]),
         "messages[1].tool_calls[0].type",
-        "must be 'function'",
+        "must be 'function' or 'custom'",
+    ),
+    (
+        body([*HI, {"role": "assistant", "tool_calls": [{"type": "custom", "custom": {}}]}]),
+        "messages[1].tool_calls[0].custom.name",
+        "non-empty string",
+    ),
+    (
+        body([*HI, {"role": "assistant", "tool_calls": [{"type": "custom", "custom": 1}]}]),
+        "messages[1].tool_calls[0].custom",
+        "must be an object",
+    ),
+    (
+        body(
+            [
+                *HI,
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"type": "custom", "custom": {"name": "p", "input": {}}}],
+                },
+            ]
+        ),
+        "messages[1].tool_calls[0].custom.input",
+        "must be a string",
     ),
     (
         body([*HI, {"role": "assistant", "tool_calls": [{"id": 5, "function": {"name": "f"}}]}]),
@@ -708,7 +731,44 @@ ERROR_CASES: list[tuple[object, str | None, str]] = [
     (body(HI, functions=[{}]), "functions[0].name", "non-empty string"),
     (body(HI, tool_choice="any"), "tool_choice", "none, auto, required"),
     (body(HI, tool_choice=3), "tool_choice", "string or an object"),
-    (body(HI, tool_choice={"type": "custom"}), "tool_choice.type", "must be 'function'"),
+    (body(HI, tool_choice={"type": "mcp"}), "tool_choice.type", "must be 'function' or 'custom'"),
+    (body(HI, tool_choice={"type": "custom"}), "tool_choice.custom.name", "non-empty"),
+    (body(HI, tools=[{"type": "custom"}]), "tools[0].custom", "must be an object"),
+    (body(HI, tools=[{"type": "custom", "custom": {}}]), "tools[0].custom.name", "non-empty"),
+    (
+        body(HI, tools=[{"type": "custom", "custom": {"name": "p", "format": {"type": "x"}}}]),
+        "tools[0].custom.format.type",
+        "'text' or 'grammar'",
+    ),
+    (
+        body(
+            HI,
+            tools=[
+                {
+                    "type": "custom",
+                    "custom": {"name": "p", "format": {"type": "grammar", "grammar": {}}},
+                }
+            ],
+        ),
+        "tools[0].custom.format.grammar.definition",
+        "must be a string",
+    ),
+    (
+        body(
+            HI,
+            tools=[
+                {
+                    "type": "custom",
+                    "custom": {
+                        "name": "p",
+                        "format": {"type": "grammar", "grammar": {"definition": "x"}},
+                    },
+                }
+            ],
+        ),
+        "tools[0].custom.format.grammar.syntax",
+        "'lark' or 'regex'",
+    ),
     (body(HI, tool_choice={"type": "function"}), "tool_choice.function.name", "non-empty"),
     (body(HI, function_call="required"), "function_call", "none, auto, required"),
     (body(HI, function_call={}), "function_call.name", "non-empty string"),

@@ -1,0 +1,192 @@
+"""Issue 10, "Fidelity, round two", the rest: Chat Completions freeform tools, Anthropic's web
+search on Codex, Chat clients' Gemini thought signatures, and one conversation across providers,
+through the real proxy in front of the strict fakes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from tests.fakes.codex import CustomCall
+from tests.fakes.codex import FakeCodex
+from tests.fakes.codex import Tokens
+from tests.fakes.google import Calls as GeminiCalls
+from tests.fakes.google import FakeGoogle
+from tests.integration.conftest import PROJECT
+from tests.integration.conftest import Proxy
+from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import start_proxy
+
+
+@pytest.fixture(scope="module")
+def codex() -> Iterator[FakeCodex]:
+    with FakeCodex() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tokens(codex: FakeCodex) -> Tokens:
+    return codex.add_account("acct-3333", email="g@example.com")
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    fake: FakeGoogle, codex: FakeCodex, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    p = start_proxy(
+        tmp_path_factory.mktemp("fidelity-two-proxy"),
+        fake,
+        codex=codex,
+        auth_files={
+            "codex-g@example.com.json": tokens.auth_file(),
+            "gemini-a.json": gemini_auth(
+                "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
+            ),
+        },
+    )
+    yield p
+    p.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_codex(codex: FakeCodex) -> None:
+    codex.reset()
+
+
+@pytest.fixture
+def oai(proxy: Proxy) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+
+
+@pytest.fixture
+def claude(proxy: Proxy) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=proxy.base_url, api_key="x", max_retries=0)
+
+
+def last_body(codex: FakeCodex) -> dict:
+    return codex.responses_requests[-1].body
+
+
+# ------------------------------------------------------------------ (1) freeform tools, Chat
+
+PATCH = '*** Begin Patch\n*** Add File: a.txt\n+say "hi"\n*** End Patch\n'
+GRAMMAR = 'start: "*** Begin Patch" /(.|\\n)*/'
+PATCH_TOOL: dict[str, Any] = {
+    "type": "custom",
+    "custom": {
+        "name": "apply_patch",
+        "description": "Edit files",
+        "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": GRAMMAR}},
+    },
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_custom_tool_to_codex_and_its_raw_call_back(
+    oai: openai.OpenAI, codex: FakeCodex, stream: bool
+) -> None:
+    codex.enqueue(CustomCall("apply_patch", PATCH))
+    kwargs: dict[str, Any] = {
+        "model": "gpt-5",
+        "messages": [{"role": "user", "content": "add a.txt"}],
+        "tools": [PATCH_TOOL],
+        "tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}},
+    }
+    if stream:
+        calls: dict[int, dict[str, Any]] = {}
+        finish = None
+        for chunk in oai.chat.completions.create(stream=True, **kwargs):
+            for choice in chunk.choices:
+                for tc in choice.delta.tool_calls or []:
+                    raw = tc.to_dict()
+                    call = calls.setdefault(tc.index, {"input": ""})
+                    call.update({k: raw[k] for k in ("id", "type") if k in raw})
+                    custom = raw.get("custom") or {}
+                    call["name"] = custom.get("name", call.get("name"))
+                    call["input"] += custom.get("input", "")
+                    assert "function" not in raw
+                finish = choice.finish_reason or finish
+        (call,) = calls.values()
+        assert call["type"] == "custom" and call["name"] == "apply_patch"
+        assert call["input"] == PATCH and call["id"].startswith("call_")
+        assert finish == "tool_calls"
+    else:
+        answer = oai.chat.completions.create(**kwargs)
+        (tc,) = answer.choices[0].message.tool_calls or []
+        assert tc.type == "custom"
+        assert tc.custom.name == "apply_patch" and tc.custom.input == PATCH  # type: ignore[union-attr]
+        assert answer.choices[0].finish_reason == "tool_calls"
+    body = last_body(codex)
+    assert body["tools"] == [
+        {
+            "type": "custom",
+            "name": "apply_patch",
+            "description": "Edit files",
+            "format": {"type": "grammar", "syntax": "lark", "definition": GRAMMAR},
+        }
+    ]
+    assert body["tool_choice"] == {"type": "custom", "name": "apply_patch"}
+
+
+def test_chat_custom_call_in_history_reaches_codex_as_a_custom_pair(
+    oai: openai.OpenAI, codex: FakeCodex
+) -> None:
+    messages: list[Any] = [
+        {"role": "user", "content": "add a.txt"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_p1",
+                    "type": "custom",
+                    "custom": {"name": "apply_patch", "input": PATCH},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_p1", "content": "Done!"},
+    ]
+    answer = oai.chat.completions.create(model="gpt-5", messages=messages, tools=[PATCH_TOOL])
+    assert answer.choices[0].message.content == "Tool said: Done!"
+    call, output = last_body(codex)["input"][-2:]
+    assert call == {
+        "type": "custom_tool_call",
+        "call_id": "call_p1",
+        "name": "apply_patch",
+        "input": PATCH,
+    }
+    assert output == {"type": "custom_tool_call_output", "call_id": "call_p1", "output": "Done!"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_custom_tool_to_gemini_as_a_string_function(
+    oai: openai.OpenAI, fake: FakeGoogle, stream: bool
+) -> None:
+    fake.enqueue(GeminiCalls([("apply_patch", {"input": PATCH})]))
+    kwargs: dict[str, Any] = {
+        "model": "gemini-2.5-pro",
+        "messages": [{"role": "user", "content": "add a.txt"}],
+        "tools": [PATCH_TOOL],
+    }
+    if stream:
+        inputs, kinds = "", set()
+        for chunk in oai.chat.completions.create(stream=True, **kwargs):
+            for choice in chunk.choices:
+                for tc in choice.delta.tool_calls or []:
+                    raw = tc.to_dict()
+                    kinds.add(raw.get("type"))
+                    inputs += (raw.get("custom") or {}).get("input", "")
+        assert kinds >= {"custom"} and "function" not in kinds and inputs == PATCH
+    else:
+        (tc,) = oai.chat.completions.create(**kwargs).choices[0].message.tool_calls or []
+        assert tc.type == "custom" and tc.custom.input == PATCH  # type: ignore[union-attr]
+    rpc = "streamGenerateContent" if stream else "generateContent"
+    (decl,) = fake.calls(rpc)[-1].body["request"]["tools"][0]["functionDeclarations"]
+    assert decl["name"] == "apply_patch"
+    assert json.dumps(GRAMMAR)[1:-1] in json.dumps(decl["parametersJsonSchema"])
