@@ -262,6 +262,7 @@ def _tool_calls(
             part = _custom_call(call.get("custom"), f"{w}.custom", call_id, req)
         else:
             part = _function_call(call.get("function"), f"{w}.function", call_id)
+        part.signature = _thought_signature(call.get("extra_content"), f"{w}.extra_content")
         hist.call_names[part.id] = part.name
         out.append(part)
     return out
@@ -274,6 +275,30 @@ def _function_call(fn: object, where: str, call_id: str) -> ir.ToolCallPart:
     if not isinstance(name, str) or not name:
         raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
     return ir.ToolCallPart(call_id, name, _arguments(fn.get("arguments"), f"{where}.arguments"))
+
+
+def _thought_signature(extra: object, where: str) -> str | None:
+    """Gemini's OpenAI-compatible API hands a tool call's thought signature out as
+    `extra_content.google.thought_signature`, and its clients send it back there; it is the
+    call's signature toward Gemini (docs/upstreams.md "Thought signatures")."""
+    if extra is None:
+        return None
+    google = extra.get("google") if isinstance(extra, dict) else None
+    if not isinstance(google, dict):
+        return None
+    sig = google.get("thought_signature")
+    if sig is not None and not isinstance(sig, str):
+        w = f"{where}.google.thought_signature"
+        raise ir.RequestError(f"{w} must be a string", w)
+    return sig or None
+
+
+def _extra_content(sig: str | None) -> dict[str, Any] | None:
+    """A Gemini thought signature as Gemini's OpenAI-compatible API sends it on a tool call;
+    another upstream's opaque state (Codex reasoning) is not a thought signature."""
+    if not sig or sig.startswith(ir.CODEX_REASONING_PREFIX):
+        return None
+    return {"google": {"thought_signature": sig}}
 
 
 def _custom_call(value: object, where: str, call_id: str, req: ir.Request) -> ir.ToolCallPart:
@@ -608,11 +633,16 @@ def render_response(
 
 
 def _tool_call(part: ir.ToolCallPart, custom_tools: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": part.id}
     if part.name in custom_tools:
-        custom = {"name": part.name, "input": custom_input(part.arguments)}
-        return {"id": part.id, "type": "custom", "custom": custom}
-    fn = {"name": part.name, "arguments": args_json(part.arguments)}
-    return {"id": part.id, "type": "function", "function": fn}
+        out.update(type="custom", custom={"name": part.name, "input": custom_input(part.arguments)})
+    else:
+        fn = {"name": part.name, "arguments": args_json(part.arguments)}
+        out.update(type="function", function=fn)
+    extra = _extra_content(part.signature)
+    if extra is not None:
+        out["extra_content"] = extra
+    return out
 
 
 # ================================================================ stream
@@ -715,6 +745,9 @@ class StreamEncoder(SafeStreamEncoder):
             delta.update(type="custom", custom={"name": event.name, "input": ""})
         else:
             delta.update(type="function", function={"name": event.name, "arguments": ""})
+        extra = _extra_content(event.signature)
+        if extra is not None:
+            delta["extra_content"] = extra
         return self._delta({"tool_calls": [delta]})
 
     # ------------------------------------------------ frames

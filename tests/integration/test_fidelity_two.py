@@ -190,3 +190,57 @@ def test_chat_custom_tool_to_gemini_as_a_string_function(
     (decl,) = fake.calls(rpc)[-1].body["request"]["tools"][0]["functionDeclarations"]
     assert decl["name"] == "apply_patch"
     assert json.dumps(GRAMMAR)[1:-1] in json.dumps(decl["parametersJsonSchema"])
+
+
+# ------------------------------------------------------------------ (3) Chat thought signatures
+
+LS_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {"name": "ls", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_client_carries_gemini_thought_signature_both_ways(
+    oai: openai.OpenAI, fake: FakeGoogle, stream: bool
+) -> None:
+    fake.enqueue(GeminiCalls([("ls", {})]))
+    kwargs: dict[str, Any] = {
+        "model": "gemini-2.5-pro",
+        "messages": [{"role": "user", "content": "list"}],
+        "tools": [LS_TOOL],
+    }
+    if stream:
+        call: dict[str, Any] = {}
+        for chunk in oai.chat.completions.create(stream=True, **kwargs):
+            for choice in chunk.choices:
+                for tc in choice.delta.tool_calls or []:
+                    raw = tc.to_dict()
+                    call.setdefault("id", raw.get("id"))
+                    call.setdefault("extra_content", raw.get("extra_content"))
+    else:
+        (tc,) = oai.chat.completions.create(**kwargs).choices[0].message.tool_calls or []
+        call = tc.to_dict()
+    (issued,) = fake.issued_signatures
+    assert call["extra_content"] == {"google": {"thought_signature": issued}}
+    # the next turn sends it back; the strict fake refuses any signature it did not issue
+    messages: list[Any] = [
+        {"role": "user", "content": "list"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": "ls", "arguments": "{}"},
+                    "extra_content": call["extra_content"],
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": "a.txt"},
+    ]
+    answer = oai.chat.completions.create(model="gemini-2.5-pro", messages=messages, tools=[LS_TOOL])
+    assert answer.choices[0].message.content == 'Tool said: [{"output":"a.txt"}]'
+    contents = fake.calls("generateContent")[-1].body["request"]["contents"]
+    assert contents[1]["parts"][0]["thoughtSignature"] == issued

@@ -980,9 +980,16 @@ def ch(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 ROLE = ch({"role": "assistant", "content": ""})
 
 
-def tc_start(index: int, cid: str, name: str) -> dict[str, Any]:
-    fn = {"name": name, "arguments": ""}
-    return ch({"tool_calls": [{"index": index, "id": cid, "type": "function", "function": fn}]})
+def tc_start(index: int, cid: str, name: str, sig: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {
+        "index": index,
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
+    if sig is not None:  # Gemini's thought signature, as its OpenAI-compatible API sends it
+        call["extra_content"] = {"google": {"thought_signature": sig}}
+    return ch({"tool_calls": [call]})
 
 
 def tc_args(index: int, fragment: str) -> dict[str, Any]:
@@ -1047,7 +1054,7 @@ STREAM_CASES: list[tuple[str, list[ir.Event], list[dict[str, Any]]]] = [
         ],
         [
             ROLE,
-            tc_start(0, "call_1", "get_weather"),
+            tc_start(0, "call_1", "get_weather", "sig"),
             tc_args(0, '{"location":"Paris"}'),
             tc_start(1, "call_2", "now"),
             tc_args(1, "{}"),
