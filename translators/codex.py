@@ -306,6 +306,10 @@ class _Items:
             else:
                 arguments = json.dumps(p.arguments, ensure_ascii=False)
                 self.item({"type": "function_call", **call, "arguments": arguments})
+        elif isinstance(p, ir.WebSearchPart):
+            # Codex's own search, replayed as it gave it (without the item id: store is false)
+            action = {"type": "search", "query": p.query}
+            self.item({"type": "web_search_call", "status": "completed", "action": action})
         elif isinstance(p, ir.ToolResultPart):
             custom = p.call_id in self.custom_calls
             self.item(
@@ -360,7 +364,10 @@ def _render_tool(tool: ir.Tool, name: str, custom: set[str], formats: Any) -> di
 
 def _render_tools(req: ir.Request, names: dict[str, str]) -> list[dict[str, Any]]:
     custom, formats = _custom_names(req), req.extras.get(ir.CUSTOM_TOOL_FORMATS)
-    return [_render_tool(t, names.get(t.name, t.name), custom, formats) for t in req.tools]
+    tools = [_render_tool(t, names.get(t.name, t.name), custom, formats) for t in req.tools]
+    if req.web_search:
+        tools.append({"type": "web_search"})  # the backend's own search (web_search_call items)
+    return tools
 
 
 def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[str, Any]:
@@ -442,6 +449,8 @@ def render_request(req: ir.Request) -> dict[str, Any]:
         "stream": True,
         "include": [_ENCRYPTED_INCLUDE],
     }
+    if req.web_search:
+        body["include"].append("web_search_call.action.sources")  # the pages, for the client
     text = _render_text(req)
     if text is not None:
         body["text"] = text
@@ -940,7 +949,27 @@ class StreamDecoder:
             return self._reasoning_done(item)
         if kind in ("function_call", "custom_tool_call"):
             return self._call_done(item)
+        if kind == "web_search_call":
+            return self._search_done(item)
         return []
+
+    def _search_done(self, item: dict[str, Any]) -> list[ir.Event]:
+        """A search the backend ran: its query and the pages it found (`action.sources`, sent
+        when `include` asks for them) as one WebSearchPart."""
+        action = item.get("action")
+        action = action if isinstance(action, dict) else {}
+        query = _str(action.get("query"))
+        if query is None:
+            queries = action.get("queries")
+            query = queries[0] if isinstance(queries, list) and queries else ""
+        results: list[dict[str, str]] = []
+        sources = action.get("sources")
+        for src in sources if isinstance(sources, list) else []:
+            url = _str(src.get("url")) if isinstance(src, dict) else None
+            if url:
+                results.append({"url": url, "title": _str(src.get("title")) or ""})
+        search_id = _str(item.get("id")) or "ws_" + secrets.token_hex(12)
+        return [ir.WebSearchPart(search_id, str(query), results)]
 
     # ---------------------------------------------------------------- the end
 

@@ -115,7 +115,18 @@ class ToolResultPart:
     is_error: bool = False
 
 
-Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart
+@dataclass(slots=True)
+class WebSearchPart:
+    """A web search the upstream ran itself (Codex `web_search_call`; Anthropic `server_tool_use`
+    + `web_search_tool_result`): the query and the pages it found (`{"url", "title"}` each). It
+    is both a part (answers, history) and a stream event (it arrives whole)."""
+
+    id: str
+    query: str
+    results: list[dict[str, str]] = field(default_factory=list)
+
+
+Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart | WebSearchPart
 
 Role = Literal["user", "assistant", "system"]
 
@@ -187,6 +198,9 @@ class Request:
     dropped: list[str] = field(default_factory=list)
     # the client asked for the fast lane (Anthropic `speed: "fast"`); Codex: service_tier priority
     fast: bool = False
+    # the client offered the upstream's own web search (Anthropic's `web_search_…` server tool);
+    # Codex: the `web_search` tool
+    web_search: bool = False
     # Dialect-specific values kept aside so nothing silently disappears, keyed by dialect name.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -214,7 +228,7 @@ class Usage:
 class Response:
     id: str
     model: str
-    parts: list[TextPart | ImagePart | ThinkingPart | ToolCallPart]
+    parts: list[TextPart | ImagePart | ThinkingPart | ToolCallPart | WebSearchPart]
     finish_reason: FinishReason = "stop"
     usage: Usage = field(default_factory=Usage)
 
@@ -294,6 +308,7 @@ Event = (
     | ToolCallDelta
     | ToolCallEnd
     | ImageOut
+    | WebSearchPart
     | UsageUpdate
     | Finish
     | StreamError

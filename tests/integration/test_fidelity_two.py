@@ -16,6 +16,7 @@ import pytest
 from tests.fakes.codex import CustomCall
 from tests.fakes.codex import FakeCodex
 from tests.fakes.codex import Tokens
+from tests.fakes.codex import WebSearch
 from tests.fakes.google import Calls as GeminiCalls
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import PROJECT
@@ -244,3 +245,55 @@ def test_chat_client_carries_gemini_thought_signature_both_ways(
     assert answer.choices[0].message.content == 'Tool said: [{"output":"a.txt"}]'
     contents = fake.calls("generateContent")[-1].body["request"]["contents"]
     assert contents[1]["parts"][0]["thoughtSignature"] == issued
+
+
+# ------------------------------------------------------------------ (2) web search on Codex
+
+WEB_TOOL: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
+FOUND = [("https://mitmproxy.org/", "mitmproxy"), ("https://docs.mitmproxy.org/", "Docs")]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_web_search_runs_on_codex(
+    claude: anthropic.Anthropic, codex: FakeCodex, stream: bool
+) -> None:
+    codex.enqueue(WebSearch("mitmproxy latest", FOUND, "mitmproxy 12 is out."))
+    kwargs: dict[str, Any] = {
+        "model": "gpt-5",
+        "max_tokens": 1024,
+        "tools": [WEB_TOOL],
+        "messages": [{"role": "user", "content": "what is the latest mitmproxy?"}],
+    }
+    if stream:
+        with claude.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(**kwargs)
+    use, result, text = message.content
+    assert use.type == "server_tool_use" and use.name == "web_search"
+    assert use.input == {"query": "mitmproxy latest"}
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert [(r.url, r.title) for r in result.content] == FOUND  # type: ignore[union-attr]
+    assert text.type == "text" and text.text == "mitmproxy 12 is out."
+    assert message.stop_reason == "end_turn"
+    body = last_body(codex)
+    assert body["tools"] == [{"type": "web_search"}]
+    # the next turn replays the search; the strict fake takes the web_search_call item
+    history = [
+        {"role": "user", "content": "what is the latest mitmproxy?"},
+        {
+            "role": "assistant",
+            "content": [b.model_dump(exclude_none=True) for b in message.content],
+        },
+        {"role": "user", "content": "thanks"},
+    ]
+    answer = claude.messages.create(
+        model="gpt-5", max_tokens=1024, tools=[WEB_TOOL], messages=history
+    )
+    assert answer.content[-1].text == "Echo: thanks"  # type: ignore[union-attr]
+    items = last_body(codex)["input"]
+    assert items[1] == {
+        "type": "web_search_call",
+        "status": "completed",
+        "action": {"type": "search", "query": "mitmproxy latest"},
+    }
