@@ -13,6 +13,7 @@ import anthropic
 import openai
 import pytest
 
+from tests.fakes.codex import Calls as CodexCalls
 from tests.fakes.codex import CustomCall
 from tests.fakes.codex import FakeCodex
 from tests.fakes.codex import Tokens
@@ -297,3 +298,106 @@ def test_anthropic_web_search_runs_on_codex(
         "status": "completed",
         "action": {"type": "search", "query": "mitmproxy latest"},
     }
+
+
+# ------------------------------------------------------------------ (4) one conversation, 3 hops
+
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwAD"
+    "hgGAWjR9awAAAABJRU5ErkJggg=="
+)
+READ_TOOL = {
+    "name": "Read",
+    "description": "Read a file",
+    "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+}
+GREP_TOOL = {
+    "name": "Grep",
+    "description": "Search files",
+    "input_schema": {"type": "object", "properties": {"pattern": {"type": "string"}}},
+}
+
+
+def _turn(
+    claude: anthropic.Anthropic, model: str, history: list[dict[str, Any]], stream: bool
+) -> anthropic.types.Message:
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "max_tokens": 4096,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "tools": [READ_TOOL, GREP_TOOL],
+        "messages": history,
+    }
+    if stream:
+        with claude.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(**kwargs)
+    history.append(
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in message.content]}
+    )
+    return message
+
+
+def _result(message: anthropic.types.Message, text: str) -> dict[str, Any]:
+    (use,) = [b for b in message.content if b.type == "tool_use"]
+    return {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": use.id, "content": text}],
+    }
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_session_across_gemini_codex_and_back(
+    claude: anthropic.Anthropic, fake: FakeGoogle, codex: FakeCodex, stream: bool
+) -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+    history: list[dict[str, Any]] = [
+        {"role": "user", "content": [image, {"type": "text", "text": "what does a.txt say?"}]}
+    ]
+    # hop 1, Gemini: a signed call (the fake issues the signature)
+    fake.enqueue(GeminiCalls([("Read", {"file_path": "a.txt"})]))
+    first = _turn(claude, "gemini-2.5-pro", history, stream)
+    assert first.stop_reason == "tool_use"
+    assert any(
+        b.type == "thinking" and b.signature in fake.issued_signatures for b in first.content
+    )
+    history.append(_result(first, "hello"))
+    # hop 2, Codex: Gemini's signature means nothing there; Codex reasons (encrypted) and calls
+    codex.enqueue(CodexCalls([("Grep", {"pattern": "hello"})], reasoning="Search for it."))
+    second = _turn(claude, "gpt-5", history, stream)
+    assert second.stop_reason == "tool_use"
+    body = last_body(codex)
+    assert not any(i.get("type") == "reasoning" for i in body["input"])  # nothing foreign
+    assert [i["type"] for i in body["input"]] == [
+        "message",
+        "function_call",
+        "function_call_output",
+    ]
+    assert body["input"][0]["content"][0]["type"] == "input_image"
+    (reasoning,) = [b for b in second.content if b.type == "thinking" and b.signature]
+    assert reasoning.signature.startswith("codex-rs:")
+    history.append(_result(second, "a.txt:1:hello"))
+    # hop 3, back to Gemini: Codex's reasoning is not a thought signature; its call gets the
+    # sentinel; the first hop's signature is Gemini's own and goes back
+    third = _turn(claude, "gemini-2.5-pro", history, stream)
+    assert third.stop_reason == "end_turn"
+    rpc = "streamGenerateContent" if stream else "generateContent"
+    contents = fake.calls(rpc)[-1].body["request"]["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user", "model", "user"]
+    assert "inlineData" in contents[0]["parts"][0]
+    signatures = [
+        p.get("thoughtSignature") for c in contents for p in c["parts"] if "functionCall" in p
+    ]
+    assert signatures[0] in fake.issued_signatures
+    assert signatures[1] == "skip_thought_signature_validator"
+    assert "codex-rs:" not in json.dumps(contents)
+    # hop 4, Codex again: its own reasoning goes back (the fake verifies it), pairs intact
+    history.append({"role": "user", "content": "thanks"})
+    _turn(claude, "gpt-5", history, stream)
+    body = last_body(codex)
+    kinds = [i["type"] for i in body["input"]]
+    assert kinds.count("reasoning") == 1
+    assert kinds.count("function_call") == kinds.count("function_call_output") == 2
+    (item,) = [i for i in body["input"] if i["type"] == "reasoning"]
+    assert item["encrypted_content"] in codex.issued_reasoning
