@@ -12,7 +12,9 @@ class ResponseAccumulator:
     def __init__(self, id: str = "", model: str = "") -> None:
         self.id = id
         self.model = model
-        self.parts: list[ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart] = []
+        self.parts: list[
+            ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart | ir.WebSearchPart
+        ] = []
         self.finish_reason: ir.FinishReason | None = None
         self.usage = ir.Usage()
         self.error: ir.StreamError | None = None
@@ -50,6 +52,8 @@ class ResponseAccumulator:
                     self._calls[id].arguments = args
             case ir.ImageOut(mime_type=mime, data=data):
                 self.parts.append(ir.ImagePart(mime, data))
+            case ir.WebSearchPart():
+                self.parts.append(event)
             case ir.UsageUpdate(usage=usage):
                 self.usage = usage
             case ir.Finish(reason=reason):

@@ -111,6 +111,7 @@ def parse_request(body: object, *, count_tokens: bool = False) -> ir.Request:
     req.system = p.system(body.get("system"))
     req.messages = p.messages(body.get("messages"))
     req.tools = p.tools(body.get("tools"))
+    req.web_search = p.web_search
     req.tool_choice, req.parallel_tool_calls = _tool_choice(body.get("tool_choice"))
     output_config = _object_or_none(body.get("output_config"), "output_config")
     req.thinking = p.thinking(body.get("thinking"), _effort(output_config))
@@ -144,6 +145,8 @@ class _Parser:
         self.dropped: list[str] = []
         self.kept: dict[str, Any] = {}
         self.tool_names: dict[str, str] = {}
+        self.web_search = False  # a web_search_… server tool was offered
+        self.searches: dict[str, ir.WebSearchPart] = {}  # server_tool_use id -> its search
 
     def drop(self, note: str) -> None:
         """The one place where untranslatable input is recorded (see the module docstring)."""
@@ -242,8 +245,37 @@ class _Parser:
             case "redacted_thinking":
                 data = fields.string(block.get("data"), f"{param}.data")
                 return [ir.ThinkingPart("", signature=data, redacted=True)]
-        # server_tool_use, web_search_tool_result, container_upload, search_result, …
+            case "server_tool_use" if block.get("name") == "web_search":
+                return self.server_search(block, param)
+            case "web_search_tool_result":
+                return self.search_result(block, param)
+        # other server tools' blocks, container_upload, search_result, …
         self.drop(f"{param}: {kind} block dropped (no equivalent upstream)")
+        return []
+
+    def server_search(self, block: dict, param: str) -> list[ir.Part]:
+        """A web search the upstream ran (`server_tool_use` name web_search); its results come
+        in the `web_search_tool_result` that follows and are added to the same part."""
+        search_id = fields.string(block.get("id"), f"{param}.id")
+        args = block.get("input")
+        query = args.get("query") if isinstance(args, dict) else None
+        part = ir.WebSearchPart(search_id, query if isinstance(query, str) else "")
+        self.searches[search_id] = part
+        return [part]
+
+    def search_result(self, block: dict, param: str) -> list[ir.Part]:
+        search_id = fields.string(block.get("tool_use_id"), f"{param}.tool_use_id")
+        part = self.searches.get(search_id)
+        if part is None:
+            self.drop(f"{param}: web_search_tool_result without its server_tool_use dropped")
+            return []
+        content = block.get("content")
+        for entry in content if isinstance(content, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+                title = entry.get("title")
+                part.results.append(
+                    {"url": entry["url"], "title": title if isinstance(title, str) else ""}
+                )
         return []
 
     def image(self, block: dict, param: str) -> list[ir.Part]:
@@ -334,6 +366,11 @@ class _Parser:
             if not isinstance(tool, dict):
                 raise ir.RequestError("each tool must be an object", param)
             kind = tool.get("type")
+            if isinstance(kind, str) and kind.startswith("web_search_"):
+                # Anthropic's web search server tool: an upstream with its own search runs it
+                # (Codex `web_search`); the answer brings server_tool_use + web_search_tool_result
+                self.web_search = True
+                continue
             if kind not in (None, "custom") and "input_schema" not in tool:
                 # server tools (web_search_…, bash_…, text_editor_…) run on Anthropic's side
                 self.drop(f"{param}: Anthropic server tool {kind!r} dropped")
@@ -504,7 +541,7 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
 
 
 def _render_parts(
-    parts: list[ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart],
+    parts: list[ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart | ir.WebSearchPart],
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     prev: object = None
@@ -521,6 +558,8 @@ def _render_parts(
                 out.append(_tool_use_block(part))
             case ir.ToolCallPart():
                 out.append(_tool_use_block(part))
+            case ir.WebSearchPart():
+                out += [_server_tool_use(part, part.query), _search_result(part)]
             case _:
                 # ImagePart: Anthropic assistant content has no image block; nothing to emit
                 pass
@@ -539,6 +578,30 @@ def _thinking_block(part: ir.ThinkingPart) -> dict[str, Any]:
     if part.redacted:
         return {"type": "redacted_thinking", "data": part.signature or ""}
     return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+
+
+def _search_id(part: ir.WebSearchPart) -> str:
+    return part.id if part.id.startswith("srvtoolu_") else "srvtoolu_" + part.id
+
+
+def _server_tool_use(part: ir.WebSearchPart, query: str | None) -> dict[str, Any]:
+    """A web search the upstream ran, as Anthropic's own web_search server tool reports it."""
+    args = {} if query is None else {"query": query}
+    return {"type": "server_tool_use", "id": _search_id(part), "name": "web_search", "input": args}
+
+
+def _search_result(part: ir.WebSearchPart) -> dict[str, Any]:
+    content = [
+        {
+            "type": "web_search_result",
+            "url": r["url"],
+            "title": r.get("title", ""),
+            "encrypted_content": "",
+            "page_age": None,
+        }
+        for r in part.results
+    ]
+    return {"type": "web_search_tool_result", "tool_use_id": _search_id(part), "content": content}
 
 
 def _tool_use_block(part: ir.ToolCallPart) -> dict[str, Any]:
@@ -636,6 +699,8 @@ class StreamEncoder(SafeStreamEncoder):
                 return [self._delta({"type": "input_json_delta", "partial_json": fragment})]
             case ir.ToolCallEnd():
                 return self._tool_end(event)
+            case ir.WebSearchPart():
+                return self._web_search(event)
             case ir.ImageOut():
                 # Anthropic assistant content has no image block; the image is skipped but still
                 # ends the open block, as render_response's text / image / text gives two blocks
@@ -679,6 +744,17 @@ class StreamEncoder(SafeStreamEncoder):
         self._args_sent = False
         self._tool_used = True
         return out
+
+    def _web_search(self, part: ir.WebSearchPart) -> list[bytes]:
+        """server_tool_use (its input as one input_json_delta, as Anthropic streams it), then the
+        web_search_tool_result block whole."""
+        out = self._start() + self._close()
+        out.append(self._open_block(_server_tool_use(part, None), "server_tool_use"))
+        query = dumps({"query": part.query})
+        out.append(self._delta({"type": "input_json_delta", "partial_json": query}))
+        out += self._close()
+        out.append(self._open_block(_search_result(part), "web_search_tool_result"))
+        return out + self._close()
 
     def _tool_end(self, event: ir.ToolCallEnd) -> list[bytes]:
         if self._open != "tool_use" or event.id != self._tool_id:

@@ -253,6 +253,8 @@ class _Items:
     def __init__(self, req: ir.Request, names: dict[str, str]) -> None:
         self.req = req
         self.names = names  # client tool name -> Codex tool name, for the names Codex refuses
+        self.custom = _custom_names(req)  # freeform tools: custom_tool_call(_output) items
+        self.custom_calls: set[str] = set()  # call ids of custom calls, for their outputs
         self.items: list[dict[str, Any]] = []
         self.content: list[dict[str, Any]] = []
         self.role = "user"
@@ -296,18 +298,24 @@ class _Items:
         elif isinstance(p, ir.ToolCallPart):
             if p.signature:  # a Gemini thoughtSignature: meaningless to Codex
                 self.thinking_dropped()
-            self.item(
-                {
-                    "type": "function_call",
-                    "call_id": upstream_call_id(p.id),
-                    "name": self.names.get(p.name, p.name),
-                    "arguments": json.dumps(p.arguments, ensure_ascii=False),
-                }
-            )
+            call = {"call_id": upstream_call_id(p.id), "name": self.names.get(p.name, p.name)}
+            if p.name in self.custom:
+                self.custom_calls.add(p.id)
+                self.item(
+                    {"type": "custom_tool_call", **call, "input": ir.custom_input(p.arguments)}
+                )
+            else:
+                arguments = json.dumps(p.arguments, ensure_ascii=False)
+                self.item({"type": "function_call", **call, "arguments": arguments})
+        elif isinstance(p, ir.WebSearchPart):
+            # Codex's own search, replayed as it gave it (without the item id: store is false)
+            action = {"type": "search", "query": p.query}
+            self.item({"type": "web_search_call", "status": "completed", "action": action})
         elif isinstance(p, ir.ToolResultPart):
+            custom = p.call_id in self.custom_calls
             self.item(
                 {
-                    "type": "function_call_output",
+                    "type": "custom_tool_call_output" if custom else "function_call_output",
                     "call_id": upstream_call_id(p.call_id),
                     "output": _tool_output(p, self.req, f"messages[{self.index}]"),
                 }
@@ -333,17 +341,34 @@ def _tool_schema(parameters: Any) -> dict[str, Any]:
     return schema
 
 
+def _custom_names(req: ir.Request) -> set[str]:
+    names = req.extras.get(ir.CUSTOM_TOOLS)
+    return set(names) if isinstance(names, list) else set()
+
+
+def _render_tool(tool: ir.Tool, name: str, custom: set[str], formats: Any) -> dict[str, Any]:
+    if tool.name in custom:
+        # a freeform tool goes as Codex's own `custom` tool, its grammar kept (ir.CUSTOM_TOOLS)
+        out: dict[str, Any] = {"type": "custom", "name": name, "description": tool.description}
+        fmt = formats.get(tool.name) if isinstance(formats, dict) else None
+        if isinstance(fmt, dict):
+            out["format"] = fmt
+        return out
+    return {
+        "type": "function",
+        "name": name,
+        "description": tool.description or "",
+        "strict": False,
+        "parameters": _tool_schema(tool.parameters),
+    }
+
+
 def _render_tools(req: ir.Request, names: dict[str, str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "name": names.get(tool.name, tool.name),
-            "description": tool.description or "",
-            "strict": False,
-            "parameters": _tool_schema(tool.parameters),
-        }
-        for tool in req.tools
-    ]
+    custom, formats = _custom_names(req), req.extras.get(ir.CUSTOM_TOOL_FORMATS)
+    tools = [_render_tool(t, names.get(t.name, t.name), custom, formats) for t in req.tools]
+    if req.web_search:
+        tools.append({"type": "web_search"})  # the backend's own search (web_search_call items)
+    return tools
 
 
 def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[str, Any]:
@@ -355,7 +380,8 @@ def _render_tool_choice(req: ir.Request, names: dict[str, str]) -> str | dict[st
         return "auto"
     if choice.mode == "tool":
         if choice.name and any(t.name == choice.name for t in req.tools):
-            return {"type": "function", "name": names.get(choice.name, choice.name)}
+            kind = "custom" if choice.name in _custom_names(req) else "function"
+            return {"type": kind, "name": names.get(choice.name, choice.name)}
         if choice.name:  # the backend 400s on a tool_choice naming no declared tool
             _note(req, f"tool_choice={choice.name}: no such tool declared; sent required")
         return "required"
@@ -424,6 +450,8 @@ def render_request(req: ir.Request) -> dict[str, Any]:
         "stream": True,
         "include": [_ENCRYPTED_INCLUDE],
     }
+    if req.web_search:
+        body["include"].append("web_search_call.action.sources")  # the pages, for the client
     text = _render_text(req)
     if text is not None:
         body["text"] = text
@@ -936,7 +964,27 @@ class StreamDecoder:
             return self._reasoning_done(item)
         if kind in ("function_call", "custom_tool_call"):
             return self._call_done(item)
+        if kind == "web_search_call":
+            return self._search_done(item)
         return []
+
+    def _search_done(self, item: dict[str, Any]) -> list[ir.Event]:
+        """A search the backend ran: its query and the pages it found (`action.sources`, sent
+        when `include` asks for them) as one WebSearchPart."""
+        action = item.get("action")
+        action = action if isinstance(action, dict) else {}
+        query = _str(action.get("query"))
+        if query is None:
+            queries = action.get("queries")
+            query = queries[0] if isinstance(queries, list) and queries else ""
+        results: list[dict[str, str]] = []
+        sources = action.get("sources")
+        for src in sources if isinstance(sources, list) else []:
+            url = _str(src.get("url")) if isinstance(src, dict) else None
+            if url:
+                results.append({"url": url, "title": _str(src.get("title")) or ""})
+        search_id = _str(item.get("id")) or "ws_" + secrets.token_hex(12)
+        return [ir.WebSearchPart(search_id, str(query), results)]
 
     # ---------------------------------------------------------------- the end
 

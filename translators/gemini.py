@@ -180,6 +180,11 @@ def _image_part(p: ir.ImagePart) -> dict[str, Any]:
     return {"fileData": {"mimeType": p.mime_type, "fileUri": url}}
 
 
+def _search_text(p: ir.WebSearchPart) -> str:
+    lines = [f"Web search: {p.query}"] + [f"- {r.get('title', '')} {r['url']}" for r in p.results]
+    return "\n".join(lines)
+
+
 def _tool_result_text(p: ir.ToolResultPart) -> str:
     return "\n".join(c.text for c in p.content if isinstance(c, ir.TextPart))
 
@@ -212,6 +217,9 @@ def _render_parts(msg: ir.Message, names: _Names, call_names: dict[str, str]) ->
                 out.append(("other", None, {"text": p.text}))
         elif isinstance(p, ir.ImagePart):
             out.append(("other", None, _image_part(p)))
+        elif isinstance(p, ir.WebSearchPart):
+            # a search another upstream ran (Codex web_search): what it found, as text
+            out.append(("other", None, {"text": _search_text(p)}))
         elif isinstance(p, ir.ToolResultPart):
             name = p.name or call_names.get(p.call_id) or "unknown"
             text = _tool_result_text(p)
@@ -363,6 +371,9 @@ def render_request(req: ir.Request) -> tuple[dict[str, Any], dict[str, str]]:
                 body[key] = extra[key]
     if req.parallel_tool_calls is False:
         _note(req, "parallel_tool_calls=false: Gemini has no such switch; ignored")
+    if req.web_search:
+        # googleSearch cannot be combined with the function tools every such client declares
+        _note(req, "web_search: not offered to Gemini (not combinable with function tools)")
     return body, dict(names.back)
 
 
@@ -1182,7 +1193,7 @@ def _call_part(call_id: str, name: str, args: dict[str, Any], sig: str | None) -
 
 
 def _response_parts(
-    parts: list[ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart],
+    parts: list[ir.TextPart | ir.ImagePart | ir.ThinkingPart | ir.ToolCallPart | ir.WebSearchPart],
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     pending: str | None = None  # a lone signature rides on the next part
@@ -1203,8 +1214,10 @@ def _response_parts(
             part = {"text": p.text}
         elif isinstance(p, ir.ImagePart):
             part = _image_part(p)
-        else:
+        elif isinstance(p, ir.ToolCallPart):
             part = _call_part(p.id, p.name, p.arguments, p.signature)
+        else:  # another upstream's own web search: a Gemini answer has no such part
+            continue
         if pending and "thoughtSignature" not in part:
             part["thoughtSignature"] = pending
         pending = None

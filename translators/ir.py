@@ -11,6 +11,7 @@ event and must stay cheap (docs/architecture.md "Performance budget").
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -52,6 +53,34 @@ class ImagePart:
 # signature and replay it only where it belongs (as a Responses `reasoning` item).
 CODEX_REASONING_PREFIX = "codex-rs:"
 
+# Freeform ("custom") tools of the OpenAI dialects (GPT-5's raw-string tools, Codex's apply_patch)
+# travel as function tools with one string parameter `input`, and their calls as arguments
+# {"input": <raw text>}. Request.extras[CUSTOM_TOOLS] lists their names (the way back turns calls
+# to them into the client's custom calls again); Request.extras[CUSTOM_TOOL_FORMATS] maps a name to
+# its input format in the Responses form ({"type": "grammar", "syntax", "definition"}), so an
+# upstream that has custom tools itself (Codex) gets the tool as it was declared.
+CUSTOM_TOOLS = "responses_custom_tools"
+CUSTOM_TOOL_FORMATS = "custom_tool_formats"
+
+
+def custom_input(args: dict[str, Any]) -> str:
+    """The raw text of a custom tool call from its function-style arguments. Models sometimes
+    rename the one parameter or send a non-string: a lone value is the input."""
+    value = args.get("input")
+    if isinstance(value, str):
+        return value
+    if len(args) == 1:
+        (only,) = args.values()
+        return only if isinstance(only, str) else _json_text(only)
+    return _json_text(args) if args else ""
+
+
+def _json_text(value: object) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return ""
+
 
 @dataclass(slots=True)
 class ThinkingPart:
@@ -86,7 +115,18 @@ class ToolResultPart:
     is_error: bool = False
 
 
-Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart
+@dataclass(slots=True)
+class WebSearchPart:
+    """A web search the upstream ran itself (Codex `web_search_call`; Anthropic `server_tool_use`
+    + `web_search_tool_result`): the query and the pages it found (`{"url", "title"}` each). It
+    is both a part (answers, history) and a stream event (it arrives whole)."""
+
+    id: str
+    query: str
+    results: list[dict[str, str]] = field(default_factory=list)
+
+
+Part = TextPart | ImagePart | ThinkingPart | ToolCallPart | ToolResultPart | WebSearchPart
 
 Role = Literal["user", "assistant", "system"]
 
@@ -158,6 +198,9 @@ class Request:
     dropped: list[str] = field(default_factory=list)
     # the client asked for the fast lane (Anthropic `speed: "fast"`); Codex: service_tier priority
     fast: bool = False
+    # the client offered the upstream's own web search (Anthropic's `web_search_…` server tool);
+    # Codex: the `web_search` tool
+    web_search: bool = False
     # Dialect-specific values kept aside so nothing silently disappears, keyed by dialect name.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -185,7 +228,7 @@ class Usage:
 class Response:
     id: str
     model: str
-    parts: list[TextPart | ImagePart | ThinkingPart | ToolCallPart]
+    parts: list[TextPart | ImagePart | ThinkingPart | ToolCallPart | WebSearchPart]
     finish_reason: FinishReason = "stop"
     usage: Usage = field(default_factory=Usage)
 
@@ -265,6 +308,7 @@ Event = (
     | ToolCallDelta
     | ToolCallEnd
     | ImageOut
+    | WebSearchPart
     | UsageUpdate
     | Finish
     | StreamError

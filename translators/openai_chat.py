@@ -23,12 +23,15 @@ from cliproxy.translators.media import mime_from_name
 from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
+from cliproxy.translators.openai_common import add_custom_tool
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
 from cliproxy.translators.openai_common import content_parts
+from cliproxy.translators.openai_common import custom_input
 from cliproxy.translators.openai_common import drop
 from cliproxy.translators.openai_common import drop_unknown_keys
 from cliproxy.translators.openai_common import image_url_part
+from cliproxy.translators.openai_common import mark_custom
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
 from cliproxy.translators.sse import data_frame
@@ -223,7 +226,7 @@ def _add_assistant(
     refusal = msg.get("refusal")
     if isinstance(refusal, str) and refusal:
         parts.append(ir.TextPart(refusal))
-    parts.extend(_tool_calls(msg.get("tool_calls"), i, where, hist))
+    parts.extend(_tool_calls(msg.get("tool_calls"), i, where, hist, req))
     legacy = msg.get("function_call")
     if legacy is not None:
         call = _function_call(legacy, f"{where}.function_call", f"call_fn_{i}")
@@ -236,7 +239,9 @@ def _add_assistant(
         req.messages.append(ir.Message("assistant", parts))
 
 
-def _tool_calls(calls: object, i: int, where: str, hist: _History) -> list[ir.ToolCallPart]:
+def _tool_calls(
+    calls: object, i: int, where: str, hist: _History, req: ir.Request
+) -> list[ir.ToolCallPart]:
     if calls is None:
         return []
     if not isinstance(calls, list):
@@ -247,12 +252,17 @@ def _tool_calls(calls: object, i: int, where: str, hist: _History) -> list[ir.To
         if not isinstance(call, dict):
             raise ir.RequestError(f"{w} must be an object", w)
         kind = call.get("type", "function")
-        if kind != "function":
-            raise ir.RequestError(f"{w}.type must be 'function'", f"{w}.type")
+        if kind not in ("function", "custom"):
+            raise ir.RequestError(f"{w}.type must be 'function' or 'custom'", f"{w}.type")
         call_id = call.get("id")
         if call_id is not None and (not isinstance(call_id, str) or not call_id):
             raise ir.RequestError(f"{w}.id must be a non-empty string", f"{w}.id")
-        part = _function_call(call.get("function"), f"{w}.function", call_id or f"call_{i}_{j}")
+        call_id = call_id or f"call_{i}_{j}"
+        if kind == "custom":
+            part = _custom_call(call.get("custom"), f"{w}.custom", call_id, req)
+        else:
+            part = _function_call(call.get("function"), f"{w}.function", call_id)
+        part.signature = _thought_signature(call.get("extra_content"), f"{w}.extra_content")
         hist.call_names[part.id] = part.name
         out.append(part)
     return out
@@ -265,6 +275,46 @@ def _function_call(fn: object, where: str, call_id: str) -> ir.ToolCallPart:
     if not isinstance(name, str) or not name:
         raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
     return ir.ToolCallPart(call_id, name, _arguments(fn.get("arguments"), f"{where}.arguments"))
+
+
+def _thought_signature(extra: object, where: str) -> str | None:
+    """Gemini's OpenAI-compatible API hands a tool call's thought signature out as
+    `extra_content.google.thought_signature`, and its clients send it back there; it is the
+    call's signature toward Gemini (docs/upstreams.md "Thought signatures")."""
+    if extra is None:
+        return None
+    google = extra.get("google") if isinstance(extra, dict) else None
+    if not isinstance(google, dict):
+        return None
+    sig = google.get("thought_signature")
+    if sig is not None and not isinstance(sig, str):
+        w = f"{where}.google.thought_signature"
+        raise ir.RequestError(f"{w} must be a string", w)
+    return sig or None
+
+
+def _extra_content(sig: str | None) -> dict[str, Any] | None:
+    """A Gemini thought signature as Gemini's OpenAI-compatible API sends it on a tool call;
+    another upstream's opaque state (Codex reasoning) is not a thought signature."""
+    if not sig or sig.startswith(ir.CODEX_REASONING_PREFIX):
+        return None
+    return {"google": {"thought_signature": sig}}
+
+
+def _custom_call(value: object, where: str, call_id: str, req: ir.Request) -> ir.ToolCallPart:
+    """A freeform tool call `{"name", "input": <raw text>}`: its input rides as {"input": …}
+    (ir.CUSTOM_TOOLS), and the name is marked custom so an upstream with custom tools gets a
+    custom call back."""
+    if not isinstance(value, dict):
+        raise ir.RequestError(f"{where} must be an object", where)
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+    text = value.get("input", "")
+    if not isinstance(text, str):
+        raise ir.RequestError(f"{where}.input must be a string", f"{where}.input")
+    mark_custom(req, name)
+    return ir.ToolCallPart(call_id, name, {"input": text})
 
 
 def _arguments(raw: object, where: str) -> dict[str, Any]:
@@ -328,6 +378,9 @@ def _add_tool(tool: object, where: str, req: ir.Request) -> None:
     if not isinstance(tool, dict):
         raise ir.RequestError(f"{where} must be an object", where)
     kind = tool.get("type", "function")
+    if kind == "custom":
+        _custom_decl(tool.get("custom"), f"{where}.custom", req)
+        return
     if kind != "function":
         label = kind if isinstance(kind, str) else repr(kind)
         drop(req, f"{where}: tool type {label!r} not supported")
@@ -350,6 +403,46 @@ def _function_decl(fn: object, where: str, req: ir.Request) -> ir.Tool:
     if fn.get("strict") is True:
         drop(req, f"{where}.strict: strict schema adherence is not enforced")
     return ir.Tool(name, desc or "", params or {})
+
+
+def _custom_decl(value: object, where: str, req: ir.Request) -> None:
+    """GPT-5's freeform tool `{"name", "description"?, "format"?}`: the model answers with raw
+    text, optionally held to a grammar (docs/upstreams.md "OpenAI Chat Completions")."""
+    if not isinstance(value, dict):
+        raise ir.RequestError(f"{where} must be an object", where)
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
+    desc = value.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise ir.RequestError(f"{where}.description must be a string", f"{where}.description")
+    fmt = _custom_format(value.get("format"), f"{where}.format")
+    add_custom_tool(req, name, desc or "", fmt, f"{where}.format.grammar")
+
+
+def _custom_format(fmt: object, where: str) -> dict[str, Any] | None:
+    """Chat's `{"type":"text"}` / `{"type":"grammar","grammar":{"definition","syntax"}}` -> the
+    Responses form (`{"type":"grammar","syntax","definition"}`) the IR keeps."""
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise ir.RequestError(f"{where} must be an object", where)
+    kind = fmt.get("type")
+    if kind == "text":
+        return {"type": "text"}
+    if kind != "grammar":
+        raise ir.RequestError(f"{where}.type must be 'text' or 'grammar'", f"{where}.type")
+    grammar = fmt.get("grammar")
+    if not isinstance(grammar, dict):
+        raise ir.RequestError(f"{where}.grammar must be an object", f"{where}.grammar")
+    definition, syntax = grammar.get("definition"), grammar.get("syntax")
+    if not isinstance(definition, str):
+        w = f"{where}.grammar.definition"
+        raise ir.RequestError(f"{w} must be a string", w)
+    if syntax not in ("lark", "regex"):
+        w = f"{where}.grammar.syntax"
+        raise ir.RequestError(f"{w} must be 'lark' or 'regex'", w)
+    return {"type": "grammar", "syntax": syntax, "definition": definition}
 
 
 def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
@@ -376,12 +469,14 @@ def _tool_choice(choice: object, param: str, req: ir.Request) -> ir.ToolChoice:
     kind = choice.get("type")
     if kind == "function":
         return ir.ToolChoice("tool", _choice_name(choice.get("function"), f"{param}.function"))
+    if kind == "custom":
+        return ir.ToolChoice("tool", _choice_name(choice.get("custom"), f"{param}.custom"))
     if kind == "allowed_tools":
         allowed = choice.get("allowed_tools")
         mode = allowed.get("mode") if isinstance(allowed, dict) else None
         drop(req, f"{param}.allowed_tools: the tool subset is not enforced")
         return ir.ToolChoice("required" if mode == "required" else "auto")
-    raise ir.RequestError(f"{param}.type must be 'function'", f"{param}.type")
+    raise ir.RequestError(f"{param}.type must be 'function' or 'custom'", f"{param}.type")
 
 
 def _choice_name(fn: object, where: str) -> str:
@@ -495,8 +590,12 @@ def _usage(usage: ir.Usage) -> dict[str, Any]:
     }
 
 
-def render_response(resp: ir.Response) -> dict[str, Any]:
-    """ir.Response -> a `chat.completion` object (docs/upstreams.md "OpenAI Chat Completions")."""
+def render_response(
+    resp: ir.Response, custom_tools: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """ir.Response -> a `chat.completion` object (docs/upstreams.md "OpenAI Chat Completions").
+    Calls to the client's freeform tools (`custom_tools`, ir.CUSTOM_TOOLS) go back as
+    `{"type":"custom","custom":{"name","input"}}` with the raw input."""
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -507,8 +606,7 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
         elif isinstance(part, ir.ThinkingPart):
             thoughts.append(part.text)
         elif isinstance(part, ir.ToolCallPart):
-            fn = {"name": part.name, "arguments": args_json(part.arguments)}
-            calls.append({"id": part.id, "type": "function", "function": fn})
+            calls.append(_tool_call(part, custom_tools))
         elif isinstance(part, ir.ImagePart) and part.data:
             url = {"url": data_url(part.mime_type, part.data)}
             images.append({"type": "image_url", "image_url": url, "index": len(images)})
@@ -534,14 +632,28 @@ def render_response(resp: ir.Response) -> dict[str, Any]:
     }
 
 
+def _tool_call(part: ir.ToolCallPart, custom_tools: frozenset[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": part.id}
+    if part.name in custom_tools:
+        out.update(type="custom", custom={"name": part.name, "input": custom_input(part.arguments)})
+    else:
+        fn = {"name": part.name, "arguments": args_json(part.arguments)}
+        out.update(type="function", function=fn)
+    extra = _extra_content(part.signature)
+    if extra is not None:
+        out["extra_content"] = extra
+    return out
+
+
 # ================================================================ stream
 
 
 class _Call:
-    __slots__ = ("index", "sent_args")
+    __slots__ = ("custom", "index", "sent_args")
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, custom: bool) -> None:
         self.index = index
+        self.custom = custom  # a freeform tool: its raw input goes out whole at the end
         self.sent_args = False
 
 
@@ -553,10 +665,13 @@ class StreamEncoder(SafeStreamEncoder):
     after the finish reason (Gemini sends it on the last chunk) still lands. Never raises.
     """
 
-    def __init__(self, model: str, include_usage: bool = False) -> None:
+    def __init__(
+        self, model: str, include_usage: bool = False, custom_tools: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__()
         self.model = model
         self.include_usage = include_usage
+        self.custom_tools = custom_tools
         self.id = _completion_id(None)
         self.created = int(time.time())
         self._started = False  # the role chunk was sent
@@ -599,6 +714,8 @@ class StreamEncoder(SafeStreamEncoder):
                 return self._tool_start(event)
             case ir.ToolCallDelta(id=cid, arguments=frag) if frag and cid in self._calls:
                 call = self._calls[cid]
+                if call.custom:
+                    return []  # JSON fragments of {"input": …}: the raw text goes out at the end
                 call.sent_args = True
                 return self._delta({"tool_calls": [_args_delta(call.index, frag)]})
             case ir.ToolCallEnd(id=cid, arguments=args) if cid in self._calls:
@@ -606,6 +723,9 @@ class StreamEncoder(SafeStreamEncoder):
                 if call.sent_args:
                     return []
                 call.sent_args = True  # no fragment streamed: send the whole JSON once
+                if call.custom:
+                    delta = {"index": call.index, "custom": {"input": custom_input(args)}}
+                    return self._delta({"tool_calls": [delta]})
                 return self._delta({"tool_calls": [_args_delta(call.index, args_json(args))]})
             case ir.ImageOut(mime_type=mime, data=data) if data:
                 image = {"type": "image_url", "image_url": {"url": data_url(mime, data)}}
@@ -618,10 +738,16 @@ class StreamEncoder(SafeStreamEncoder):
     def _tool_start(self, event: ir.ToolCallStart) -> list[bytes]:
         if event.id in self._calls:
             return []
-        call = _Call(len(self._calls))
+        call = _Call(len(self._calls), event.name in self.custom_tools)
         self._calls[event.id] = call
-        fn = {"name": event.name, "arguments": ""}
-        delta = {"index": call.index, "id": event.id, "type": "function", "function": fn}
+        delta: dict[str, Any] = {"index": call.index, "id": event.id}
+        if call.custom:  # the same shape as a function call's, under `custom`
+            delta.update(type="custom", custom={"name": event.name, "input": ""})
+        else:
+            delta.update(type="function", function={"name": event.name, "arguments": ""})
+        extra = _extra_content(event.signature)
+        if extra is not None:
+            delta["extra_content"] = extra
         return self._delta({"tool_calls": [delta]})
 
     # ------------------------------------------------ frames

@@ -120,7 +120,53 @@ def arguments_object(raw: object, where: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {"value": value}
 
 
+# ---------------------------------------------------------------- freeform ("custom") tools
+
+
+def add_custom_tool(
+    req: ir.Request, name: str, description: str, fmt: dict[str, Any] | None, where: str
+) -> None:
+    """A custom tool -> an IR function tool with one string parameter `input` (its grammar in the
+    parameter's description, for upstreams that cannot enforce it), marked custom in req.extras
+    (ir.CUSTOM_TOOLS, ir.CUSTOM_TOOL_FORMATS). `fmt` is in the Responses form."""
+    params = {
+        "type": "object",
+        "properties": {"input": {"type": "string", "description": _input_hint(fmt, where)}},
+        "required": ["input"],
+    }
+    req.tools.append(ir.Tool(name, description, params))
+    mark_custom(req, name)
+    if fmt is not None:
+        req.extras.setdefault(ir.CUSTOM_TOOL_FORMATS, {})[name] = fmt
+
+
+def mark_custom(req: ir.Request, name: str) -> None:
+    """`name` is a custom tool: calls to it carry {"input": <raw text>}."""
+    names: list[str] = req.extras.setdefault(ir.CUSTOM_TOOLS, [])
+    if name not in names:
+        names.append(name)
+
+
+def _input_hint(fmt: dict[str, Any] | None, where: str) -> str:
+    """What the single `input` string must hold: the custom tool's grammar travels here, since
+    a function-calling upstream cannot enforce it."""
+    plain = "The raw input text for this tool, as plain text (not JSON)."
+    if fmt is None or fmt.get("type") != "grammar":
+        return plain
+    syntax, definition = fmt.get("syntax"), fmt.get("definition")
+    if not isinstance(definition, str):
+        raise ir.RequestError(f"{where}.definition must be a string", f"{where}.definition")
+    label = syntax if isinstance(syntax, str) and syntax else "formal"
+    return (
+        "The raw input text for this tool, as plain text (not JSON). "
+        f"It must match this {label} grammar:\n{definition}"
+    )
+
+
 # ================================================================ response
+
+
+custom_input = ir.custom_input  # the raw text of a custom tool call (shared with upstreams)
 
 
 def args_json(args: object) -> str:

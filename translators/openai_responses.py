@@ -18,7 +18,7 @@ What is dropped, and where:
   silently answering without the referenced history would be wrong.
 
 Codex `custom` tools (apply_patch, grammar-based) become functions with one string parameter
-`input`; `req.extras["responses_custom_tools"]` lists their names so that `render_response` and
+`input`; `req.extras[ir.CUSTOM_TOOLS]` lists their names so that `render_response` and
 `StreamEncoder` turn calls to them back into `custom_tool_call` items.
 """
 
@@ -36,15 +36,16 @@ from cliproxy.translators.media import parse_data_url
 from cliproxy.translators.openai_chat import error_body
 from cliproxy.translators.openai_common import EFFORTS
 from cliproxy.translators.openai_common import TOOL_CHOICE_MODES
+from cliproxy.translators.openai_common import add_custom_tool
 from cliproxy.translators.openai_common import args_json
 from cliproxy.translators.openai_common import arguments_object
 from cliproxy.translators.openai_common import content_parts
+from cliproxy.translators.openai_common import custom_input
 from cliproxy.translators.openai_common import drop
 from cliproxy.translators.openai_common import drop_unknown_keys
 from cliproxy.translators.openai_common import image_url_part
 from cliproxy.translators.openai_common import request_object
 from cliproxy.translators.openai_common import system_text
-from cliproxy.translators.sse import dumps
 from cliproxy.translators.sse import event_frame
 from cliproxy.translators.stream import SafeStreamEncoder
 
@@ -374,7 +375,6 @@ def _parse_tools(tools: object, req: ir.Request) -> None:
         return
     if not isinstance(tools, list):
         raise ir.RequestError("tools must be an array", "tools")
-    custom: list[str] = []
     for i, tool in enumerate(tools):
         where = f"tools[{i}]"
         if not isinstance(tool, dict):
@@ -383,10 +383,10 @@ def _parse_tools(tools: object, req: ir.Request) -> None:
         if kind == "function":
             req.tools.append(_function_tool(tool, where, req))
         elif kind == "custom":
-            decl = _custom_tool(tool, where)
-            req.tools.append(decl)
-            custom.append(decl.name)
-            drop(req, f"custom tool {decl.name}: exposed as a function with one string 'input'")
+            name, desc = _tool_header(tool, where)
+            fmt = _custom_format(tool.get("format"), f"{where}.format")
+            add_custom_tool(req, name, desc, fmt, f"{where}.format")
+            drop(req, f"custom tool {name}: exposed as a function with one string 'input'")
         elif isinstance(kind, str):
             # hosted tools (web_search, tool_search, namespace, local_shell, file_search, mcp,
             # code_interpreter, image_generation, computer_use, ...) cannot run on this upstream
@@ -395,8 +395,6 @@ def _parse_tools(tools: object, req: ir.Request) -> None:
             drop(req, f"dropped tool {label}: not supported by this upstream")
         else:
             raise ir.RequestError(f"{where}.type must be a string", f"{where}.type")
-    if custom:
-        req.extras["responses_custom_tools"] = custom
 
 
 def _tool_header(tool: dict[str, Any], where: str) -> tuple[str, str]:
@@ -417,35 +415,12 @@ def _function_tool(tool: dict[str, Any], where: str, req: ir.Request) -> ir.Tool
     return ir.Tool(name, desc, params or {})
 
 
-def _custom_tool(tool: dict[str, Any], where: str) -> ir.Tool:
-    name, desc = _tool_header(tool, where)
-    hint = _custom_input_hint(tool.get("format"), f"{where}.format")
-    params = {
-        "type": "object",
-        "properties": {"input": {"type": "string", "description": hint}},
-        "required": ["input"],
-    }
-    return ir.Tool(name, desc, params)
-
-
-def _custom_input_hint(fmt: object, where: str) -> str:
-    """What the single `input` string must hold: the custom tool's grammar travels here, since
-    the function-calling upstream cannot enforce it."""
-    plain = "The raw input text for this tool, as plain text (not JSON)."
+def _custom_format(fmt: object, where: str) -> dict[str, Any] | None:
     if fmt is None:
-        return plain
+        return None
     if not isinstance(fmt, dict):
         raise ir.RequestError(f"{where} must be an object", where)
-    if fmt.get("type") != "grammar":
-        return plain
-    syntax, definition = fmt.get("syntax"), fmt.get("definition")
-    if not isinstance(definition, str):
-        raise ir.RequestError(f"{where}.definition must be a string", f"{where}.definition")
-    label = syntax if isinstance(syntax, str) and syntax else "formal"
-    return (
-        "The raw input text for this tool, as plain text (not JSON). "
-        f"It must match this {label} grammar:\n{definition}"
-    )
+    return fmt
 
 
 def _parse_tool_choice(body: dict[str, Any], req: ir.Request) -> None:
@@ -683,25 +658,6 @@ def _image(item_id: str, mime: str, data: str, status: str) -> dict[str, Any]:
     return item
 
 
-def _custom_input(args: dict[str, Any]) -> str:
-    """The raw text of a custom tool call from the function-style arguments we exposed.
-    Models sometimes rename the one parameter or send a non-string: a lone value is the input."""
-    value = args.get("input")
-    if isinstance(value, str):
-        return value
-    if len(args) == 1:
-        (only,) = args.values()
-        return only if isinstance(only, str) else _json_text(only)
-    return _json_text(args) if args else ""
-
-
-def _json_text(value: object) -> str:
-    try:
-        return dumps(value)
-    except (TypeError, ValueError):
-        return ""
-
-
 def render_response(
     resp: ir.Response, custom_tools: set[str] | frozenset[str] = frozenset()
 ) -> dict[str, Any]:
@@ -717,7 +673,7 @@ def render_response(
                 output.append(_reasoning(_new_id("rs"), part.text, part.signature))
         elif isinstance(part, ir.ToolCallPart):
             if part.name in custom_tools:
-                text = _custom_input(part.arguments)
+                text = custom_input(part.arguments)
                 output.append(_custom_call(_new_id("ctc"), part.id, part.name, text))
             else:
                 args = args_json(part.arguments)
@@ -975,7 +931,7 @@ class StreamEncoder(SafeStreamEncoder):
                 out.append(self._emit("response.reasoning_summary_part.done", **ids, part=part))
             body = _reasoning(item.id, text, item.signature)
         elif item.kind == "custom":
-            text = _custom_input(self._final_args(item))
+            text = custom_input(self._final_args(item))
             if text:
                 out.append(
                     self._emit(

@@ -149,14 +149,14 @@ class AnswerOptions:
 
     model: str  # the client's name for the model, echoed in answers
     include_usage: bool = False  # Chat Completions `stream_options.include_usage`
-    custom_tools: frozenset[str] = frozenset()  # Responses `custom` tools served through the IR
+    custom_tools: frozenset[str] = frozenset()  # OpenAI freeform tools (ir.CUSTOM_TOOLS)
 
     @classmethod
     def of(cls, req: ir.Request, client_model: str) -> AnswerOptions:
         return cls(
             client_model,
             req.include_usage,
-            frozenset(req.extras.get("responses_custom_tools", [])),
+            frozenset(req.extras.get(ir.CUSTOM_TOOLS, [])),
         )
 
 
@@ -266,8 +266,10 @@ CLIENTS: dict[ClientDialectName, ClientDialect] = {
         shape="openai",
         read=_parsed(openai_chat.parse_request),
         parse=_already_parsed,
-        encoder=lambda o: openai_chat.StreamEncoder(o.model, include_usage=o.include_usage),
-        render=lambda r, _o: openai_chat.render_response(r),
+        encoder=lambda o: openai_chat.StreamEncoder(
+            o.model, include_usage=o.include_usage, custom_tools=o.custom_tools
+        ),
+        render=lambda r, o: openai_chat.render_response(r, custom_tools=o.custom_tools),
     ),
     "openai-responses": ClientDialect(
         name="openai-responses",

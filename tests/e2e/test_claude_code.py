@@ -30,7 +30,9 @@ pytestmark = pytest.mark.e2e
 FILE_TEXT = "hello from a file"
 
 
-def claude(clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path) -> Run:
+def claude(
+    clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path, *extra: str
+) -> Run:
     # docs/upstreams.md "Claude Code", with retries off so every request the client makes is visible
     env = client_env(
         home,
@@ -47,7 +49,7 @@ def claude(clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, 
         DISABLE_NON_ESSENTIAL_MODEL_CALLS="1",
         CLAUDE_CODE_MAX_RETRIES="0",
     )
-    argv = [clients.bin("claude"), "-p", prompt, "--output-format", "json"]
+    argv = [clients.bin("claude"), "-p", prompt, "--output-format", "json", *extra]
     return run_client(argv, env, cwd)
 
 
@@ -126,3 +128,56 @@ def test_read_tool_round_trip(
     assert FILE_TEXT in json.dumps(answers[0]["response"]), info
     assert FILE_TEXT in out["result"], info
     assert out["result"] == fake_google.default_reply(calls[1].body["request"]).text, info
+
+
+def test_one_session_switching_model_between_turns(
+    clients: Clients,
+    proxy: Proxy,
+    google: FakeGoogle,
+    codex: FakeCodex,
+    tmp_path: Path,
+    workdir: Path,
+) -> None:
+    """Issue 10, one conversation across providers: Gemini reads a file, the session goes on
+    (`--continue`) on gpt-5, which reasons and reads it again, then back on Gemini. Every hop
+    carries the others' artefacts (Gemini thought signatures, Codex encrypted reasoning, both
+    families' tool ids) and the strict fakes accept each request."""
+    home = tmp_path / "home"
+    target = workdir / "hello.txt"
+    target.write_text(FILE_TEXT + "\n")
+    google.enqueue(fake_google.Calls([("Read", {"file_path": str(target)})]))
+    first = claude(clients, proxy, "gemini-2.5-flash", "read hello.txt", home, workdir)
+    info = context(first, proxy, google, codex)
+    assert first.returncode == 0 and first.json()["is_error"] is False, info
+    assert FILE_TEXT in first.json()["result"], info
+
+    codex.enqueue(fake_codex.Calls([("Read", {"file_path": str(target)})], reasoning="Re-read."))
+    second = claude(clients, proxy, "gpt-5", "read it once more", home, workdir, "--continue")
+    info = context(second, proxy, google, codex)
+    assert second.returncode == 0 and second.json()["is_error"] is False, info
+    reqs = codex.responses_requests
+    assert [r.status for r in reqs] == [200, 200], info  # the call, then the answer to it
+    items = reqs[0].body["input"]
+    kinds = [i["type"] for i in items]
+    # the first turn's Gemini call and its result, in Codex's terms; no foreign reasoning
+    assert kinds.count("function_call") == kinds.count("function_call_output") == 1, info
+    assert "reasoning" not in kinds, info
+    # the second request replays Codex's own encrypted reasoning (the fake verified it)
+    replayed = [i for i in reqs[1].body["input"] if i["type"] == "reasoning"]
+    assert [i["encrypted_content"] for i in replayed] == codex.issued_reasoning, info
+    assert FILE_TEXT in second.json()["result"], info
+
+    third = claude(clients, proxy, "gemini-2.5-flash", "thanks", home, workdir, "--continue")
+    info = context(third, proxy, google, codex)
+    assert third.returncode == 0 and third.json()["is_error"] is False, info
+    calls = generate_calls(google)
+    assert [c.status for c in calls] == [200, 200, 200], info  # one stream per model turn
+    contents = calls[-1].body["request"]["contents"]
+    signed = [
+        p.get("thoughtSignature") for c in contents for p in c["parts"] if "functionCall" in p
+    ]
+    # Gemini's own call keeps its signature; Codex's call gets the sentinel, not Codex's token
+    assert signed[0] in google.issued_signatures, info
+    assert signed[1] == "skip_thought_signature_validator", info
+    assert "codex-rs:" not in json.dumps(contents), info
+    assert third.json()["result"] == fake_google.default_reply(calls[-1].body["request"]).text, info

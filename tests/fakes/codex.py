@@ -3,8 +3,8 @@ token endpoint (`POST /oauth/token`) on one loopback HTTP/1.1 server, as strict 
 (docs/upstreams.md "Codex", "OpenAI OAuth"; docs/architecture.md "Tests").
 
 Layout: constants, JWT/PKCE helpers, request checks (`validate_request`), scripted replies (`Text`,
-`Calls`, `CustomCall`, `UsageLimit`, `HttpError`, `Failed`, `Cut`) and their SSE shapes, then the
-`FakeCodex` state and the thin HTTP handler. Decisions beyond docs/upstreams.md:
+`Calls`, `CustomCall`, `WebSearch`, `UsageLimit`, `HttpError`, `Failed`, `Cut`) and their SSE
+shapes, then the `FakeCodex` state and the thin HTTP handler. Decisions beyond docs/upstreams.md:
 - 400s carry `{"detail": …}` (what the backend sends for its own checks); the messages for
   nested type/value errors copy the public Responses API's wording. Only the unknown-item-id 404
   and the 401 use the `{"error": {…}}` shape.
@@ -15,7 +15,7 @@ Layout: constants, JWT/PKCE helpers, request checks (`validate_request`), script
   "Invalid 'input[95].call_id': string too long. Expected a string with maximum length 64, …").
 - Every function_call / custom_tool_call / local_shell_call in `input` needs a matching output item
   (`No tool output found for function call call_….`, a real Responses API rule), and every output
-  needs an earlier call.
+  needs an earlier call of its kind (a function_call_output does not answer a custom_tool_call).
 - A reasoning input item needs an `encrypted_content` this fake issued; `encrypted_content` is only
   issued when `include` has `reasoning.encrypted_content`, and summary text only streams when
   `reasoning.summary` asks for it (both as the real backend does).
@@ -504,7 +504,11 @@ def _check_output(item: dict, kind: str, path: str, calls: dict[str, str]) -> st
         if key not in item:
             raise _missing(f"{path}.{key}")
     call_id = _check_length(_expect_str(item["call_id"], f"{path}.call_id"), f"{path}.call_id")
-    if call_id not in calls:
+    # an output answers a call of its own kind: a function_call_output does not answer a
+    # custom_tool_call (nor the reverse); local_shell_call is answered by function_call_output
+    want = ("function_call", "local_shell_call") if kind == "function_call_output" else (
+        "custom_tool_call",)  # fmt: skip
+    if calls.get(call_id) not in want:
         what = "function call" if kind == "function_call_output" else "custom tool call"
         raise detail(f"No tool call found for {what} output with call_id {call_id}.")
     output = item["output"]
@@ -567,6 +571,18 @@ class CustomCall:
 
 
 @dataclass(frozen=True)
+class WebSearch:
+    """The backend searches the web (a `web_search_call` item), then answers `text`. Only when
+    the request offers the `web_search` tool: without it the model cannot search and just
+    answers. The pages go in `action.sources` only when `include` asks for
+    `web_search_call.action.sources` (as the real backend does)."""
+
+    query: str
+    sources: list[tuple[str, str]]  # (url, title)
+    text: str
+
+
+@dataclass(frozen=True)
 class UsageLimit:
     """429 usage_limit_reached with `resets_in_seconds` (older) or `resets_at` (newer)."""
 
@@ -599,10 +615,10 @@ class Cut:
     codex.rate_limits event counts), then drop the connection without the terminating chunk."""
 
     after_events: int
-    reply: Text | Calls | CustomCall | Failed | None = None
+    reply: Text | Calls | CustomCall | WebSearch | Failed | None = None
 
 
-Reply = Text | Calls | CustomCall | UsageLimit | HttpError | Failed | Cut
+Reply = Text | Calls | CustomCall | WebSearch | UsageLimit | HttpError | Failed | Cut
 
 
 def split_text(text: str) -> list[str]:
@@ -797,6 +813,17 @@ class _Stream:
         self._done(index, {**head, "status": "completed", "input": text})
         self.visible_tokens += count_tokens(text)
 
+    def web_search(self, query: str, sources: list[tuple[str, str]]) -> None:
+        item_id = "ws_" + secrets.token_hex(16)
+        index = self._added({"id": item_id, "type": "web_search_call", "status": "in_progress"})
+        for stage in ("in_progress", "searching", "completed"):
+            self.emit(f"response.web_search_call.{stage}", item_id=item_id, output_index=index)
+        action: dict[str, Any] = {"type": "search", "query": query}
+        if "web_search_call.action.sources" in (self.body.get("include") or []):
+            action["sources"] = [{"type": "url", "url": u, "title": t} for u, t in sources]
+        self._done(index, {"id": item_id, "type": "web_search_call", "status": "completed",
+                           "action": action})  # fmt: skip
+
     def complete(self) -> None:
         prompt = count_tokens(self.body["instructions"]) + count_tokens(_dumps(self.body["input"]))
         out = self.visible_tokens + self.reasoning_tokens
@@ -811,7 +838,9 @@ class _Stream:
         self.emit("response.failed", response=self.response("failed", error=error))
 
 
-def plan_stream(reply: Text | Calls | CustomCall | Failed, body: dict, issue: Any) -> list[dict]:
+def plan_stream(
+    reply: Text | Calls | CustomCall | WebSearch | Failed, body: dict, issue: Any
+) -> list[dict]:
     """The `response.*` events of one scripted reply, numbered from 0."""
     s = _Stream(body, issue)
     if isinstance(reply, Failed):
@@ -837,6 +866,11 @@ def plan_stream(reply: Text | Calls | CustomCall | Failed, body: dict, issue: An
         else:
             for name, args in reply.calls:
                 s.call(name, args)
+    elif isinstance(reply, WebSearch):
+        tools = body.get("tools") or []
+        if any(isinstance(t, dict) and t.get("type") == "web_search" for t in tools):
+            s.web_search(reply.query, reply.sources)
+        s.message(reply.text)
     else:
         s.custom_call(reply.name, reply.input_text)
     s.complete()

@@ -13,7 +13,10 @@ handler. Decisions beyond docs/upstreams.md:
 - A content without `role` is a 400 (the real API defaults it; the proxy must always set one).
 - `parametersJsonSchema` rejects `$schema`, `additionalProperties` and type arrays at any depth
   (`strict_json_schema`), stricter than the API reference, as the issue tracker demands.
-- The thoughtSignature rule applies to every model (`enforce_signatures`), not only Gemini 3.
+- The thoughtSignature rules apply to every model (`enforce_signatures`), not only Gemini 3: the
+  first functionCall of each model turn in the tool loop is signed, and every signature is one
+  this fake issued (since its last reset) or the sentinel, else 400 "Corrupted thought
+  signature." (a signature from another model or upstream).
 - Onboarding (`onboarding`): "onboarded" (default: loadCodeAssist answers a current free tier and
   the account's project), "new-user" (no current tier; free tier is the default; onboardUser
   returns the account's project), "project-required" (no current tier; the default standard tier
@@ -655,10 +658,11 @@ class FakeGoogle(LoopbackServer):
 
     def _generate(self, rec: Recorded, account: _Account) -> Answer:
         with self._lock:
-            models = set(self._models)
+            models, issued = set(self._models), set(self.issued_signatures)
         env = validate_generate(rec.body, account.project, models,
                                 enforce_signatures=self.enforce_signatures,
-                                strict_json_schema=self.strict_json_schema)  # fmt: skip
+                                strict_json_schema=self.strict_json_schema,
+                                issued=issued)  # fmt: skip
         return self._answer(rec, env.get("request") or {}, env["model"], account.project)
 
     def _answer(
@@ -736,6 +740,7 @@ class FakeGoogle(LoopbackServer):
             method=method,
             enforce_signatures=self.enforce_signatures,
             strict_json_schema=self.strict_json_schema,
+            issued=set(self.issued_signatures),
         )
         return self._answer(rec, req, model, key, bare=True)
 

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 SENTINEL = "skip_thought_signature_validator"
+CORRUPTED_SIGNATURE = "Corrupted thought signature."
 KNOWN_MODELS = (
     "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
     "gemini-3-flash-preview", "gemini-3.1-pro-preview", "gemini-3-flash", "gemini-3.1-flash-lite",
@@ -267,7 +268,7 @@ def parse_or_raise(body: Any, msg: str) -> dict:
 
 def validate_generate(
     body: Any, project: str, models: set[str], *, enforce_signatures: bool = True,
-    strict_json_schema: bool = True,
+    strict_json_schema: bool = True, issued: set[str] | None = None,
 ) -> dict:  # fmt: skip
     """Check a generate envelope like Code Assist; return it normalised (camelCase) or raise."""
     env = parse_or_raise(body, "Envelope")
@@ -281,13 +282,14 @@ def validate_generate(
     model = check_model(env.get("model"), models, prefixed=False)
     check_request(env.get("request") or {}, model, "request.",
                   enforce_signatures=enforce_signatures,
-                  strict_json_schema=strict_json_schema)  # fmt: skip
+                  strict_json_schema=strict_json_schema, issued=issued)  # fmt: skip
     return env
 
 
 def validate_ai_studio_generate(
     body: Any, model: str, models: set[str], *, method: str = "generateContent",
     enforce_signatures: bool = True, strict_json_schema: bool = True,
+    issued: set[str] | None = None,
 ) -> dict:  # fmt: skip
     """Check an AI Studio generate body (docs/upstreams.md "AI Studio": the `request` object alone;
     the model is the one in the URL path, so `model`, `project`, `request`, `session_id`… are
@@ -295,7 +297,7 @@ def validate_ai_studio_generate(
     req = parse_or_raise(body, "PublicRequest")
     check_ai_studio_model(model, models, method)
     check_request(req, model, "", enforce_signatures=enforce_signatures,
-                  strict_json_schema=strict_json_schema)  # fmt: skip
+                  strict_json_schema=strict_json_schema, issued=issued)  # fmt: skip
     return req
 
 
@@ -332,8 +334,9 @@ def check_ai_studio_model(model: str, models: set[str], method: str) -> None:
 
 
 def check_request(
-    req: dict, model: str, root: str, *, enforce_signatures: bool, strict_json_schema: bool
-) -> None:
+    req: dict, model: str, root: str, *, enforce_signatures: bool, strict_json_schema: bool,
+    issued: set[str] | None = None,
+) -> None:  # fmt: skip
     """The semantic rules of a (camelCase) GenerateContentRequest, for both APIs; `root` prefixes
     field paths in messages ("request." inside a Code Assist envelope)."""
     contents = req.get("contents") or []
@@ -345,6 +348,8 @@ def check_request(
     check_turns(contents)
     if enforce_signatures:
         check_signatures(contents)
+        if issued is not None:
+            check_signature_values(contents, issued)
 
 
 def validate_count(body: Any, models: set[str]) -> dict:
@@ -521,6 +526,18 @@ def check_signatures(contents: list[dict]) -> None:
         if contents[i]["role"] == "model" and calls and not calls[0].get("thoughtSignature"):
             name = calls[0]["functionCall"]["name"]
             raise invalid(SIGNATURE_MISSING.format(name=name, pos=i + 1))
+
+
+def check_signature_values(contents: list[dict], issued: set[str]) -> None:
+    """A thoughtSignature must be one this service issued (or the documented sentinel): another
+    upstream's reasoning token, an Anthropic signature or a forged one is refused with
+    "Corrupted thought signature." (what Gemini answers a client that switched to it mid-session
+    with the other model's signatures in history; gemini-cli #13467)."""
+    for content in contents:
+        for part in content.get("parts") or []:
+            sig = part.get("thoughtSignature")
+            if sig is not None and sig != SENTINEL and sig not in issued:
+                raise invalid(CORRUPTED_SIGNATURE)
 
 
 def count_tokens(contents: list[dict]) -> int:

@@ -124,8 +124,9 @@ def test_tools_two_turns(client: openai.OpenAI, fake: FakeGoogle, stream: bool) 
     contents = fake.calls("generateContent")[-1].body["request"]["contents"]
     assert [c["role"] for c in contents] == ["user", "model", "user"]
     model_parts = contents[1]["parts"]
-    # OpenAI tool calls cannot carry Gemini's signature: the documented sentinel replaces it
-    assert model_parts[0]["thoughtSignature"] == "skip_thought_signature_validator"
+    # the signature rode in the first call's extra_content.google.thought_signature (as Gemini's
+    # OpenAI-compatible API hands it out) and the SDK's model_dump sent it back
+    assert model_parts[0]["thoughtSignature"] == fake.issued_signatures[0]
     names = [p["functionResponse"]["name"] for p in contents[2]["parts"]]
     assert names == ["get_weather", "get_weather"]
 

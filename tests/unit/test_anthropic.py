@@ -365,17 +365,17 @@ def test_content_blocks(content: Any, parts: list[ir.Part]) -> None:
                 {"type": "text", "text": "x"},
                 {
                     "type": "server_tool_use",
-                    "id": "srvtoolu_1",
-                    "name": "web_search",
-                    "input": {"query": "q"},
+                    "id": "srvtoolu_2",
+                    "name": "code_execution",
+                    "input": {"code": "1"},
                 },
-                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_9", "content": []},
             ],
             [ir.TextPart("x")],
             [
                 "messages[0].content[1]: server_tool_use block dropped (no equivalent upstream)",
-                "messages[0].content[2]: web_search_tool_result block dropped "
-                "(no equivalent upstream)",
+                "messages[0].content[2]: web_search_tool_result without its server_tool_use "
+                "dropped",
             ],
         ),
         (
@@ -436,8 +436,8 @@ def test_tools_custom_and_server() -> None:
         ir.Tool("get_weather", "Weather", {"type": "object"}),
         ir.Tool("calc", "", {"type": "object"}),
     ]
+    assert req.web_search  # carried: an upstream with its own search runs it (Codex)
     assert req.dropped == [
-        "tools[2]: Anthropic server tool 'web_search_20250305' dropped",
         "tools[3]: Anthropic server tool 'bash_20250124' dropped",
         "tools[4]: Anthropic server tool 'text_editor_20250728' dropped",
     ]

@@ -273,6 +273,13 @@ REJECTIONS: list[tuple[str, Callable[[dict], None], str]] = [
     ("custom-orphan", change("input", [USER, {"type": "custom_tool_call_output",
                                               "call_id": "call_c", "output": "ok"}]),
      "No tool call found for custom tool call output with call_id call_c."),
+    ("custom-answered-as-function", change("input", [USER, {"type": "custom_tool_call",
+                                                            "call_id": "call_c", "name": "p",
+                                                            "input": "x"}, result("call_c")]),
+     "No tool call found for function call output with call_id call_c."),
+    ("function-answered-as-custom", change("input", [USER, call(), {
+        "type": "custom_tool_call_output", "call_id": "call_a", "output": "ok"}]),
+     "No tool call found for custom tool call output with call_id call_a."),
     ("custom-unanswered", change("input", [USER, {"type": "custom_tool_call", "call_id": "call_c",
                                                   "name": "apply_patch", "input": "x"}]),
      "No tool output found for custom tool call call_c."),

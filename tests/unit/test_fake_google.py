@@ -398,7 +398,11 @@ def test_added_model_is_known(fake: FakeGoogle, client: httpx.Client) -> None:
      "Function call is missing a thought_signature in functionCall parts."),
     ([USER, call_turn("f", sig=None), answer_turn("f")], 400, "`default_api:f` , position 2."),
     ([USER, call_turn("f"), answer_turn("f")], 200, ""),
-    ([USER, call_turn("f", sig="c2lnLTE="), answer_turn("f")], 200, ""),
+    # a signature it never issued (another model's, another upstream's) is corrupted
+    ([USER, call_turn("f", sig="c2lnLTE="), answer_turn("f")], 400,
+     "Corrupted thought signature."),
+    ([USER, {"role": "model", "parts": [{"text": "x", "thoughtSignature": "c2lnLTE="}]}, USER],
+     400, "Corrupted thought signature."),
     # an old loop (closed by a later user text turn) needs no signature
     ([USER, call_turn("f", sig=None), answer_turn("f"),
       {"role": "model", "parts": [{"text": "ok"}]}, USER], 200, ""),
@@ -425,6 +429,19 @@ def test_tool_turn_rules(client: httpx.Client, contents: list, status: int, mess
     assert resp.status_code == status, resp.text
     if status != 200:
         assert message in error_of(resp)["message"]
+
+
+def test_issued_signatures_are_taken_back(fake: FakeGoogle, client: httpx.Client) -> None:
+    fake.enqueue(Calls([("f", {})]))
+    resp = post(client, "generateContent", envelope())
+    (part,) = resp.json()["response"]["candidates"][0]["content"]["parts"]
+    sig = part["thoughtSignature"]
+    assert sig in fake.issued_signatures
+    body = envelope(contents=[USER, call_turn("f", sig=sig), answer_turn("f")])
+    assert post(client, "generateContent", body).status_code == 200
+    fake.reset()  # forgotten: as from another model
+    resp = post(client, "generateContent", body)
+    assert resp.status_code == 400 and error_of(resp)["message"] == "Corrupted thought signature."
 
 
 def test_signature_rule_can_be_switched_off(fake: FakeGoogle, client: httpx.Client) -> None:

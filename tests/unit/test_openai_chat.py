@@ -651,9 +651,32 @@ ERROR_CASES: list[tuple[object, str | None, str]] = [
     (body([*HI, {"role": "assistant", "tool_calls": {}}]), "messages[1].tool_calls", "array"),
     (body([*HI, {"role": "assistant", "tool_calls": [1]}]), "messages[1].tool_calls[0]", "object"),
     (
-        body([*HI, {"role": "assistant", "tool_calls": [{"type": "custom", "custom": {}}]}]),
+        body([*HI, {"role": "assistant", "tool_calls": [{"type": "mcp", "mcp": {}}]}]),
         "messages[1].tool_calls[0].type",
-        "must be 'function'",
+        "must be 'function' or 'custom'",
+    ),
+    (
+        body([*HI, {"role": "assistant", "tool_calls": [{"type": "custom", "custom": {}}]}]),
+        "messages[1].tool_calls[0].custom.name",
+        "non-empty string",
+    ),
+    (
+        body([*HI, {"role": "assistant", "tool_calls": [{"type": "custom", "custom": 1}]}]),
+        "messages[1].tool_calls[0].custom",
+        "must be an object",
+    ),
+    (
+        body(
+            [
+                *HI,
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"type": "custom", "custom": {"name": "p", "input": {}}}],
+                },
+            ]
+        ),
+        "messages[1].tool_calls[0].custom.input",
+        "must be a string",
     ),
     (
         body([*HI, {"role": "assistant", "tool_calls": [{"id": 5, "function": {"name": "f"}}]}]),
@@ -708,7 +731,44 @@ ERROR_CASES: list[tuple[object, str | None, str]] = [
     (body(HI, functions=[{}]), "functions[0].name", "non-empty string"),
     (body(HI, tool_choice="any"), "tool_choice", "none, auto, required"),
     (body(HI, tool_choice=3), "tool_choice", "string or an object"),
-    (body(HI, tool_choice={"type": "custom"}), "tool_choice.type", "must be 'function'"),
+    (body(HI, tool_choice={"type": "mcp"}), "tool_choice.type", "must be 'function' or 'custom'"),
+    (body(HI, tool_choice={"type": "custom"}), "tool_choice.custom.name", "non-empty"),
+    (body(HI, tools=[{"type": "custom"}]), "tools[0].custom", "must be an object"),
+    (body(HI, tools=[{"type": "custom", "custom": {}}]), "tools[0].custom.name", "non-empty"),
+    (
+        body(HI, tools=[{"type": "custom", "custom": {"name": "p", "format": {"type": "x"}}}]),
+        "tools[0].custom.format.type",
+        "'text' or 'grammar'",
+    ),
+    (
+        body(
+            HI,
+            tools=[
+                {
+                    "type": "custom",
+                    "custom": {"name": "p", "format": {"type": "grammar", "grammar": {}}},
+                }
+            ],
+        ),
+        "tools[0].custom.format.grammar.definition",
+        "must be a string",
+    ),
+    (
+        body(
+            HI,
+            tools=[
+                {
+                    "type": "custom",
+                    "custom": {
+                        "name": "p",
+                        "format": {"type": "grammar", "grammar": {"definition": "x"}},
+                    },
+                }
+            ],
+        ),
+        "tools[0].custom.format.grammar.syntax",
+        "'lark' or 'regex'",
+    ),
     (body(HI, tool_choice={"type": "function"}), "tool_choice.function.name", "non-empty"),
     (body(HI, function_call="required"), "function_call", "none, auto, required"),
     (body(HI, function_call={}), "function_call.name", "non-empty string"),
@@ -920,9 +980,16 @@ def ch(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 ROLE = ch({"role": "assistant", "content": ""})
 
 
-def tc_start(index: int, cid: str, name: str) -> dict[str, Any]:
-    fn = {"name": name, "arguments": ""}
-    return ch({"tool_calls": [{"index": index, "id": cid, "type": "function", "function": fn}]})
+def tc_start(index: int, cid: str, name: str, sig: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {
+        "index": index,
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": ""},
+    }
+    if sig is not None:  # Gemini's thought signature, as its OpenAI-compatible API sends it
+        call["extra_content"] = {"google": {"thought_signature": sig}}
+    return ch({"tool_calls": [call]})
 
 
 def tc_args(index: int, fragment: str) -> dict[str, Any]:
@@ -987,7 +1054,7 @@ STREAM_CASES: list[tuple[str, list[ir.Event], list[dict[str, Any]]]] = [
         ],
         [
             ROLE,
-            tc_start(0, "call_1", "get_weather"),
+            tc_start(0, "call_1", "get_weather", "sig"),
             tc_args(0, '{"location":"Paris"}'),
             tc_start(1, "call_2", "now"),
             tc_args(1, "{}"),

@@ -256,7 +256,12 @@ CODEX_IR = ir.Request(
         "dropped tool web_search: not supported by this upstream",
         "dropped tool namespace multi_agent_v1: not supported by this upstream",
     ],
-    extras={"responses_custom_tools": ["apply_patch"]},
+    extras={
+        "responses_custom_tools": ["apply_patch"],
+        "custom_tool_formats": {
+            "apply_patch": {"type": "grammar", "syntax": "lark", "definition": APPLY_PATCH_GRAMMAR}
+        },
+    },
 )
 
 
@@ -730,7 +735,10 @@ PARSE_CASES: list[tuple[str, dict[str, Any], ir.Request]] = [
                 "custom tool note: exposed as a function with one string 'input'",
                 "custom tool raw: exposed as a function with one string 'input'",
             ],
-            extras={"responses_custom_tools": ["note", "raw"]},
+            extras={
+                "responses_custom_tools": ["note", "raw"],
+                "custom_tool_formats": {"raw": {"type": "text"}},
+            },
         ),
     ),
     (

@@ -274,6 +274,7 @@ def test_code_assist_to_chat_exact_chunks() -> None:
                             "id": call_id,
                             "type": "function",
                             "function": {"name": "list_directory", "arguments": ""},
+                            "extra_content": {"google": {"thought_signature": "CikB0e2Kb7zk"}},
                         }
                     ]
                 },
