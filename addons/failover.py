@@ -9,6 +9,7 @@ next request never picks a resting account.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -147,13 +148,17 @@ class Recovery:
         self.quota_err: UpstreamError | None = None  # what to report if previews don't help
 
     async def after_refusal(
-        self, status: int, content: bytes, retry_after: str | None
+        self, status: int, content: bytes, retry_after: str | None, own: bool = False
     ) -> Answer | None:
         """None when the exchange now names the next account (and model) to try; else the
-        answer the client gets."""
+        answer the client gets. `own`: the proxy wrote this refusal because the attempt got no
+        answer (connect failure 502, `upstream-idle` 504); its status is what the client sees,
+        where an upstream's own 504 would be a 502."""
         ex, failover = self.ex, self.failover
         settings, pool = failover.state.settings, failover.state.pool
         err = read_error(ex, status, content, retry_after)
+        if own:
+            err = dataclasses.replace(err, client_status_override=status)
         fault = err.fault
         if fault.kind == "request":
             # a preview id the upstream does not know is not the client's fault

@@ -166,14 +166,15 @@ class Streamer:
             if isinstance(outcome, httpx.Response):
                 await self._stream(ex, outcome, reader, writer, conn)
                 return
-            status, content, retry_after = outcome
-            final = await recovery.after_refusal(status, content, retry_after)
+            status, content, retry_after, own = outcome
+            final = await recovery.after_refusal(status, content, retry_after, own)
             if final is not None:
                 await _send_answer(writer, conn, final)
                 return
 
-    async def _attempt(self, ex: Exchange) -> httpx.Response | tuple[int, bytes, str | None]:
-        """One upstream attempt: the streaming response when it is a 200, else what refused."""
+    async def _attempt(self, ex: Exchange) -> httpx.Response | tuple[int, bytes, str | None, bool]:
+        """One upstream attempt: the streaming response when it is a 200, else what refused
+        (status, body, Retry-After, whether the proxy wrote it for want of an answer)."""
         settings, client = self.state.settings, self.state.http
         assert client is not None
         out = outbound_for(settings, ex)
@@ -194,7 +195,7 @@ class Streamer:
             status, message = self._failure(ex.upstream.title, e)
             body = _error_json(status, message)
             record.finish(status, body, {})
-            return status, body, None
+            return status, body, None, True
         if response.status_code == 200:
             record.answered(response)
             ex.record = record
@@ -207,7 +208,7 @@ class Streamer:
         finally:
             await response.aclose()
         record.finish(response.status_code, content, dict(response.headers))
-        return response.status_code, content, response.headers.get("retry-after")
+        return response.status_code, content, response.headers.get("retry-after"), False
 
     async def _call(
         self,
