@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 
+from cliproxy.addons.retarget import masked_proxy
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.settings import SettingsError
 from cliproxy.addons.settings import config_path
@@ -144,11 +145,10 @@ class Startup:
             updates["block_global"] = False  # remote clients with a key must reach us
         ctx.options.update(**updates)
         self.state.start_watching()
-        if settings.proxy_url.startswith("socks"):
+        if settings.proxy_url:
             logger.warning(
-                "proxy-url %s: SOCKS is used for token refreshes only; API calls go direct "
-                "(mitmproxy has no SOCKS upstream mode)",
-                settings.proxy_url.split("@")[-1],
+                "proxy-url %s: every upstream call goes through it (the loopback streamer)",
+                masked_proxy(settings.proxy_url),
             )
         mode = ctx.options.mode[0] if ctx.options.mode else ""
         logger.warning(

@@ -31,6 +31,7 @@ from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.failover import Failover
+from cliproxy.addons.failover import NoAnswer
 from cliproxy.addons.retarget import masked_proxy
 from cliproxy.addons.state import State
 from mitmproxy import http
@@ -166,15 +167,16 @@ class Streamer:
             if isinstance(outcome, httpx.Response):
                 await self._stream(ex, outcome, reader, writer, conn)
                 return
-            status, content, retry_after, own = outcome
-            final = await recovery.after_refusal(status, content, retry_after, own)
+            final = await recovery.after_refusal(*outcome)
             if final is not None:
                 await _send_answer(writer, conn, final)
                 return
 
-    async def _attempt(self, ex: Exchange) -> httpx.Response | tuple[int, bytes, str | None, bool]:
+    async def _attempt(
+        self, ex: Exchange
+    ) -> httpx.Response | tuple[int, bytes, str | None, NoAnswer | None]:
         """One upstream attempt: the streaming response when it is a 200, else what refused
-        (status, body, Retry-After, whether the proxy wrote it for want of an answer)."""
+        (status, body, Retry-After, and why there was no answer when the proxy wrote it)."""
         settings, client = self.state.settings, self.state.http
         assert client is not None
         out = outbound_for(settings, ex)
@@ -195,7 +197,7 @@ class Streamer:
             status, message = self._failure(ex.upstream.title, e)
             body = _error_json(status, message)
             record.finish(status, body, {})
-            return status, body, None, True
+            return status, body, None, "proxy" if self._proxy_failed(e) else "upstream"
         if response.status_code == 200:
             record.answered(response)
             ex.record = record
@@ -208,7 +210,7 @@ class Streamer:
         finally:
             await response.aclose()
         record.finish(response.status_code, content, dict(response.headers))
-        return response.status_code, content, response.headers.get("retry-after"), False
+        return response.status_code, content, response.headers.get("retry-after"), None
 
     async def _call(
         self,
@@ -241,10 +243,7 @@ class Streamer:
         proxy when that is what failed."""
         proxy = self.state.settings.proxy_url
         kind = type(error).__name__
-        # with a proxy, the connection is the proxy's: failing to make it is the proxy failing
-        if proxy and isinstance(
-            error, httpx.ProxyError | httpx.ConnectError | httpx.ConnectTimeout
-        ):
+        if self._proxy_failed(error):
             return 502, f"proxy-url {masked_proxy(proxy)} failed ({kind}: {error})"
         if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
             seconds = self.state.settings.timeouts.upstream_connect
@@ -253,6 +252,11 @@ class Streamer:
             seconds = self.state.settings.timeouts.upstream_idle
             return 504, f"{title} sent nothing for {seconds:g} s"
         return 502, f"{title} could not be reached ({kind}: {error})"
+
+    def _proxy_failed(self, error: httpx.HTTPError) -> bool:
+        """With a proxy, the connection is the proxy's: failing to make it is the proxy
+        failing (and every account's attempt would fail alike)."""
+        return bool(self.state.settings.proxy_url) and isinstance(error, _CONNECTING)
 
     async def _stream(
         self,
