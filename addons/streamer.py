@@ -94,9 +94,12 @@ class Streamer:
         self.waiting[key] = waiting
         req = flow.request
         path = req.path
+        # the body goes along as mitmproxy read it: its length must be said, or the server
+        # would read a bodiless request and find the body's bytes where it waits for EOF
         req.headers = http.Headers(
             host=f"127.0.0.1:{self.port}",
             content_type=req.headers.get("content-type", "application/json"),
+            content_length=str(len(req.raw_content or b"")),
             **{EXCHANGE_HEADER: key},
         )
         req.method = "POST"
@@ -274,7 +277,7 @@ class Streamer:
         record = ex.record
         writer.write(conn.send(h11.Response(status_code=200, headers=headers)))
         pump = asyncio.ensure_future(self._pump(ex, response, writer, conn))
-        gone = asyncio.ensure_future(reader.read(1))  # mitmproxy sends nothing more: EOF = gone
+        gone = asyncio.ensure_future(_eof(reader))  # mitmproxy sends nothing more: EOF = gone
         try:
             done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
             if pump not in done:  # the client went away: cancel the upstream request
@@ -317,6 +320,12 @@ class Streamer:
                 record.done()
         writer.write(conn.send(h11.EndOfMessage()))
         await writer.drain()
+
+
+async def _eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the peer has closed its side (anything it still sends is not ours to read)."""
+    while await reader.read(READ_SIZE):
+        pass
 
 
 def _header(request: h11.Request, name: str) -> str:

@@ -360,3 +360,15 @@ def test_client_gone_mid_stream_cancels_the_upstream_within_a_second(
         time.sleep(0.02)
     assert upstream.peer_closed, "the upstream connection stayed open"
     assert upstream.peer_closed[0] - left < 1.0
+
+
+@pytest.mark.parametrize("upstream", ["code_assist"], indirect=True)
+def test_large_request_body_still_streams_to_the_end(upstream: Upstream) -> None:
+    # Claude Code's requests are 70 KB and more: they reach the loopback streamer in several
+    # reads, and none of their bytes may be taken for the client going away
+    reply, text = upstream.slow(4)
+    upstream.enqueue(reply)
+    upstream.set_delay(0.2)
+    got = stream(upstream.base_url, "anthropic", STEADY[upstream.name], "x" * 300_000)
+    assert got.status == 200 and got.aborted is None
+    assert text_of("anthropic", got.events) == text and completed("anthropic", got.events)
