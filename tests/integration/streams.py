@@ -239,6 +239,7 @@ class Upstream:
 
     def stall(self, seconds: float, after: int | None = None) -> Any:
         if self.is_codex:
-            return fc.Stall(seconds, None if after is None else 5 + after)
+            reply = fc.Text("w0 w1 w2 w3 w4 w5")
+            return fc.Stall(seconds, None if after is None else 5 + after, reply)
         reply = fg.Raw([{"text": f"w{i} "} for i in range(6)])
         return fg.Stall(seconds, after, reply if after is not None else None)
