@@ -81,7 +81,9 @@ class AttemptRecord:
         if self.flow is None:
             return
         self.flow.response = http.Response.make(
-            response.status_code, b"", list(response.headers.raw)
+            response.status_code,
+            b"",
+            list(response.headers.raw),  # httpx: (bytes, bytes) pairs
         )
         self.flow.response.timestamp_start = time.time()
         self.view.update([self.flow])

@@ -9,8 +9,10 @@ next request never picks a resting account.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from typing import Literal
 
 import httpx
 from cliproxy.addons import attempts
@@ -29,6 +31,9 @@ from cliproxy.translators.fault import UpstreamError
 from mitmproxy import http
 
 logger = logging.getLogger(__name__)
+
+# why an attempt got no answer: the upstream did not answer in time, or proxy-url failed
+NoAnswer = Literal["upstream", "proxy"]
 
 
 class Failover:
@@ -147,13 +152,24 @@ class Recovery:
         self.quota_err: UpstreamError | None = None  # what to report if previews don't help
 
     async def after_refusal(
-        self, status: int, content: bytes, retry_after: str | None
+        self,
+        status: int,
+        content: bytes,
+        retry_after: str | None,
+        no_answer: NoAnswer | None = None,
     ) -> Answer | None:
         """None when the exchange now names the next account (and model) to try; else the
-        answer the client gets."""
+        answer the client gets. `no_answer`: the proxy wrote this refusal because the attempt
+        got no answer (connect failure 502, `upstream-idle` 504), its status is what the client
+        sees (an upstream's own 504 would be a 502); "proxy" when `proxy-url` is what failed:
+        every account goes through it, so none rests and no other is tried."""
         ex, failover = self.ex, self.failover
         settings, pool = failover.state.settings, failover.state.pool
         err = read_error(ex, status, content, retry_after)
+        if no_answer is not None:
+            err = dataclasses.replace(err, client_status_override=status)
+        if no_answer == "proxy":
+            return error_to_client(ex, err)
         fault = err.fault
         if fault.kind == "request":
             # a preview id the upstream does not know is not the client's fault

@@ -16,6 +16,7 @@ import socket
 import sys
 
 from cliproxy.addons.limits import error_page
+from cliproxy.addons.retarget import masked_proxy
 from cliproxy.addons.settings import CONFIG_ENV
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.settings import SettingsError
@@ -202,6 +203,11 @@ class Startup:
                         del servers[spec]
         ctx.options.update(**updates)
         self.state.start_watching()
+        if settings.proxy_url:
+            logger.warning(
+                "proxy-url %s: every upstream call goes through it (the loopback streamer)",
+                masked_proxy(settings.proxy_url),
+            )
         mode = ctx.options.mode[0] if ctx.options.mode else ""
         logger.warning(
             "cliproxy: %d account(s); serving %s",

@@ -31,6 +31,7 @@ from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.failover import Failover
+from cliproxy.addons.failover import NoAnswer
 from cliproxy.addons.retarget import masked_proxy
 from cliproxy.addons.state import State
 from mitmproxy import http
@@ -96,9 +97,12 @@ class Streamer:
         self.waiting[key] = waiting
         req = flow.request
         path = req.path
+        # the body goes along as mitmproxy read it: its length must be said, or the server
+        # would read a bodiless request and find the body's bytes where it waits for EOF
         req.headers = http.Headers(
             host=f"127.0.0.1:{self.port}",
             content_type=req.headers.get("content-type", "application/json"),
+            content_length=str(len(req.raw_content or b"")),
             **{EXCHANGE_HEADER: key},
         )
         req.method = "POST"
@@ -174,14 +178,16 @@ class Streamer:
             outcome = await self._attempt(ex)
             if isinstance(outcome, httpx.Response):
                 return await self._stream(ex, outcome, reader, writer, conn)
-            status, content, retry_after = outcome
-            final = await recovery.after_refusal(status, content, retry_after)
+            final = await recovery.after_refusal(*outcome)
             if final is not None:
                 await _send_answer(writer, conn, final)
                 return b""
 
-    async def _attempt(self, ex: Exchange) -> httpx.Response | tuple[int, bytes, str | None]:
-        """One upstream attempt: the streaming response when it is a 200, else what refused."""
+    async def _attempt(
+        self, ex: Exchange
+    ) -> httpx.Response | tuple[int, bytes, str | None, NoAnswer | None]:
+        """One upstream attempt: the streaming response when it is a 200, else what refused
+        (status, body, Retry-After, and why there was no answer when the proxy wrote it)."""
         settings, client = self.state.settings, self.state.http
         assert client is not None
         out = outbound_for(settings, ex)
@@ -203,7 +209,7 @@ class Streamer:
             body = _error_json(status, message)
             record.finish(status, body, {})
             ex.record(status)
-            return status, body, None
+            return status, body, None, "proxy" if self._proxy_failed(e) else "upstream"
         ex.record(response.status_code)
         if response.status_code == 200:
             record.answered(response)
@@ -217,7 +223,7 @@ class Streamer:
         finally:
             await response.aclose()
         record.finish(response.status_code, content, dict(response.headers))
-        return response.status_code, content, response.headers.get("retry-after")
+        return response.status_code, content, response.headers.get("retry-after"), None
 
     async def _call(
         self,
@@ -249,10 +255,7 @@ class Streamer:
         proxy when that is what failed."""
         proxy = self.state.settings.proxy_url
         kind = type(error).__name__
-        # with a proxy, the connection is the proxy's: failing to make it is the proxy failing
-        if proxy and isinstance(
-            error, httpx.ProxyError | httpx.ConnectError | httpx.ConnectTimeout
-        ):
+        if self._proxy_failed(error):
             return 502, f"proxy-url {masked_proxy(proxy)} failed ({kind}: {error})"
         if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
             seconds = self.state.settings.timeouts.upstream_connect
@@ -261,6 +264,11 @@ class Streamer:
             seconds = self.state.settings.timeouts.upstream_idle
             return 504, f"{title} sent nothing for {seconds:g} s"
         return 502, f"{title} could not be reached ({kind}: {error})"
+
+    def _proxy_failed(self, error: httpx.HTTPError) -> bool:
+        """With a proxy, the connection is the proxy's: failing to make it is the proxy
+        failing (and every account's attempt would fail alike)."""
+        return bool(self.state.settings.proxy_url) and isinstance(error, _CONNECTING)
 
     async def _stream(
         self,

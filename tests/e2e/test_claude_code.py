@@ -9,10 +9,18 @@ call per model turn.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import CLIENT_TIMEOUT
+from tests.e2e.conftest import GEMINI_TOKEN
 from tests.e2e.conftest import Clients
 from tests.e2e.conftest import Run
 from tests.e2e.conftest import client_env
@@ -24,10 +32,13 @@ from tests.fakes.codex import FakeCodex
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import PROJECT
 from tests.integration.conftest import Proxy
+from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import start_proxy
 
 pytestmark = pytest.mark.e2e
 
 FILE_TEXT = "hello from a file"
+PROJECT_B = "proj-e2e-bravo"
 
 
 def claude(
@@ -181,3 +192,120 @@ def test_one_session_switching_model_between_turns(
     assert signed[1] == "skip_thought_signature_validator", info
     assert "codex-rs:" not in json.dumps(contents), info
     assert third.json()["result"] == fake_google.default_reply(calls[-1].body["request"]).text, info
+
+
+def test_progressive_answer_after_a_429(
+    clients: Clients, google: FakeGoogle, tmp_path: Path, workdir: Path
+) -> None:
+    """Issue 11: the first account refuses with a 429, the second streams slowly; Claude Code's
+    own stream-json output shows the first text delta well before the end (the failover happened
+    before the first byte, and the stream was not buffered)."""
+    google.add_account("ya29.e2e-valid-b", "1//e2e-refresh-b", PROJECT_B, email="e2e-b@example.com")
+    hour = timedelta(hours=1)
+    proxy = start_proxy(
+        tmp_path / "proxy",
+        google,
+        auth_files={
+            "gemini-a.json": gemini_auth(
+                "e2e@example.com", PROJECT, GEMINI_TOKEN, "1//e2e-refresh", hour
+            ),
+            "gemini-b.json": gemini_auth(
+                "e2e-b@example.com", PROJECT_B, "ya29.e2e-valid-b", "1//e2e-refresh-b", hour
+            ),
+        },
+    )
+    words = [f"part{i} " for i in range(6)]
+    google.enqueue(
+        fake_google.rate_limited("60s", "RATE_LIMIT_EXCEEDED", "gemini-2.5-flash"),
+        fake_google.Raw([{"text": w} for w in words]),
+    )
+    google.event_delay = 0.4
+    try:
+        lines, run = claude_streaming(clients, proxy, "say hi", tmp_path / "home", workdir)
+    finally:
+        google.event_delay = 0.0
+        proxy.stop()
+    info = context(run, proxy, google, None)
+    assert run.returncode == 0, info
+    events = [(at, json.loads(line)) for at, line in lines if line.startswith("{")]
+    deltas = [
+        at
+        for at, ev in events
+        if ev.get("type") == "stream_event"
+        and ev["event"].get("type") == "content_block_delta"
+        and ev["event"]["delta"].get("type") == "text_delta"
+    ]
+    result = [(at, ev) for at, ev in events if ev.get("type") == "result"]
+    assert deltas and len(result) == 1, info
+    ended, out = result[0]
+    assert out["is_error"] is False and out["result"] == "".join(words), info
+    # the first words were on screen while the upstream still had 2 s of answer to send
+    assert ended - deltas[0] >= 1.2, ([at - deltas[0] for at in deltas], ended - deltas[0])
+    calls = generate_calls(google)
+    assert [(c.rpc, c.status) for c in calls] == [
+        ("streamGenerateContent", 429),
+        ("streamGenerateContent", 200),
+    ], info
+    assert calls[0].credential != calls[1].credential, info
+
+
+def claude_streaming(
+    clients: Clients, proxy: Proxy, prompt: str, home: Path, cwd: Path
+) -> tuple[list[tuple[float, str]], Run]:
+    """`claude -p --output-format stream-json --include-partial-messages`, each stdout line with
+    the moment it arrived; the whole process group is killed after CLIENT_TIMEOUT."""
+    env = client_env(
+        home,
+        ANTHROPIC_BASE_URL=proxy.base_url,
+        ANTHROPIC_API_KEY="sk-ant-test",
+        ANTHROPIC_MODEL="gemini-2.5-flash",
+        ANTHROPIC_SMALL_FAST_MODEL="claude-haiku-4-5",
+        ANTHROPIC_DEFAULT_HAIKU_MODEL="claude-haiku-4-5",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_BUG_COMMAND="1",
+        DISABLE_NON_ESSENTIAL_MODEL_CALLS="1",
+        CLAUDE_CODE_MAX_RETRIES="0",
+    )
+    argv = [clients.bin("claude"), "-p", prompt, "--output-format", "stream-json", "--verbose"]
+    argv.append("--include-partial-messages")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[tuple[float, str]] = []
+    errors: list[str] = []
+
+    def read_out() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def read_err() -> None:
+        assert proc.stderr is not None
+        errors.extend(proc.stderr)
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
+    for t in readers:
+        t.start()
+    try:
+        proc.wait(timeout=CLIENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    for t in readers:
+        t.join(timeout=10)
+    out = "\n".join(line for _, line in lines)
+    run = Run(argv, proc.returncode, out, "".join(errors), time.monotonic() - started)
+    if run.returncode == -signal.SIGKILL:
+        pytest.fail(f"client did not finish within {CLIENT_TIMEOUT}s (killed)\n{run.report()}")
+    return lines, run

@@ -618,7 +618,17 @@ class Cut:
     reply: Text | Calls | CustomCall | WebSearch | Failed | None = None
 
 
-Reply = Text | Calls | CustomCall | WebSearch | UsageLimit | HttpError | Failed | Cut
+@dataclass(frozen=True)
+class Stall:
+    """Accept the call, then send nothing for `seconds` and drop the socket: before the status
+    line, or after `after_events` SSE events of `reply` (counted as for `Cut`)."""
+
+    seconds: float
+    after_events: int | None = None
+    reply: Text | Calls | CustomCall | Failed | None = None
+
+
+Reply = Text | Calls | CustomCall | WebSearch | UsageLimit | HttpError | Failed | Cut | Stall
 
 
 def split_text(text: str) -> list[str]:
@@ -1042,6 +1052,8 @@ class FakeCodex(LoopbackServer):
             self._queue.clear()
             self.requests.clear()
             self.token_requests.clear()
+            self.peer_closed.clear()
+            self.connections.clear()
 
     def _issue(self, account: _Account, refresh_token: str | None = None) -> Tokens:
         now = int(time.time())
@@ -1124,13 +1136,16 @@ class FakeCodex(LoopbackServer):
             return Answer(reply.status, payload, dict(reply.headers or {}))
         if isinstance(reply, UsageLimit):
             return Answer(429, usage_limit_body(reply), headers)
-        cut = reply.after_events if isinstance(reply, Cut) else None
-        if isinstance(reply, Cut):
+        if isinstance(reply, Stall) and reply.after_events is None:
+            return Answer(stall=reply.seconds)
+        stall = reply.seconds if isinstance(reply, Stall) else 0.0
+        cut = reply.after_events if isinstance(reply, Cut | Stall) else None
+        if isinstance(reply, Cut | Stall):
             reply = reply.reply
         events = plan_stream(reply or default_reply(body), body, self._issue_reasoning)
         limits = rate_limits_event(account.plan, self.primary_used_percent,
                                    self.secondary_used_percent)  # fmt: skip
-        return Answer(headers=headers, events=[limits, *events], cut_after=cut)
+        return Answer(headers=headers, events=[limits, *events], cut_after=cut, stall=stall)
 
     def _rate_headers(self) -> dict[str, str]:
         now = int(time.time())

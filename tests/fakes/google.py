@@ -114,7 +114,8 @@ __all__ = [  # the rules are re-exported: tests import everything from tests.fak
     "CLIENT_ID", "CLIENT_SECRET", "ENUMS", "KEY_INVALID", "KEY_MISSING", "KNOWN_MODELS",
     "MESSAGES", "NAME_RE", "PART_DATA", "RESPONSE_COUNT", "SCALAR_TYPES", "SCOPES", "SENTINEL",
     "SIGNATURE_MISSING", "TYPE_PREFIX", "WWW_AUTHENTICATE", "Calls", "CutStream", "Error",
-    "FakeGoogle", "GoogleError", "Raw", "Recorded", "Reply", "Text", "ai_studio_rate_limited",
+    "FakeGoogle", "GoogleError", "Raw", "Recorded", "Reply", "Stall", "Text",
+    "ai_studio_rate_limited",
     "budget_limits", "check_ai_studio_model", "check_contents", "check_message", "check_model",
     "check_parts", "check_request", "check_schema", "check_signatures", "check_system",
     "check_thinking", "check_tools", "check_turns", "count_request_tokens", "count_tokens",
@@ -191,7 +192,17 @@ class CutStream:
     reply: Text | Calls | Raw | None = None
 
 
-Reply = Text | Calls | Error | Raw | CutStream
+@dataclass(frozen=True)
+class Stall:
+    """Accept the call, then send nothing for `seconds` and drop the socket: before the status
+    line, or after `after_events` events of `reply` (default: the default reply)."""
+
+    seconds: float
+    after_events: int | None = None
+    reply: Text | Calls | Raw | None = None
+
+
+Reply = Text | Calls | Error | Raw | CutStream | Stall
 
 
 def rate_limited(delay: str = "1s", reason: str = "RATE_LIMIT_EXCEEDED", model: str = "") -> Error:
@@ -498,6 +509,8 @@ class FakeGoogle(LoopbackServer):
             self.requests.clear()
             self.token_requests.clear()
             self.issued_signatures.clear()
+            self.peer_closed.clear()
+            self.connections.clear()
 
     def _next_reply(self, credential: str) -> Reply | None:
         with self._lock:
@@ -674,8 +687,11 @@ class FakeGoogle(LoopbackServer):
         if isinstance(reply, Error):
             body = reply.body if isinstance(reply.body, dict) else reply.body.encode()
             return Answer(reply.status, body, dict(reply.headers or {}))
-        cut = reply.after_events if isinstance(reply, CutStream) else None
-        if isinstance(reply, CutStream):
+        if isinstance(reply, Stall) and reply.after_events is None:
+            return Answer(stall=reply.seconds)
+        stall = reply.seconds if isinstance(reply, Stall) else 0.0
+        cut = reply.after_events if isinstance(reply, CutStream | Stall) else None
+        if isinstance(reply, CutStream | Stall):
             reply = reply.reply
         events, whole, finish = plan(reply or default_reply(req), self._sign)
         usage = usage_for(req, whole)
@@ -695,9 +711,9 @@ class FakeGoogle(LoopbackServer):
         ]  # fmt: skip
         method = (rec.rpc or "").removeprefix("ai_studio:")
         if method == "streamGenerateContent" and rec.query.get("alt") == "sse":
-            return Answer(events=chunks, cut_after=cut)
+            return Answer(events=chunks, cut_after=cut, stall=stall)
         if cut is not None:
-            return Answer(drop=True)
+            return Answer(stall=stall) if stall else Answer(drop=True)
         if method == "streamGenerateContent":
             return Answer(body=chunks)
         single = shape(whole, usage, finish)

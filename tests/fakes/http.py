@@ -7,6 +7,7 @@ optionally cut. What a fake answers, and how its bodies and events are spelled, 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -38,6 +39,10 @@ class Answer:
     events: list[dict] | None = None  # SSE stream when set
     cut_after: int | None = None  # stream: send this many events, then drop the connection
     drop: bool = False  # close the connection without answering
+    # accept the request, then send nothing for this many seconds (bounded; it ends early when
+    # the peer closes) and drop the connection: before the status line, or with `cut_after`,
+    # after that many events
+    stall: float = 0.0
 
 
 class LoopbackServer:
@@ -48,6 +53,11 @@ class LoopbackServer:
         self._handler = handler
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # time.monotonic() of each moment a peer was seen closing its connection while this
+        # fake was streaming to it or stalling it (the client went away before the end)
+        self.peer_closed: list[float] = []
+        # the peer address of every connection accepted (who connected: a proxy shows here)
+        self.connections: list[tuple[str, int]] = []
 
     def start(self) -> Self:
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler)
@@ -92,6 +102,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         # headers and body go out as separate writes: without NODELAY, Nagle + delayed ACK
         # add ~40 ms to every keep-alive exchange
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fake.connections.append(tuple(self.client_address[:2]))
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
@@ -121,6 +132,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         out = self.serve(url.path, query, headers, self._read_body())
         try:
             if out.drop:
+                self.close_connection = True
+            elif out.stall and out.cut_after is None:
+                self._wait(out.stall)
                 self.close_connection = True
             elif out.events is not None:
                 self._stream(out)
@@ -162,13 +176,34 @@ class FakeHandler(BaseHTTPRequestHandler):
         for i, event in enumerate(out.events or []):
             if out.cut_after is not None and i >= out.cut_after:
                 break
-            if i and self.fake.event_delay:
-                time.sleep(self.fake.event_delay)
+            if i and self.fake.event_delay and not self._wait(self.fake.event_delay):
+                self.close_connection = True
+                return
             data = self.encode_event(event)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
         if out.cut_after is not None:
+            if out.stall:
+                self._wait(out.stall)
             self.close_connection = True  # no terminating chunk: the client sees a cut body
             return
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _wait(self, seconds: float) -> bool:
+        """Send nothing for `seconds`; False (and the moment recorded in `peer_closed`) as soon
+        as the peer closes its side."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], left)
+            if not readable:
+                continue
+            try:
+                peeked = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError:
+                peeked = b""
+            if not peeked:
+                self.fake.peer_closed.append(time.monotonic())
+                return False
+            time.sleep(left)  # the peer sent more (a pipelined request): just wait
+        return True

@@ -29,6 +29,7 @@ class ConnectProxy:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.tunnels: list[tuple[str, str | None]] = []
+        self.outbound: list[tuple[str, int]] = []  # local address of each upstream socket
         self._stop = False
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -59,11 +60,13 @@ class ConnectProxy:
             self.tunnels.append((target, auth))
             host, port = target.rsplit(":", 1)
             upstream = socket.create_connection((host, int(port)))
+            self.outbound.append(upstream.getsockname()[:2])
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         elif target.startswith("http://"):
             parts = urlsplit(target)
             self.tunnels.append((parts.netloc, auth))
             upstream = socket.create_connection((parts.hostname, parts.port or 80))
+            self.outbound.append(upstream.getsockname()[:2])
             origin = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             kept = [ln for ln in lines[1:] if not ln.lower().startswith(b"proxy-")]
             first = f"{method} {origin} HTTP/1.1".encode()

@@ -1,0 +1,124 @@
+"""mitmweb shows every upstream attempt as a flow of its own (issue 11): the refused one with the
+account that made it, the served one with the other, tokens masked; and the client's own flow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.fakes.google import FakeGoogle
+from tests.fakes.google import rate_limited
+from tests.integration.conftest import MITMDUMP
+from tests.integration.conftest import PROJECT
+from tests.integration.conftest import ROOT
+from tests.integration.conftest import free_port
+from tests.integration.conftest import gemini_auth
+from tests.integration.streams import completed
+from tests.integration.streams import stream
+
+PROJECT_B = "proj-bravo-222"
+PASSWORD = "web-secret-for-tests"
+MODEL = "gemini-2.5-flash"
+
+
+def flows(web: str) -> list[dict[str, Any]]:
+    r = httpx.get(web + "/flows", headers={"authorization": f"Bearer {PASSWORD}"}, timeout=5)
+    r.raise_for_status()
+    return r.json()
+
+
+def header(flow: dict[str, Any], name: str) -> str | None:
+    return next((v for k, v in flow["request"]["headers"] if k.lower() == name), None)
+
+
+def test_each_attempt_is_a_flow_with_its_account_and_a_masked_token(
+    fake: FakeGoogle, tmp_path: Path
+) -> None:
+    fake.add_account("ya29.valid-b", "1//refresh-b", PROJECT_B, email="b@example.com")
+    auth = tmp_path / "auth"
+    auth.mkdir()
+    hour = timedelta(hours=1)
+    for name, body in {
+        "gemini-a.json": gemini_auth(
+            "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", hour
+        ),
+        "gemini-b.json": gemini_auth(
+            "b@example.com", PROJECT_B, "ya29.valid-b", "1//refresh-b", hour
+        ),
+    }.items():
+        (auth / name).write_text(json.dumps(body))
+        (auth / name).chmod(0o600)
+    port, web_port = free_port(), free_port()
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "auth-dir": str(auth),
+        "endpoints": {"gemini-cli": fake.base_url, "google-token": fake.token_url},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    log_path = tmp_path / "web.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                MITMDUMP.replace("mitmdump", "mitmweb"),
+                "-s", str(ROOT / "addons" / "cliproxy.py"),
+                "--set", "web_open_browser=false", "--set", f"web_port={web_port}",
+                "--set", f"web_password={PASSWORD}",
+            ],
+            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    base, web = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{web_port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                httpx.get(base + "/healthz", timeout=1)
+                flows(web)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        fake.enqueue(rate_limited("60s", "RATE_LIMIT_EXCEEDED", MODEL))
+        got = stream(base, "chat", MODEL, "seen in mitmweb")
+        assert got.status == 200 and completed("chat", got.events)
+        refused_call, served_call = [r for r in fake.requests if r.rpc == "streamGenerateContent"]
+        assert (refused_call.status, served_call.status) == (429, 200)
+
+        shown = flows(web)
+        upstream = [f for f in shown if f["request"]["path"].startswith("/v1internal:")]
+        assert len(upstream) == 2, [(f["request"]["path"], f.get("comment")) for f in shown]
+        refused, served = sorted(upstream, key=lambda f: f["request"]["timestamp_start"])
+        emails = {PROJECT: "a@example.com", PROJECT_B: "b@example.com"}
+        assert refused["response"]["status_code"] == 429
+        assert served["response"]["status_code"] == 200
+        assert emails[refused_call.credential] in refused["comment"]
+        assert emails[served_call.credential] in served["comment"]
+        assert refused["comment"].endswith("attempt 1/3"), refused["comment"]
+        assert served["comment"].endswith("attempt 2/3"), served["comment"]
+        tokens = {PROJECT: "ya29.valid-a", PROJECT_B: "ya29.valid-b"}
+        for f, call in ((refused, refused_call), (served, served_call)):
+            shown_auth = header(f, "authorization")
+            assert shown_auth == "Bearer …" + tokens[call.credential][-4:], shown_auth
+        # the client's own exchange is there too, with the account that served it
+        mine = [f for f in shown if f["request"]["path"] == "/v1/chat/completions"]
+        assert len(mine) == 1 and mine[0]["response"]["status_code"] == 200
+        assert emails[served_call.credential] in mine[0]["comment"]
+        # no flow keeps a usable token
+        raw = httpx.get(
+            web + "/flows", headers={"authorization": f"Bearer {PASSWORD}"}, timeout=5
+        ).text
+        assert "ya29.valid-a" not in raw and "ya29.valid-b" not in raw
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
