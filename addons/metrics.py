@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from cliproxy.addons.accesslog import Outcome
 from cliproxy.addons.accesslog import account_name
 from cliproxy.addons.accounts.pool import AccountPool
+from cliproxy.addons.statestore.base import Rest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
@@ -35,6 +36,9 @@ class RestingCollector(Collector):
 
     def __init__(self, pool: Callable[[], AccountPool | None]) -> None:
         self.pool = pool
+        # the rests of every replica, read from the shared store just before a scrape
+        # (docs/replicas.md): this gauge alone shows the cluster's state
+        self.shared: list[Rest] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily(
@@ -44,10 +48,18 @@ class RestingCollector(Collector):
         )
         pool = self.pool()
         now = time.time()
-        for account in pool.accounts if pool is not None else []:
-            for model in sorted(account.cooldowns):
+        accounts = pool.accounts if pool is not None else []
+        values: dict[tuple[str, str], float] = {}
+        for account in accounts:
+            for model in account.cooldowns:
                 resting = account.cooling(model, now) > 0
-                gauge.add_metric([account_name(account), model], 1.0 if resting else 0.0)
+                values[account_name(account), model] = 1.0 if resting else 0.0
+        names = {account.name: account_name(account) for account in accounts}
+        for rest in self.shared:
+            if rest.until > now:
+                values[names.get(rest.account, rest.account), rest.model] = 1.0
+        for (account, model), value in sorted(values.items()):
+            gauge.add_metric([account, model], value)
         yield gauge
 
 
@@ -93,7 +105,8 @@ class Metrics:
             ["provider", "result"],
             registry=r,
         )
-        r.register(RestingCollector(pool))
+        self.resting = RestingCollector(pool)
+        r.register(self.resting)
 
     def observe(self, o: Outcome) -> None:
         self.requests.labels(o.dialect, o.upstream, o.model, str(o.status)).inc()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +91,45 @@ class Telemetry:
         self._store: UsageStore | None = None
         self._store_path: Path | None = None
         self._store_failed: Path | None = None
+        self._writes: set[asyncio.Task[None]] = set()  # shared usage writes under way
+
+    def record(self, record: UsageRecord) -> None:
+        """One finished request: into this process's history (`usage-db`) and, with a shared
+        `state-store`, into the totals of every replica (docs/replicas.md). The shared write
+        runs in the background: no request waits for Redis."""
+        store = self.store()
+        if store is not None:
+            store.record(record)
+        shared = self.state.store
+        if shared is not None and shared.available:
+            task = asyncio.ensure_future(
+                shared.add_usage(
+                    record.day,
+                    record.account,
+                    record.model,
+                    errors=int(record.status >= 400 or record.status == 0),
+                    input_tokens=record.input_tokens,
+                    output_tokens=record.output_tokens,
+                )
+            )
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def usage(self, since: float | None) -> list[dict[str, Any]]:
+        """`/usage` rows: the totals of every replica while a shared store answers, else this
+        process's own history."""
+        shared = self.state.store
+        if shared is not None and shared.available:
+            # "all time" in the shared store: its daily totals of the last 400 days
+            days = 400 if since is None else max(1, math.ceil((time.time() - since) / 86400))
+            first_day = None if since is None else time.strftime("%Y-%m-%d", time.gmtime(since))
+            rows = [row.as_dict() for row in await shared.usage(days)]
+            if first_day is not None:
+                rows = [row for row in rows if row["day"] >= first_day]
+            if shared.available:  # it answered: these are the cluster's totals
+                return rows
+        store = self.store()
+        return await asyncio.to_thread(store.query, since) if store is not None else []
 
     def store(self) -> UsageStore | None:
         """The usage store for the config in force: reopened only when `usage-db` changes, so a
@@ -142,15 +182,16 @@ class ObserveEndpoints:
         if route is None or route.action not in ("metrics", "usage"):
             return
         if route.action == "metrics":
+            pool = self.telemetry.state.pool
+            if pool is not None and pool.store is not None:
+                self.telemetry.metrics.resting.shared = await pool.resting()
             body, content_type = self.telemetry.metrics.exposition()
             raise LocalAnswer(http.Response.make(200, body, {"content-type": content_type}))
         try:
             since = parse_since(flow.request.query.get("since"))
         except ValueError as e:
             raise LocalAnswer(error_response("openai", 400, str(e))) from None
-        store = self.telemetry.store()
-        rows = await asyncio.to_thread(store.query, since) if store is not None else []
-        raise LocalAnswer(json_response(200, {"usage": rows}))
+        raise LocalAnswer(json_response(200, {"usage": await self.telemetry.usage(since)}))
 
     def done(self) -> None:
         self.telemetry.close()
@@ -197,15 +238,13 @@ class Observe:
         self.telemetry.metrics.observe(outcome)
         ex: Exchange | None = flow.metadata.get(EXCHANGE)
         if ex is not None and not ex.counting:
-            store = self.telemetry.store()
-            if store is not None:
-                store.record(
-                    UsageRecord(
-                        time.time(), outcome.account, outcome.model, outcome.dialect,
-                        outcome.upstream, outcome.status, outcome.input_tokens,
-                        outcome.output_tokens,
-                    )
-                )  # fmt: skip
+            self.telemetry.record(
+                UsageRecord(
+                    time.time(), outcome.account, outcome.model, outcome.dialect,
+                    outcome.upstream, outcome.status, outcome.input_tokens,
+                    outcome.output_tokens,
+                )
+            )  # fmt: skip
         tee = _tee(flow)
         if tee is not None and tee.limit and flow.response is not None:
             # the answer went out chunk by chunk; what is kept is for display only

@@ -113,6 +113,27 @@ def test_round_robin_is_global(replicas: Callable[..., list[Proxy]], fake: FakeG
     assert served(fake) == {project: 10 for project in PROJECTS.values()}
 
 
+def test_usage_totals_are_the_same_on_every_replica(
+    replicas: Callable[..., list[Proxy]], fake: FakeGoogle
+) -> None:
+    proxies = replicas(3, gemini_files("a", "b"))
+    # uneven load: 5, 2 and 0 requests on the three replicas
+    answers = [chat(proxies[0]) for _ in range(5)] + [chat(proxies[1]) for _ in range(2)]
+    assert [r.status_code for r in answers] == [200] * 7
+    deadline = time.monotonic() + 10
+    while True:  # the shared usage write runs in the background of each request
+        views = [httpx.get(p.base_url + "/usage?since=1d").json()["usage"] for p in proxies]
+        total = sum(row["requests"] for row in views[2])
+        if total == 7 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert views[0] == views[1] == views[2], views
+    assert total == 7
+    by_account = {row["account"]: row["requests"] for row in views[2]}
+    assert sum(by_account.values()) == 7 and len(by_account) == 2  # both accounts served
+    assert all(row["input_tokens"] > 0 and row["output_tokens"] > 0 for row in views[2])
+
+
 def test_a_rest_learned_on_one_replica_is_honoured_by_the_others(
     replicas: Callable[..., list[Proxy]], fake: FakeGoogle
 ) -> None:
@@ -122,6 +143,12 @@ def test_a_rest_learned_on_one_replica_is_honoured_by_the_others(
     assert [chat(first).status_code for _ in range(2)] == [200, 200]
     refused = [r for r in fake.calls("generateContent") if r.status == 429]
     assert [r.credential for r in refused] == [PROJECTS["a"]]
+    # a replica that has served nothing yet shows the shared rest in its metrics
+    metrics = httpx.get(others[1].base_url + "/metrics").text
+    resting = [ln for ln in metrics.splitlines() if ln.startswith("cliproxy_account_resting{")]
+    assert any("a@example.com" in ln and MODEL in ln and ln.endswith(" 1.0") for ln in resting), (
+        resting
+    )
     fake.reset()
     answers = drive(others, 12)
     assert [r.status_code for r in answers] == [200] * 12
