@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from tests.fakes.codex import FakeCodex
+from tests.fakes.codex import Tokens
 from tests.fakes.google import FakeGoogle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +156,24 @@ def fake() -> Iterator[FakeGoogle]:
     with FakeGoogle() as server:
         server.add_account("ya29.valid-a", "1//refresh-a", PROJECT, email="a@example.com")
         yield server
+
+
+@pytest.fixture(scope="module")
+def codex() -> Iterator[FakeCodex]:
+    """A strict fake Codex backend shared by a module's tests (a module may define its own)."""
+    with FakeCodex() as server:
+        yield server
+
+
+def mixed_auth_files(tokens: Tokens, email: str) -> dict[str, dict]:
+    """A Codex account (`tokens`, registered at the fake Codex as `email`) and the Gemini CLI
+    account `a@example.com` the fake Google knows: a proxy that serves both providers."""
+    return {
+        f"codex-{email}.json": tokens.auth_file(),
+        "gemini-a.json": gemini_auth(
+            "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
+        ),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 
 import anthropic
 import httpx
@@ -25,9 +24,8 @@ from tests.fakes.codex import Tokens
 from tests.fakes.codex import UsageLimit
 from tests.fakes.google import Calls as GeminiCalls
 from tests.fakes.google import FakeGoogle
-from tests.integration.conftest import PROJECT
 from tests.integration.conftest import Proxy
-from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import mixed_auth_files
 from tests.integration.conftest import start_proxy
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
@@ -46,12 +44,6 @@ WEATHER = {
 
 
 @pytest.fixture(scope="module")
-def codex() -> Iterator[FakeCodex]:
-    with FakeCodex() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def tokens(codex: FakeCodex) -> Tokens:
     return codex.add_account("acct-1111", email="c@example.com")
 
@@ -65,12 +57,7 @@ def proxy(
         fake,
         codex=codex,
         config={"model-aliases": {"claude-sonnet-4-5": "gpt-5"}},
-        auth_files={
-            "codex-c@example.com.json": tokens.auth_file(),
-            "gemini-a.json": gemini_auth(
-                "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
-            ),
-        },
+        auth_files=mixed_auth_files(tokens, "c@example.com"),
     )
     yield p
     p.stop()

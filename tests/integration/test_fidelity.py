@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 
 import anthropic
 import httpx
@@ -18,9 +17,8 @@ from tests.fakes.codex import Failed
 from tests.fakes.codex import FakeCodex
 from tests.fakes.codex import Tokens
 from tests.fakes.google import FakeGoogle
-from tests.integration.conftest import PROJECT
 from tests.integration.conftest import Proxy
-from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import mixed_auth_files
 from tests.integration.conftest import start_proxy
 
 # Claude Code's name for an MCP tool: mcp__<server>__<tool>, 78 characters here
@@ -31,12 +29,6 @@ LONG_TOOL_DECL = {
     "description": "Read the browser console",
     "input_schema": {"type": "object", "properties": {"pattern": {"type": "string"}}},
 }
-
-
-@pytest.fixture(scope="module")
-def codex() -> Iterator[FakeCodex]:
-    with FakeCodex() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +44,7 @@ def proxy(
         tmp_path_factory.mktemp("fidelity-proxy"),
         fake,
         codex=codex,
-        auth_files={
-            "codex-f@example.com.json": tokens.auth_file(),
-            "gemini-a.json": gemini_auth(
-                "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
-            ),
-        },
+        auth_files=mixed_auth_files(tokens, "f@example.com"),
     )
     yield p
     p.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import anthropic
@@ -20,16 +19,9 @@ from tests.fakes.codex import Tokens
 from tests.fakes.codex import WebSearch
 from tests.fakes.google import Calls as GeminiCalls
 from tests.fakes.google import FakeGoogle
-from tests.integration.conftest import PROJECT
 from tests.integration.conftest import Proxy
-from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import mixed_auth_files
 from tests.integration.conftest import start_proxy
-
-
-@pytest.fixture(scope="module")
-def codex() -> Iterator[FakeCodex]:
-    with FakeCodex() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +37,7 @@ def proxy(
         tmp_path_factory.mktemp("fidelity-two-proxy"),
         fake,
         codex=codex,
-        auth_files={
-            "codex-g@example.com.json": tokens.auth_file(),
-            "gemini-a.json": gemini_auth(
-                "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
-            ),
-        },
+        auth_files=mixed_auth_files(tokens, "g@example.com"),
     )
     yield p
     p.stop()

@@ -21,12 +21,6 @@ META = {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "plugi
 
 
 @pytest.fixture(scope="module")
-def codex() -> Iterator[FakeCodex]:
-    with FakeCodex() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def relay_proxy(
     fake: FakeGoogle, codex: FakeCodex, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxy]:

@@ -45,12 +45,6 @@ def _clear_credentials(fake: FakeGoogle) -> Iterator[None]:
         fake.clear_for(project)
 
 
-@pytest.fixture(scope="module")
-def codex() -> Iterator[FakeCodex]:
-    with FakeCodex() as server:
-        yield server
-
-
 def gemini_files(*names: str) -> dict[str, dict]:
     return {
         f"gemini-{n}.json": gemini_auth(
