@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cliproxy.addons.masking import masked_headers
+from cliproxy.addons.webview import ATTEMPT_ACCOUNT
+from cliproxy.addons.webview import EXCHANGE
 from cliproxy.addons.webview import attempt_line
 from mitmproxy import connection
 from mitmproxy import ctx
@@ -69,6 +71,9 @@ class AttemptRecord:
         flow.request = http.Request.make("POST", out.url, out.content, masked_headers(out.headers))
         flow.request.timestamp_start = flow.request.timestamp_end = now
         flow.comment = attempt_line(ex, ex.attempts, ex.max_attempts)
+        # Replay of this attempt re-sends it with a fresh token of its own account
+        flow.metadata[EXCHANGE] = ex
+        flow.metadata[ATTEMPT_ACCOUNT] = ex.account
         flow.live = False
         view.add([flow])
         flowlimit = ctx.master.addons.get("flowlimit")

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
-from typing import TYPE_CHECKING
 from typing import Any
 
 from cliproxy.addons.accounts.pool import Account
@@ -31,9 +30,6 @@ from cliproxy.translators.registry import AnswerOptions
 from cliproxy.translators.registry import AnswerShape
 from cliproxy.translators.registry import ClientDialect
 from cliproxy.translators.registry import UpstreamDialect
-
-if TYPE_CHECKING:
-    from cliproxy.addons.attempts import AttemptRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +63,6 @@ class Exchange:
     max_attempts: int = 1  # `request-retry`
     refreshed: bool = False  # a 401 already forced one token refresh
     relayed: bool = False  # sent through the loopback streamer (addons/streamer.py)
-    live_attempt: AttemptRecord | None = None  # the attempt being streamed, as mitmweb shows it
     history: list[Attempt] = field(default_factory=list)  # every upstream call, in order
     usage: ir.Usage | None = None  # the upstream's usage figures of the answer served
 

@@ -176,8 +176,9 @@ class Streamer:
         recovery = self.failover.recovery(ex)
         while True:
             outcome = await self._attempt(ex)
-            if isinstance(outcome, httpx.Response):
-                return await self._stream(ex, outcome, reader, writer, conn)
+            if isinstance(outcome[0], httpx.Response):
+                response, record = outcome
+                return await self._stream(ex, response, record, reader, writer, conn)
             final = await recovery.after_refusal(*outcome)
             if final is not None:
                 await _send_answer(writer, conn, final)
@@ -185,7 +186,7 @@ class Streamer:
 
     async def _attempt(
         self, ex: Exchange
-    ) -> httpx.Response | tuple[int, bytes, str | None, NoAnswer | None]:
+    ) -> tuple[httpx.Response, AttemptRecord] | tuple[int, bytes, str | None, NoAnswer | None]:
         """One upstream attempt: the streaming response when it is a 200, else what refused
         (status, body, Retry-After, and why there was no answer when the proxy wrote it)."""
         settings, client = self.state.settings, self.state.http
@@ -213,8 +214,7 @@ class Streamer:
         ex.record(response.status_code)
         if response.status_code == 200:
             record.answered(response)
-            ex.live_attempt = record
-            return response
+            return response, record
         try:
             content = await response.aread()
         except httpx.HTTPError as e:
@@ -274,6 +274,7 @@ class Streamer:
         self,
         ex: Exchange,
         response: httpx.Response,
+        record: AttemptRecord,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         conn: h11.Connection,
@@ -282,9 +283,8 @@ class Streamer:
             ("content-type", response.headers.get("content-type", "text/event-stream")),
             ("cache-control", "no-cache"),
         ]
-        record = ex.live_attempt
         writer.write(conn.send(h11.Response(status_code=200, headers=headers)))
-        pump = asyncio.ensure_future(self._pump(ex, response, writer, conn))
+        pump = asyncio.ensure_future(self._pump(ex, response, record, writer, conn))
         # mitmproxy sends nothing while a response is under way: an EOF means it (its client)
         # went away; bytes would be its next request, kept for the next cycle
         heard = asyncio.ensure_future(reader.read(READ_SIZE))
@@ -294,28 +294,25 @@ class Streamer:
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pump
-                if record is not None:
-                    record.interrupted("the client went away")
+                record.interrupted("the client went away")
                 return None
             await pump
-            return heard.result() if heard.done() else b""
+            return await _settled(heard)
         finally:
-            if not heard.done():
-                heard.cancel()  # a cancelled read loses nothing: data stays in the buffer
+            await _settled(heard)  # the reader has one waiter at a time: this one must be gone
             await response.aclose()
 
     async def _pump(
         self,
         ex: Exchange,
         response: httpx.Response,
+        record: AttemptRecord,
         writer: asyncio.StreamWriter,
         conn: h11.Connection,
     ) -> None:
-        record = ex.live_attempt
         try:
             async for chunk in response.aiter_raw():
-                if record is not None:
-                    record.body(chunk)
+                record.body(chunk)
                 writer.write(conn.send(h11.Data(data=chunk)))
                 await writer.drain()
         except httpx.HTTPError as e:
@@ -325,13 +322,22 @@ class Streamer:
             text = f"upstream ({ex.upstream.title}) failed after the stream started: {message}"
             logger.warning("%s: %s", ex.account.label, text)
             writer.write(conn.send(h11.Data(data=ex.upstream_dialect.interrupted(text))))
-            if record is not None:
-                record.interrupted(text)
+            record.interrupted(text)
         else:
-            if record is not None:
-                record.done()
+            record.done()
         writer.write(conn.send(h11.EndOfMessage()))
         await writer.drain()
+
+
+async def _settled(read: asyncio.Future[bytes]) -> bytes:
+    """What a pending read got, or b"" once it is cancelled (a cancelled read loses nothing:
+    data that arrives later stays in the reader's buffer)."""
+    if not read.done():
+        read.cancel()
+    try:
+        return await read
+    except asyncio.CancelledError:
+        return b""
 
 
 def _header(request: h11.Request, name: str) -> str:

@@ -28,6 +28,7 @@ from mitmproxy.addonmanager import Loader
 logger = logging.getLogger(__name__)
 
 EXCHANGE = "cliproxy"
+ATTEMPT_ACCOUNT = "cliproxy_attempt_account"  # the account of an attempt made with httpx
 PLACEHOLDER = ("127.0.0.1", 9)  # the reverse target of addons/startup.py
 FLOW_BODY_MAX = 1024 * 1024
 
@@ -80,8 +81,10 @@ class WebView:
         ex: Exchange | None = flow.metadata.get(EXCHANGE)
         if ex is None:
             return
-        # the flow's request is its first attempt's (failover retries went out through httpx)
-        account = ex.history[0].account if ex.history else ex.account
+        # an attempt flow names its account; a client flow's request is its first attempt's
+        account = flow.metadata.get(ATTEMPT_ACCOUNT) or (
+            ex.history[0].account if ex.history else ex.account
+        )
         pool = self.state.pool
         try:
             if pool is not None:

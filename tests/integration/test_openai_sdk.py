@@ -268,3 +268,19 @@ def test_stream_cut_mid_way_is_an_error(client: openai.OpenAI, fake: FakeGoogle)
             model="gemini-2.5-pro", messages=[{"role": "user", "content": "x"}], stream=True
         ):
             pass
+
+
+def test_many_streams_and_answers_on_one_keep_alive_connection(proxy: Proxy) -> None:
+    """One client connection carries streams and whole answers in turn, as the SDKs do: the
+    loopback streamer's connection from mitmproxy is kept alive between streams too."""
+    body = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "again"}]}
+    with httpx.Client(base_url=proxy.base_url, timeout=20) as client:
+        for i in range(8):
+            stream = i % 3 != 2
+            r = client.post("/v1/chat/completions", json={**body, "stream": stream})
+            assert r.status_code == 200, (i, r.text)
+            if stream:
+                assert r.text.rstrip().endswith("data: [DONE]"), (i, r.text)
+            else:
+                assert r.json()["choices"][0]["message"]["content"] == "Echo: again"
+    assert "loopback streamer failed" not in proxy.log(), proxy.log()[-3000:]

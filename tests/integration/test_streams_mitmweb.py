@@ -115,6 +115,19 @@ def test_each_attempt_is_a_flow_with_its_account_and_a_masked_token(
             web + "/flows", headers={"authorization": f"Bearer {PASSWORD}"}, timeout=5
         ).text
         assert "ya29.valid-a" not in raw and "ya29.valid-b" not in raw
+        # Replay of the served attempt re-sends it with a real, fresh token of its own account
+        before = len(fake.requests)
+        xsrf = {"x-xsrftoken": "c0ffee", "cookie": "_mitmproxy_xsrf=c0ffee"}  # tornado's check
+        auth = {"authorization": f"Bearer {PASSWORD}", **xsrf}
+        replay = httpx.post(f"{web}/flows/{served['id']}/replay", headers=auth, timeout=5)
+        assert replay.status_code == 200, replay.text
+        deadline = time.monotonic() + 10
+        while len(fake.requests) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        again = fake.requests[before]
+        assert again.credential == served_call.credential
+        assert again.headers.get("authorization") == "Bearer " + tokens[served_call.credential]
+        assert again.status == 200
     finally:
         process.terminate()
         try:
