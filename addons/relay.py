@@ -17,6 +17,7 @@ from cliproxy.addons.accounts.gemini import GeminiAccount
 from cliproxy.addons.accounts.pool import RefreshError
 from cliproxy.addons.local import LocalAnswer
 from cliproxy.addons.local import error_response
+from cliproxy.addons.local import json_body
 from cliproxy.addons.local import json_response
 from cliproxy.addons.local import local_answers
 from cliproxy.addons.retarget import retarget
@@ -127,12 +128,9 @@ class Relay:
         query = urlencode([(k, v) for k, v in req.query.items(multi=True) if k.lower() != "key"])
         url = code_assist.method_url(self.state.settings.endpoints.gemini_cli, rpc)
         content = raw
-        if raw.strip():
-            try:
-                rewritten = rewrite_project(json.loads(raw), account.project_id)
-                content = json.dumps(rewritten, separators=(",", ":")).encode()
-            except ValueError:
-                pass
+        if raw.strip():  # Code Assist methods take JSON: checked like every client body
+            rewritten = rewrite_project(json_body(req), account.project_id)
+            content = json.dumps(rewritten, separators=(",", ":")).encode()
         url += f"?{query}" if query else ""
         headers = code_assist.headers(account.access_token, False)
         flow.comment = f"relay {rpc} → code_assist · {account.label}"

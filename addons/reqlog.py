@@ -58,7 +58,7 @@ def _body(message: http.Message, streamed: bool = False) -> Any:
         return raw[:MAX_BODY].decode("utf-8", "replace") + f"… <{len(raw)} bytes>"
     try:
         return json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what json can read
         return raw.decode("utf-8", "replace")
 
 
