@@ -92,6 +92,7 @@ class Telemetry:
         self._store_path: Path | None = None
         self._store_failed: Path | None = None
         self._writes: set[asyncio.Task[None]] = set()  # shared usage writes under way
+        self._path_of: tuple[tuple[str, Path | None] | None, Path | None] = (None, None)
 
     def record(self, record: UsageRecord) -> None:
         """One finished request: into this process's history (`usage-db`) and, with a shared
@@ -134,7 +135,10 @@ class Telemetry:
     def store(self) -> UsageStore | None:
         """The usage store for the config in force: reopened only when `usage-db` changes, so a
         hot reload keeps it."""
-        path = usage_db_path(self.state.settings.usage_db, self.state.config_path)
+        key = (self.state.settings.usage_db, self.state.config_path)
+        if key != self._path_of[0]:  # resolved once per config, not per request
+            self._path_of = (key, usage_db_path(*key))
+        path = self._path_of[1]
         if path == self._store_path or path == self._store_failed:
             return self._store if path == self._store_path else None
         if self._store is not None:

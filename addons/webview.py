@@ -57,6 +57,7 @@ def comment(ex: Exchange, budget: int) -> str:
 class WebView:
     def __init__(self, state: State) -> None:
         self.state = state
+        self.viewing = True  # until `running` knows whether mitmweb's flow view exists
 
     def load(self, loader: Loader) -> None:
         loader.add_option(
@@ -69,6 +70,8 @@ class WebView:
         )
 
     def running(self) -> None:
+        # mitmdump keeps no flows: nothing to mask or annotate there, so these hooks stay idle
+        self.viewing = ctx.master.addons.get("view") is not None
         # the account is in the comment: show that column unless the user chose columns
         if "web_columns" in ctx.options and not ctx.options.has_changed("web_columns"):
             columns = list(ctx.options.web_columns)
@@ -106,7 +109,8 @@ class WebView:
             request.headers["chatgpt-account-id"] = account.account_id
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        mask_request(flow.request)  # sent by now: only the stored copy changes
+        if self.viewing:
+            mask_request(flow.request)  # sent by now: only the stored copy changes
 
     def response(self, flow: http.HTTPFlow) -> None:
         self._finished(flow)
@@ -115,6 +119,8 @@ class WebView:
         self._finished(flow)
 
     def _finished(self, flow: http.HTTPFlow) -> None:
+        if not self.viewing:
+            return
         mask_request(flow.request)
         if flow.is_replay:
             return
