@@ -77,6 +77,8 @@ STOP_REASONS: dict[str, str] = {
 
 # HTTP status -> Anthropic error type (docs/upstreams.md "Anthropic Messages"; Anthropic's
 # documented error codes).
+# How a Gemini thought signature reaches Anthropic clients (client_signature).
+GEMINI_SIGNATURE_PREFIX = "gemini:"
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -151,6 +153,19 @@ class _Parser:
     def drop(self, note: str) -> None:
         """The one place where untranslatable input is recorded (see the module docstring)."""
         self.dropped.append(note)
+
+    def signature(self, sig: str | None, param: str) -> str | None:
+        """A thinking block's signature as the IR carries it (client_signature, reversed). One
+        this proxy never handed out (Anthropic's own, from a session begun elsewhere) means
+        nothing to Gemini or Codex: it is dropped, and Gemini gets its bypass value instead."""
+        if not sig:
+            return None
+        if sig.startswith(GEMINI_SIGNATURE_PREFIX):
+            return sig[len(GEMINI_SIGNATURE_PREFIX) :] or None
+        if sig.startswith(ir.CODEX_REASONING_PREFIX):
+            return sig
+        self.drop(f"{param}.signature: not from an upstream this proxy serves; dropped")
+        return None
 
     def extras(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -241,7 +256,7 @@ class _Parser:
             case "thinking":
                 text = fields.string(block.get("thinking"), f"{param}.thinking")
                 sig = fields.optional_string(block.get("signature"), f"{param}.signature")
-                return [ir.ThinkingPart(text, sig or None)]
+                return [ir.ThinkingPart(text, self.signature(sig, param))]
             case "redacted_thinking":
                 data = fields.string(block.get("data"), f"{param}.data")
                 return [ir.ThinkingPart("", signature=data, redacted=True)]
@@ -567,6 +582,17 @@ def _render_parts(
     return out
 
 
+def client_signature(sig: str | None) -> str | None:
+    """A signature as Anthropic clients get it. Every one this proxy hands out is an upstream's:
+    Codex reasoning already carries ir.CODEX_REASONING_PREFIX, a Gemini thought signature gets
+    GEMINI_SIGNATURE_PREFIX, so that one a client got from Anthropic itself (base64 too, and
+    refused by Gemini as "corrupted") is told apart when history comes back
+    (docs/upstreams.md "Thought signatures")."""
+    if not sig or sig.startswith(ir.CODEX_REASONING_PREFIX):
+        return sig
+    return GEMINI_SIGNATURE_PREFIX + sig
+
+
 def _carries(prev: object, sig: str) -> bool:
     """Whether the previous part already is a thinking block carrying this signature. A preceding
     thinking part with another (or no) signature does not, so the tool's signature still gets its
@@ -577,7 +603,8 @@ def _carries(prev: object, sig: str) -> bool:
 def _thinking_block(part: ir.ThinkingPart) -> dict[str, Any]:
     if part.redacted:
         return {"type": "redacted_thinking", "data": part.signature or ""}
-    return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+    sig = client_signature(part.signature)
+    return {"type": "thinking", "thinking": part.text, "signature": sig or ""}
 
 
 def _search_id(part: ir.WebSearchPart) -> str:
@@ -726,7 +753,8 @@ class StreamEncoder(SafeStreamEncoder):
         if text:
             out.append(self._delta({"type": "thinking_delta", "thinking": text}))
         if sig:
-            out.append(self._delta({"type": "signature_delta", "signature": sig}))
+            shown = client_signature(sig)
+            out.append(self._delta({"type": "signature_delta", "signature": shown}))
             self._signed, self._sig = True, sig
         return out
 
@@ -736,7 +764,8 @@ class StreamEncoder(SafeStreamEncoder):
             # thought-signature rule (brief): carried by an empty thinking block before the call,
             # unless the thinking block just closed carries it already (as in render_response)
             out.append(self._open_block(_EMPTY_THINKING, "thinking"))
-            out.append(self._delta({"type": "signature_delta", "signature": event.signature}))
+            shown = client_signature(event.signature)
+            out.append(self._delta({"type": "signature_delta", "signature": shown}))
             out += self._close()
         block = {"type": "tool_use", "id": event.id or _new_id("toolu_"), "name": event.name}
         out.append(self._open_block({**block, "input": {}}, "tool_use"))

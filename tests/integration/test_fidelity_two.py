@@ -20,6 +20,7 @@ from tests.fakes.codex import WebSearch
 from tests.fakes.google import Calls as GeminiCalls
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import Proxy
+from tests.integration.conftest import generate_requests
 from tests.integration.conftest import mixed_auth_files
 from tests.integration.conftest import start_proxy
 
@@ -346,8 +347,11 @@ def test_one_session_across_gemini_codex_and_back(
     fake.enqueue(GeminiCalls([("Read", {"file_path": "a.txt"})]))
     first = _turn(claude, "gemini-2.5-pro", history, stream)
     assert first.stop_reason == "tool_use"
+    # Gemini's signature reaches Claude clients marked as Gemini's (anthropic.client_signature)
     assert any(
-        b.type == "thinking" and b.signature in fake.issued_signatures for b in first.content
+        b.type == "thinking" and b.signature.removeprefix("gemini:") in fake.issued_signatures
+        for b in first.content
+        if b.type == "thinking" and b.signature.startswith("gemini:")
     )
     history.append(_result(first, "hello"))
     # hop 2, Codex: Gemini's signature means nothing there; Codex reasons (encrypted) and calls
@@ -388,3 +392,40 @@ def test_one_session_across_gemini_codex_and_back(
     assert kinds.count("function_call") == kinds.count("function_call_output") == 2
     (item,) = [i for i in body["input"] if i["type"] == "reasoning"]
     assert item["encrypted_content"] in codex.issued_reasoning
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_session_begun_on_anthropic_goes_on_on_gemini(
+    claude: anthropic.Anthropic, fake: FakeGoogle, stream: bool
+) -> None:
+    """History from Anthropic itself carries Anthropic's signatures (base64, as Gemini's are):
+    the strict fake refuses any signature it did not issue, as Gemini does ("Corrupted thought
+    signature"), so the proxy must not forward them."""
+    history: list[dict[str, Any]] = [
+        {"role": "user", "content": "what does a.txt say?"},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "thinking",
+                    "thinking": "I should read it.",
+                    "signature": "EqQBCkYIBxgCKkBhbnRocm9waWMtc2lnbmF0dXJlLWZvci10ZXN0cw==",
+                },
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01A",
+                    "name": "Read",
+                    "input": {"file_path": "a.txt"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_01A", "content": "hello"}],
+        },
+    ]
+    answer = _turn(claude, "gemini-2.5-pro", history, stream)
+    assert answer.stop_reason == "end_turn"
+    sent = generate_requests(fake)[-1].body["request"]["contents"]
+    (call,) = [p for c in sent for p in c["parts"] if "functionCall" in p]
+    assert call["thoughtSignature"] == "skip_thought_signature_validator"

@@ -85,9 +85,9 @@ def claude_code_body() -> dict[str, Any]:
             {
                 "role": "assistant",
                 "content": [
-                    {"type": "thinking", "thinking": "Need the file.", "signature": "sig-A"},
+                    {"type": "thinking", "thinking": "Need the file.", "signature": "gemini:sig-A"},
                     {"type": "text", "text": "I'll read it."},
-                    {"type": "thinking", "thinking": "", "signature": "gemini-sig-B"},
+                    {"type": "thinking", "thinking": "", "signature": "gemini:gemini-sig-B"},
                     {
                         "type": "tool_use",
                         "id": "toolu_01NRLabsLyVHZPKxbKvkfSMn",
@@ -823,7 +823,7 @@ def test_render_response_text_and_usage() -> None:
         "role": "assistant",
         "model": "gemini-2.5-pro",
         "content": [
-            {"type": "thinking", "thinking": "Let me think", "signature": "sig1"},
+            {"type": "thinking", "thinking": "Let me think", "signature": "gemini:sig1"},
             {"type": "text", "text": "Hi!"},
         ],
         "stop_reason": "end_turn",
@@ -861,7 +861,7 @@ def test_render_response_tool_calls_and_signatures() -> None:
     assert body["stop_reason"] == "tool_use"
     assert body["content"] == [
         {"type": "text", "text": "Checking."},
-        {"type": "thinking", "thinking": "", "signature": "S1"},
+        {"type": "thinking", "thinking": "", "signature": "gemini:S1"},
         {
             "type": "tool_use",
             "id": "toolu_1",
@@ -869,10 +869,10 @@ def test_render_response_tool_calls_and_signatures() -> None:
             "input": {"location": "Paris"},
         },
         {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}},
-        {"type": "thinking", "thinking": "", "signature": "S3"},
+        {"type": "thinking", "thinking": "", "signature": "gemini:S3"},
         {"type": "tool_use", "id": "toolu_3", "name": "f", "input": {"a": [1]}},
         {"type": "thinking", "thinking": "summary", "signature": ""},
-        {"type": "thinking", "thinking": "", "signature": "S4"},
+        {"type": "thinking", "thinking": "", "signature": "gemini:S4"},
         {"type": "tool_use", "id": "toolu_4", "name": "g", "input": {}},
         {"type": "redacted_thinking", "data": "opaque"},
     ]
@@ -893,6 +893,27 @@ def test_signature_round_trip_through_history() -> None:
         ir.ThinkingPart("", "S"),
         ir.ToolCallPart("toolu_1", "f", {"x": 1}),
     ]
+
+
+def test_a_signature_this_proxy_never_gave_out_is_dropped() -> None:
+    """A session begun against Anthropic itself carries Anthropic's signatures (base64, like
+    Gemini's): Gemini refuses them as corrupted, so they go, noted; ours come back as they were."""
+    anthropic_sig = "EqQBCkYIBxgCKkB" + "x" * 40  # the shape of a real one
+    codex_sig = ir.CODEX_REASONING_PREFIX + "gAAAAB"
+    content = [
+        {"type": "thinking", "thinking": "from Claude", "signature": anthropic_sig},
+        {"type": "thinking", "thinking": "", "signature": "gemini:CikB0e2K"},
+        {"type": "thinking", "thinking": "from gpt-5", "signature": codex_sig},
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}},
+    ]
+    req = an.parse_request(
+        body_with(
+            messages=[{"role": "user", "content": "go"}, {"role": "assistant", "content": content}]
+        )
+    )
+    assert [p.signature for p in req.messages[1].parts[:3]] == [None, "CikB0e2K", codex_sig]
+    assert any("messages[1].content[0].signature" in note for note in req.dropped)
+    assert not any("content[1]" in note or "content[2]" in note for note in req.dropped)
 
 
 @pytest.mark.parametrize(
@@ -1099,11 +1120,11 @@ def test_stream_thinking_signature_then_text() -> None:
         ("start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
         ("delta", 0, {"type": "thinking_delta", "thinking": "Let me "}),
         ("delta", 0, {"type": "thinking_delta", "thinking": "think."}),
-        ("delta", 0, {"type": "signature_delta", "signature": "sigA"}),
+        ("delta", 0, {"type": "signature_delta", "signature": "gemini:sigA"}),
         ("stop", 0, None),
         ("start", 1, {"type": "thinking", "thinking": "", "signature": ""}),
         ("delta", 1, {"type": "thinking_delta", "thinking": "More"}),
-        ("delta", 1, {"type": "signature_delta", "signature": "sigB"}),
+        ("delta", 1, {"type": "signature_delta", "signature": "gemini:sigB"}),
         ("stop", 1, None),
         ("start", 2, {"type": "text", "text": ""}),
         ("delta", 2, {"type": "text_delta", "text": "Answer"}),
@@ -1111,8 +1132,8 @@ def test_stream_thinking_signature_then_text() -> None:
     ]
     msg = sdk_accumulate(frames)
     assert [(b.type, getattr(b, "signature", None)) for b in msg.content] == [
-        ("thinking", "sigA"),
-        ("thinking", "sigB"),
+        ("thinking", "gemini:sigA"),
+        ("thinking", "gemini:sigB"),
         ("text", None),
     ]
     assert msg.content[0].thinking == "Let me think."
@@ -1180,7 +1201,7 @@ def test_stream_tool_call_with_signature() -> None:
         ("delta", 0, {"type": "thinking_delta", "thinking": "plan"}),
         ("stop", 0, None),
         ("start", 1, {"type": "thinking", "thinking": "", "signature": ""}),
-        ("delta", 1, {"type": "signature_delta", "signature": "GEMSIG"}),
+        ("delta", 1, {"type": "signature_delta", "signature": "gemini:GEMSIG"}),
         ("stop", 1, None),
         ("start", 2, {"type": "tool_use", "id": "call_1", "name": "Read", "input": {}}),
         ("delta", 2, {"type": "input_json_delta", "partial_json": '{"file_path":"/x"}'}),
@@ -1212,7 +1233,7 @@ def test_stream_signature_already_on_the_preceding_thinking_block() -> None:
     assert blocks(frames) == [
         ("start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
         ("delta", 0, {"type": "thinking_delta", "thinking": "t"}),
-        ("delta", 0, {"type": "signature_delta", "signature": "S"}),
+        ("delta", 0, {"type": "signature_delta", "signature": "gemini:S"}),
         ("stop", 0, None),
         ("start", 1, {"type": "tool_use", "id": "c1", "name": "f", "input": {}}),
         ("stop", 1, None),
@@ -1348,7 +1369,7 @@ def test_sdk_messages_stream_end_to_end() -> None:
     assert msg.usage.output_tokens == 9
     assert [b.type for b in msg.content] == ["thinking", "text", "thinking", "tool_use"]
     assert msg.content[3].input == {"file_path": "/a"}
-    assert msg.content[2].signature == "S1"
+    assert msg.content[2].signature == "gemini:S1"
 
 
 def test_sdk_raises_on_stream_error_event() -> None:

@@ -339,7 +339,7 @@ def test_code_assist_to_anthropic_exact_events() -> None:
         {
             "type": "content_block_delta",
             "index": 2,
-            "delta": {"type": "signature_delta", "signature": "CikB0e2Kb7zk"},
+            "delta": {"type": "signature_delta", "signature": "gemini:CikB0e2Kb7zk"},
         },
         {"type": "content_block_stop", "index": 2},
         {
