@@ -41,6 +41,8 @@ _SILENT_KEYS = frozenset({"metadata", "context_management", "cache_control"})
 _NOTED_KEYS = frozenset(
     {"service_tier", "container", "mcp_servers", "inference_geo", "speed", "diagnostics"}
 )
+# Claude Code's fast mode, carried as ir.Request.fast rather than noted as ignored.
+_FAST_LANE = frozenset({("speed", "fast"), ("service_tier", "fast"), ("service_tier", "priority")})
 # Translated by parse_request.
 _KNOWN_KEYS = frozenset(
     {
@@ -178,6 +180,8 @@ class _Parser:
             if key in _KNOWN_KEYS:
                 continue
             self.kept[key] = value
+            if isinstance(value, str) and (key, value) in _FAST_LANE:
+                continue  # carried as req.fast (Codex's priority lane)
             if key in _NOTED_KEYS:
                 self.drop(f"{key}: not supported by this proxy, ignored")
             elif key not in _SILENT_KEYS:

@@ -429,3 +429,20 @@ def test_a_session_begun_on_anthropic_goes_on_on_gemini(
     sent = generate_requests(fake)[-1].body["request"]["contents"]
     (call,) = [p for c in sent for p in c["parts"] if "functionCall" in p]
     assert call["thoughtSignature"] == "skip_thought_signature_validator"
+
+
+def test_claude_code_fast_mode_takes_codex_priority_lane(
+    claude: anthropic.Anthropic, codex: FakeCodex
+) -> None:
+    message = claude.messages.create(
+        model="gpt-5",
+        max_tokens=256,
+        messages=[{"role": "user", "content": "quick"}],
+        extra_body={"speed": "fast"},
+    )
+    assert message.content[0].type == "text"
+    assert last_body(codex)["service_tier"] == "priority"
+    claude.messages.create(
+        model="gpt-5", max_tokens=256, messages=[{"role": "user", "content": "no hurry"}]
+    )
+    assert "service_tier" not in last_body(codex)
