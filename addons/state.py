@@ -134,6 +134,11 @@ class State:
 
     def check(self) -> None:
         """One look at config.yaml and auth-dir (cheap: a few stat calls)."""
+        self._check_config()
+        if self.pool is not None:
+            self.pool.sync()
+
+    def _check_config(self) -> None:
         if self.config_path is not None:
             seen = file_signature(self.config_path)
             if seen != self._config_seen:
@@ -152,8 +157,6 @@ class State:
                     else:
                         if settings != self.settings:
                             self.update(settings)
-        if self.pool is not None:
-            self.pool.sync()
 
     def start_watching(self) -> None:
         if self._watcher is None:
@@ -163,7 +166,9 @@ class State:
         while True:
             await asyncio.sleep(RELOAD_INTERVAL)
             try:
-                self.check()
+                self._check_config()
+                if self.pool is not None:  # auth files are read off the event loop
+                    await self.pool.sync_off_loop()
             except Exception:  # a reload must never take the proxy down
                 logger.exception("hot reload failed; the previous state stays in force")
 

@@ -143,9 +143,38 @@ class AccountPool:
     def sync(self, initial: bool = False) -> bool:
         """Re-read auth-dir: new files join, removed ones leave, edited ones are re-read with
         their running state (cooldowns, counters) kept. Returns whether anything changed."""
+        return self._apply(self._read(dict(self._seen), set(self.files)), initial)
+
+    async def sync_off_loop(self) -> bool:
+        """sync(), with the directory listing and the file reads in a worker thread: a slow disk
+        (or a FIFO named *.json) never holds up the event loop; the pool changes on the loop."""
+        seen, known = dict(self._seen), set(self.files)
+        changes = await asyncio.to_thread(self._read, seen, known)
+        return self._apply(changes, initial=False)
+
+    def _read(
+        self, seen: dict[Path, tuple[int, int]], known: set[Path]
+    ) -> tuple[dict[Path, tuple[int, int]], dict[Path, FileAccount | None]] | None:
+        """What changed in auth-dir since `seen`: (every file's signature, the accounts read
+        from new or edited files); None when nothing did. Touches no pool state."""
         current = scan(self.auth_dir)
-        if current == self._seen:
+        if current == seen:
+            return None
+        loaded = {
+            path: load_account(path)
+            for path, sig in current.items()
+            if seen.get(path) != sig or path not in known
+        }
+        return current, loaded
+
+    def _apply(
+        self,
+        changes: tuple[dict[Path, tuple[int, int]], dict[Path, FileAccount | None]] | None,
+        initial: bool,
+    ) -> bool:
+        if changes is None:
             return False
+        current, loaded = changes
         changed = False
         for path in list(self.files):
             if path not in current:
@@ -154,10 +183,9 @@ class AccountPool:
                 )
                 del self.files[path]
                 changed = True
-        for path, sig in current.items():
-            if self._seen.get(path) == sig and path in self.files:
-                continue
-            account = load_account(path)
+        for path, account in loaded.items():
+            if self._seen.get(path) == current[path] and path in self.files:
+                continue  # our own write-back, noted while the files were being read
             old = self.files.pop(path, None)
             if account is not None:
                 if old is not None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import stat
 from datetime import UTC
@@ -203,3 +204,38 @@ def test_ai_studio_keys_join_the_gemini_pool_masked(tmp_path: Path) -> None:
     assert pool.keys == [first] and first.cooling(MODEL) > 0  # unchanged key keeps its state
     assert first.provider == "gemini" and "1234" in first.label
     assert "AIzaSyA" not in first.label and "AIzaSyA" not in first.name
+
+
+async def test_auth_dir_is_read_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the watcher reads auth files (a slow disk here), the event loop keeps serving."""
+    import time as clock
+
+    from cliproxy.addons.accounts import pool as pool_module
+
+    write_account(tmp_path, "a", expires_in=timedelta(hours=1))
+    pool = AccountPool(tmp_path, {}, httpx.AsyncClient())
+    pool.load()
+    write_account(tmp_path, "b", expires_in=timedelta(hours=1))
+    real = pool_module.load_account
+
+    def slow(path: Path) -> object:
+        clock.sleep(0.3)  # a slow read, blocking its thread
+        return real(path)
+
+    monkeypatch.setattr(pool_module, "load_account", slow)
+    stamps: list[float] = []
+
+    async def tick() -> None:
+        for _ in range(30):
+            stamps.append(clock.monotonic())
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.ensure_future(tick())
+    await asyncio.sleep(0.05)  # the loop is ticking when the read starts
+    changed = await pool.sync_off_loop()
+    await ticker
+    assert changed and [a.email for a in pool.accounts] == ["a@example.com", "b@example.com"]
+    # the loop ticked on while the file was read: no gap near the read's 0.3 s
+    assert max(b - a for a, b in itertools.pairwise(stamps)) < 0.2
