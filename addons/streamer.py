@@ -42,6 +42,7 @@ EXCHANGE_HEADER = "x-cliproxy-exchange"  # which waiting exchange a relayed flow
 FINAL_HEADER = "x-cliproxy-final"  # the answer is already in the client's dialect
 MAX_REQUEST_HEAD = 64 * 1024
 READ_SIZE = 64 * 1024
+DRAIN_ABOVE = 256 * 1024  # bytes waiting for mitmproxy before the upstream is made to wait
 _CONNECTING = (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout)
 
 
@@ -314,7 +315,8 @@ class Streamer:
             async for chunk in response.aiter_raw():
                 record.body(chunk)
                 writer.write(conn.send(h11.Data(data=chunk)))
-                await writer.drain()
+                if writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+                    await writer.drain()  # mitmproxy reads slower than the upstream writes
         except httpx.HTTPError as e:
             _, message = self._failure(ex.upstream.title, e)
             if isinstance(e, httpx.ReadTimeout):
