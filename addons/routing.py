@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from cliproxy.translators.registry import CLIENTS
 from cliproxy.translators.registry import AnswerShape
 from cliproxy.translators.registry import ClientDialectName
 from mitmproxy import http
@@ -48,6 +49,21 @@ CODE_ASSIST_GENERATION: dict[str, tuple[Action, bool]] = {
 }
 
 
+def _fixed_paths() -> dict[str, Route]:
+    """The dialect table's fixed paths: a client dialect served on its own paths needs no line
+    here (docs/architecture.md "Adding a dialect or an upstream")."""
+    routes: dict[str, Route] = {}
+    for dialect in CLIENTS.values():
+        for path in dialect.paths:
+            routes[path] = Route(dialect.shape, "generate", dialect.name)
+        for path in dialect.count_paths:
+            routes[path] = Route(dialect.shape, "count_tokens", dialect.name)
+    return routes
+
+
+FIXED_PATHS = _fixed_paths()
+
+
 def guess_shape(path: str, headers: Mapping[str, str], query: Mapping[str, str]) -> AnswerShape:
     """The shape to answer in when the route itself is unknown or the method is wrong."""
     if (
@@ -73,8 +89,9 @@ def classify(
     method: str, path: str, headers: Mapping[str, str], query: Mapping[str, str]
 ) -> Route | None:
     """The route of a request, or None for an unknown path / wrong method."""
-    if path in ("/v1/chat/completions", "/chat/completions"):
-        return Route("openai", "generate", "openai-chat") if method == "POST" else None
+    fixed = FIXED_PATHS.get(path)
+    if fixed is not None:
+        return fixed if method == "POST" else None
     if path.startswith("/v1internal:"):
         rpc = path.removeprefix("/v1internal:")
         if rpc in CODE_ASSIST_GENERATION:
@@ -84,14 +101,6 @@ def classify(
     if path.startswith("/v1internal/"):
         rpc = path.removeprefix("/v1internal/")
         return Route("google", "relay_operation", rpc=rpc, relay=True)
-    if path in ("/v1/responses", "/responses"):
-        return Route("openai", "generate", "openai-responses") if method == "POST" else None
-    if path == "/v1/messages":
-        return Route("anthropic", "generate", "anthropic-messages") if method == "POST" else None
-    if path == "/v1/messages/count_tokens":
-        if method != "POST":
-            return None
-        return Route("anthropic", "count_tokens", "anthropic-messages")
     if path == "/healthz":
         return Route("openai", "healthz") if method == "GET" else None
     if path in ("/metrics", "/usage"):

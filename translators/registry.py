@@ -185,6 +185,11 @@ class ClientDialect:
     read_count: Reader | None = None  # a token-count request, where the dialect has one
     count_body: Callable[[int], dict[str, Any]] | None = None
     native: Native | None = None
+    # the fixed paths it is served on (POST); dialects whose path names the model or the method
+    # (Gemini's /v1beta/models/{m}:{verb}, Code Assist's /v1internal:{method}) are routed by
+    # pattern in addons/routing.py
+    paths: tuple[str, ...] = ()
+    count_paths: tuple[str, ...] = ()
 
     @property
     def answers(self) -> Shape:
@@ -270,6 +275,7 @@ CLIENTS: dict[ClientDialectName, ClientDialect] = {
             o.model, include_usage=o.include_usage, custom_tools=o.custom_tools
         ),
         render=lambda r, o: openai_chat.render_response(r, custom_tools=o.custom_tools),
+        paths=("/v1/chat/completions", "/chat/completions"),
     ),
     "openai-responses": ClientDialect(
         name="openai-responses",
@@ -279,6 +285,7 @@ CLIENTS: dict[ClientDialectName, ClientDialect] = {
         encoder=lambda o: openai_responses.StreamEncoder(o.model, custom_tools=o.custom_tools),
         render=lambda r, o: openai_responses.render_response(r, custom_tools=set(o.custom_tools)),
         native=Native("codex-responses", _prepare_responses),
+        paths=("/v1/responses", "/responses"),
     ),
     "anthropic-messages": ClientDialect(
         name="anthropic-messages",
@@ -289,6 +296,8 @@ CLIENTS: dict[ClientDialectName, ClientDialect] = {
         render=lambda r, _o: anthropic.render_response(r),
         read_count=_parsed(anthropic.parse_count_tokens),
         count_body=anthropic.count_tokens_body,
+        paths=("/v1/messages",),
+        count_paths=("/v1/messages/count_tokens",),
     ),
     "gemini-api": ClientDialect(
         name="gemini-api",

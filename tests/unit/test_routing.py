@@ -131,3 +131,19 @@ def test_aliases_apply_once_and_strip_models_prefix() -> None:
     aliases = {"claude-sonnet-4-5": "gemini-2.5-pro", "gemini-2.5-pro": "gemini-2.5-flash"}
     assert resolve_model("claude-sonnet-4-5", aliases) == "gemini-2.5-pro"
     assert resolve_model("models/gemini-2.5-flash", {}) == "gemini-2.5-flash"
+
+
+def test_every_fixed_path_of_the_dialect_table_routes_to_its_dialect() -> None:
+    """A client dialect served on fixed paths is routed from its registry entry alone."""
+    from cliproxy.translators.registry import CLIENTS
+
+    pairs = [
+        (path, action, dialect)
+        for dialect in CLIENTS.values()
+        for action, paths in (("generate", dialect.paths), ("count_tokens", dialect.count_paths))
+        for path in paths
+    ]
+    assert len(pairs) >= 6
+    for path, action, dialect in pairs:
+        assert classify("POST", path, {}, {}) == Route(dialect.shape, action, dialect.name)
+        assert classify("GET", path, {}, {}) is None
