@@ -26,6 +26,7 @@ from cliproxy.addons.state import State
 from cliproxy.addons.streamer import PlainCall
 from cliproxy.addons.streamer import Streamer
 from cliproxy.addons.upstreams import code_assist
+from cliproxy.addons.webview import ATTEMPT_ACCOUNT
 from mitmproxy import http
 
 SETUP_METHODS = frozenset({"loadCodeAssist", "onboardUser"})
@@ -135,6 +136,7 @@ class Relay:
         headers = code_assist.headers(account.access_token, False)
         flow.comment = f"relay {rpc} → code_assist · {account.label}"
         flow.metadata[FORWARDED] = True
+        flow.metadata[ATTEMPT_ACCOUNT] = account  # Replay in mitmweb: a fresh token of this one
         if self.state.settings.proxy_url:  # every upstream byte through it: httpx's job
             call = PlainCall(req.method, url, headers, content, "Code Assist")
             self.streamer.take_call(flow, call)

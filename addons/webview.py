@@ -82,12 +82,13 @@ class WebView:
         if flow.is_replay != "request":
             return
         ex: Exchange | None = flow.metadata.get(EXCHANGE)
-        if ex is None:
+        # an attempt flow (or a relayed side call) names its account; a client flow's request is
+        # its first attempt's
+        account = flow.metadata.get(ATTEMPT_ACCOUNT)
+        if account is None and ex is not None:
+            account = ex.history[0].account if ex.history else ex.account
+        if account is None:
             return
-        # an attempt flow names its account; a client flow's request is its first attempt's
-        account = flow.metadata.get(ATTEMPT_ACCOUNT) or (
-            ex.history[0].account if ex.history else ex.account
-        )
         pool = self.state.pool
         try:
             if pool is not None:
@@ -95,7 +96,8 @@ class WebView:
         except RefreshError as e:
             logger.warning("replay: %s: token refresh failed: %s", account_name(account), e)
         self._credentials(flow.request, account)
-        flow.comment = f"replay · {ex.upstream.name} · {ex.model} · {account_name(account)}"
+        what = f"{ex.upstream.name} · {ex.model}" if ex is not None else "relay"
+        flow.comment = f"replay · {what} · {account_name(account)}"
 
     @staticmethod
     def _credentials(request: http.Request, account: Account) -> None:
