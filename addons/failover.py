@@ -10,7 +10,6 @@ next request never picks a resting account.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Literal
 
@@ -26,6 +25,11 @@ from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.exchange import read_error
 from cliproxy.addons.exchange import success_answer
 from cliproxy.addons.state import State
+from cliproxy.addons.upstream_call import TooLarge
+from cliproxy.addons.upstream_call import no_answer_body
+from cliproxy.addons.upstream_call import read_capped
+from cliproxy.addons.upstream_call import read_refusal
+from cliproxy.addons.upstream_call import timeout
 from cliproxy.addons.upstreams import code_assist
 from cliproxy.translators.fault import UpstreamError
 from mitmproxy import http
@@ -119,23 +123,26 @@ class Failover:
         record = attempts.AttemptRecord.start(ex, out)
         http_client = self.state.http
         assert http_client is not None
+        settings = self.state.settings
         try:
-            reply = await http_client.post(
-                out.url,
-                content=out.content,
-                headers=out.headers,
-                timeout=httpx.Timeout(
-                    self.state.settings.timeouts.upstream_idle,
-                    connect=self.state.settings.timeouts.upstream_connect,
-                ),
+            async with http_client.stream(
+                "POST", out.url, content=out.content, headers=out.headers, timeout=timeout(settings)
+            ) as reply:
+                if reply.status_code == 200:
+                    content = await read_capped(reply, settings.max_body_size)
+                else:
+                    content = await read_refusal(reply)
+        except (httpx.HTTPError, TooLarge) as e:
+            message = (
+                str(e)
+                if isinstance(e, TooLarge)
+                else f"{ex.upstream.title} could not be reached ({type(e).__name__})"
             )
-        except httpx.HTTPError as e:
-            message = f"{ex.upstream.title} could not be reached ({type(e).__name__})"
-            body = json.dumps({"error": {"code": 502, "message": message}}).encode()
+            body = no_answer_body(502, message)
             record.finish(502, body, {})
             return 502, body, None
-        record.finish(reply.status_code, reply.content, dict(reply.headers))
-        return reply.status_code, reply.content, reply.headers.get("retry-after")
+        record.finish(reply.status_code, content, dict(reply.headers))
+        return reply.status_code, content, reply.headers.get("retry-after")
 
 
 class Recovery:

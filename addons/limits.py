@@ -29,6 +29,7 @@ from cliproxy.addons.routing import route_of
 from cliproxy.addons.routing import shape_of
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.state import State
+from cliproxy.addons.upstream_call import VIA_STREAMER
 from cliproxy.translators.registry import AnswerShape
 from mitmproxy import connection
 from mitmproxy import ctx
@@ -492,6 +493,8 @@ class Limits:
             elif conn.phase == "busy" and conn.flow is not None:
                 idle = self._idle(conn, now)
                 flow = conn.flow
+                if flow.metadata.get(VIA_STREAMER):
+                    continue  # the streamer times the real upstream, and ends the stream cleanly
                 if idle is not None and idle > t.upstream_idle and TIMED_OUT not in flow.metadata:
                     message = (
                         f"{upstream_title(flow)} sent nothing for {t.upstream_idle:g} s "

@@ -34,6 +34,12 @@ from cliproxy.addons.failover import Failover
 from cliproxy.addons.failover import NoAnswer
 from cliproxy.addons.retarget import masked_proxy
 from cliproxy.addons.state import State
+from cliproxy.addons.upstream_call import VIA_STREAMER
+from cliproxy.addons.upstream_call import TooLarge
+from cliproxy.addons.upstream_call import no_answer_body
+from cliproxy.addons.upstream_call import read_capped
+from cliproxy.addons.upstream_call import read_refusal
+from cliproxy.addons.upstream_call import timeout
 from mitmproxy import http
 
 logger = logging.getLogger(__name__)
@@ -96,6 +102,7 @@ class Streamer:
             raise RuntimeError("the loopback streamer is not serving")
         key = secrets.token_urlsafe(16)
         self.waiting[key] = waiting
+        flow.metadata[VIA_STREAMER] = True
         req = flow.request
         path = req.path
         # the body goes along as mitmproxy read it: its length must be said, or the server
@@ -194,21 +201,14 @@ class Streamer:
         assert client is not None
         out = outbound_for(settings, ex)
         record = AttemptRecord.start(ex, out)
-        timeouts = settings.timeouts
-        timeout = httpx.Timeout(
-            connect=timeouts.upstream_connect,
-            read=timeouts.upstream_idle,
-            write=timeouts.upstream_idle,
-            pool=timeouts.upstream_connect,
-        )
         request = client.build_request(
-            "POST", out.url, headers=out.headers, content=out.content, timeout=timeout
+            "POST", out.url, headers=out.headers, content=out.content, timeout=timeout(settings)
         )
         try:
             response = await client.send(request, stream=True)
         except httpx.HTTPError as e:
             status, message = self._failure(ex.upstream.title, e)
-            body = _error_json(status, message)
+            body = no_answer_body(status, message)
             record.finish(status, body, {})
             ex.record(status)
             return status, body, None, "proxy" if self._proxy_failed(e) else "upstream"
@@ -217,10 +217,10 @@ class Streamer:
             record.answered(response)
             return response, record
         try:
-            content = await response.aread()
+            content = await read_refusal(response)
         except httpx.HTTPError as e:
             status, message = self._failure(ex.upstream.title, e)
-            content = _error_json(status, message)
+            content = no_answer_body(status, message)
         finally:
             await response.aclose()
         record.finish(response.status_code, content, dict(response.headers))
@@ -234,22 +234,25 @@ class Streamer:
     ) -> None:
         client = self.state.http
         assert client is not None
-        timeouts = self.state.settings.timeouts
+        settings = self.state.settings
         request = client.build_request(
-            call.method,
-            call.url,
-            headers=call.headers,
-            content=call.content,
-            timeout=httpx.Timeout(timeouts.upstream_idle, connect=timeouts.upstream_connect),
-        )
+            call.method, call.url, headers=call.headers, content=call.content,
+            timeout=timeout(settings),
+        )  # fmt: skip
         try:
-            response = await client.send(request)
-        except httpx.HTTPError as e:
-            status, message = self._failure(call.title, e)
-            await _send_whole(writer, conn, status, _error_json(status, message), {})
+            response = await client.send(request, stream=True)
+            try:
+                content = await read_capped(response, settings.max_body_size)
+            finally:
+                await response.aclose()
+        except (httpx.HTTPError, TooLarge) as e:
+            status, message = (
+                (502, str(e)) if isinstance(e, TooLarge) else self._failure(call.title, e)
+            )
+            await _send_whole(writer, conn, status, no_answer_body(status, message), {})
             return
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
-        await _send_whole(writer, conn, response.status_code, response.content, headers)
+        await _send_whole(writer, conn, response.status_code, content, headers)
 
     def _failure(self, title: str, error: httpx.HTTPError) -> tuple[int, str]:
         """An attempt that got no answer: the status and a message naming the upstream, or the
@@ -348,12 +351,6 @@ def _header(request: h11.Request, name: str) -> str:
         if key == wanted:
             return value.decode("latin-1")
     return ""
-
-
-def _error_json(status: int, message: str) -> bytes:
-    """A refusal the proxy writes for an attempt that got no answer, in the shape both
-    upstream error readers parse (`{"error": {"code", "message"}}`)."""
-    return json.dumps({"error": {"code": status, "message": message}}).encode()
 
 
 @dataclass(frozen=True, slots=True)

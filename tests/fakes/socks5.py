@@ -96,7 +96,7 @@ class Socks5Server:
             return
         client.settimeout(None)
         for src, dst in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pipe, args=(src, dst), daemon=True).start()
+            threading.Thread(target=pipe, args=(src, dst), daemon=True).start()
 
     def _handshake(self, client: socket.socket) -> socket.socket | None:
         version, count = _recv_exact(client, 2)
@@ -163,7 +163,8 @@ def _reply(code: int, bound: tuple[str, int] = ("0.0.0.0", 0)) -> bytes:
     return bytes([VERSION, code, 0, ATYP_IPV4]) + socket.inet_aton(host) + struct.pack("!H", port)
 
 
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
+def pipe(src: socket.socket, dst: socket.socket) -> None:
+    """Copy one direction of a tunnel until either side closes, then close both."""
     try:
         while data := src.recv(65536):
             dst.sendall(data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import openai
 import pytest
 
 from tests.fakes.google import FakeGoogle
+from tests.fakes.socks5 import pipe
 from tests.integration.conftest import PROJECT
 from tests.integration.conftest import Proxy
 from tests.integration.conftest import gemini_auth
@@ -76,19 +76,7 @@ class ConnectProxy:
             client.close()
             return
         for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     def close(self) -> None:
         self._stop = True
