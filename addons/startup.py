@@ -26,6 +26,7 @@ from cliproxy.addons.state import State
 from mitmproxy import connection
 from mitmproxy import ctx
 from mitmproxy.addonmanager import Loader
+from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.proxy.layers.http import _http1
 from mitmproxy.proxy.mode_specs import ReverseMode
 
@@ -47,14 +48,16 @@ def hold_default_server() -> bool:
 
     Scripts load while `setup_servers` (started by `Master.run`) is still resolving the
     listen address, before it binds (docs/mitmproxy.md "Start-up and the :8080 server").
-    Cancelling that task leaves no server at all until `running()` sets our reverse mode."""
+    Cancelling that task leaves no server at all until `running()` sets our reverse mode. The
+    task is known by its coroutine, not its name: mitmproxy adds to task names under pytest."""
     held = False
     try:
         tasks = asyncio.all_tasks()
     except RuntimeError:  # no event loop: nothing is being set up
         return False
     for task in tasks:
-        if task.get_name() == "setup_servers" and not task.done():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is Proxyserver.setup_servers.__code__ and not task.done():
             task.cancel()
             held = True
     return held

@@ -2,10 +2,12 @@
 namespace (`unshare -n`, so the check owns every socket it sees) from the first instant:
 
 - `cliproxy serve` never listens on :8080 (the mode is on mitmdump's command line);
-- bare `mitmdump -s addons/cliproxy.py` holds the default :8080 server back in `load()`
-  (docs/mitmproxy.md "Start-up and the :8080 server"), which races mitmproxy's own start-up and
-  can lose on a loaded machine; there the `client_connected` guard refuses every client of that
-  server (tests/unit/test_limits.py), deterministic where this watch could not be."""
+- bare `mitmdump -s addons/cliproxy.py` and `mitmweb -s …` hold the default :8080 server back in
+  `load()` (docs/mitmproxy.md "Start-up and the :8080 server": the script's load is always queued
+  ahead of the bind), also with both cores busy; with `debug: true` mitmproxy logs every server it
+  starts, so the log proves it as well as the watch. Should mitmproxy's start-up order ever
+  change, the `client_connected` guard still refuses every client of another server
+  (tests/unit/test_limits.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.integration.conftest import MITMDUMP
@@ -83,11 +88,12 @@ WATCH = textwrap.dedent(
 )
 
 
-def watch(tmp_path: Path, command: list[str]) -> tuple[dict, str]:
+def watch(tmp_path: Path, command: list[str], *, debug: bool = False) -> tuple[dict, str]:
     auth = tmp_path / "auth"
     auth.mkdir()
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"auth-dir": str(auth), "port": 8317}))  # host "": all
+    settings = {"auth-dir": str(auth), "port": 8317, "debug": debug}  # host "": all
+    config.write_text(yaml.safe_dump(settings))
     watcher = tmp_path / "watch.py"
     watcher.write_text(WATCH)
     log = tmp_path / "mitmdump.log"
@@ -109,3 +115,45 @@ def test_cliproxy_serve_never_listens_on_8080(tmp_path: Path) -> None:
     result, text = watch(tmp_path, [cliproxy, "serve", "--config", str(tmp_path / "config.yaml")])
     assert not result["seen_8080"], text
     assert "8080" not in text
+
+
+@contextmanager
+def busy_cores(count: int = 2) -> Iterator[None]:
+    """Both cores spinning, the condition under which a start-up race would show: the resolver
+    thread and the event loop then compete for the CPU."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 60\n"
+                          "while time.monotonic() < end: pass"])
+        for _ in range(count)
+    ]  # fmt: skip
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_bare_mitmdump_never_listens_on_8080_on_busy_cores(tmp_path: Path, round_: int) -> None:
+    mitmdump = str(Path(MITMDUMP))
+    entry = str(Path(__file__).parents[2] / "addons" / "cliproxy.py")
+    with busy_cores():
+        result, text = watch(tmp_path, [mitmdump, "-s", entry], debug=True)
+    assert not result["seen_8080"], text
+    assert not result["relayed"], text
+    # with `debug: true` mitmproxy logs every server it starts: only ours is in the log
+    assert "listening at *:8317" in text, text
+    assert "8080" not in text, text
+
+
+def test_bare_mitmweb_never_listens_on_8080(tmp_path: Path) -> None:
+    mitmweb = str(Path(MITMDUMP).parent / "mitmweb")
+    entry = str(Path(__file__).parents[2] / "addons" / "cliproxy.py")
+    with busy_cores():
+        result, text = watch(
+            tmp_path, [mitmweb, "--set", "web_open_browser=false", "-s", entry], debug=True
+        )
+    assert not result["seen_8080"], text
+    assert "listening at *:8317" in text, text
+    assert "8080" not in text, text
