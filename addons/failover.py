@@ -27,6 +27,7 @@ from cliproxy.addons.exchange import success_answer
 from cliproxy.addons.state import State
 from cliproxy.addons.upstream_call import TooLarge
 from cliproxy.addons.upstream_call import no_answer_body
+from cliproxy.addons.upstream_call import no_answer_reason
 from cliproxy.addons.upstream_call import read_capped
 from cliproxy.addons.upstream_call import read_refusal
 from cliproxy.addons.upstream_call import timeout
@@ -54,12 +55,16 @@ class Failover:
         status: int,
         content: bytes,
         retry_after: str | None,
+        no_answer: NoAnswer | None = None,
     ) -> Answer:
-        """The native path's refused attempt: retried through httpx, buffered (mitmproxy cannot
-        re-send a flow); the answer of the first success, else a clean error."""
+        """The native path's refused attempt (or one that got no answer: `no_answer`): retried
+        through httpx, buffered (mitmproxy cannot re-send a flow); the answer of the first
+        success, else a clean error."""
         recovery = Recovery(self, ex)
-        while (final := await recovery.after_refusal(status, content, retry_after)) is None:
-            status, content, retry_after = await self._attempt(flow, ex)
+        while (
+            final := await recovery.after_refusal(status, content, retry_after, no_answer)
+        ) is None:
+            status, content, retry_after, no_answer = await self._attempt(flow, ex)
             ex.record(status)
             if status == 200:
                 ex.account.succeeded(ex.model)
@@ -117,8 +122,12 @@ class Failover:
             return None
         return account
 
-    async def _attempt(self, flow: http.HTTPFlow, ex: Exchange) -> tuple[int, bytes, str | None]:
-        """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow)."""
+    async def _attempt(
+        self, flow: http.HTTPFlow, ex: Exchange
+    ) -> tuple[int, bytes, str | None, NoAnswer | None]:
+        """One more upstream call for the exchange (httpx: mitmproxy cannot re-send a flow):
+        status, body, Retry-After, and "upstream" when the proxy wrote the refusal because the
+        call got no answer (the native path never has `proxy-url`: the streamer carries those)."""
         out = outbound_for(self.state.settings, ex)
         record = attempts.AttemptRecord.start(ex, out)
         http_client = self.state.http
@@ -132,17 +141,17 @@ class Failover:
                     content = await read_capped(reply, settings.max_body_size)
                 else:
                     content = await read_refusal(reply)
-        except (httpx.HTTPError, TooLarge) as e:
-            message = (
-                str(e)
-                if isinstance(e, TooLarge)
-                else f"{ex.upstream.title} could not be reached ({type(e).__name__})"
-            )
-            body = no_answer_body(502, message)
+        except TooLarge as e:
+            body = no_answer_body(502, str(e))
             record.finish(502, body, {})
-            return 502, body, None
+            return 502, body, None, None
+        except httpx.HTTPError as e:
+            status, message = no_answer_reason(ex.upstream.title, e, settings)
+            body = no_answer_body(status, message)
+            record.finish(status, body, {})
+            return status, body, None, "upstream"
         record.finish(reply.status_code, content, dict(reply.headers))
-        return reply.status_code, content, reply.headers.get("retry-after")
+        return reply.status_code, content, reply.headers.get("retry-after"), None
 
 
 class Recovery:

@@ -8,6 +8,7 @@ in flow.metadata; the way back is chosen in addons/exchange.py, refusals in addo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from cliproxy.addons.accounts.pool import Account
@@ -21,6 +22,9 @@ from cliproxy.addons.exchange import make_stream
 from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.exchange import whole_answer
 from cliproxy.addons.failover import Failover
+from cliproxy.addons.limits import ERROR_PAGE
+from cliproxy.addons.limits import RECOVERED
+from cliproxy.addons.limits import SILENT
 from cliproxy.addons.limits import client_http_version
 from cliproxy.addons.limits import valid_model_name
 from cliproxy.addons.local import LocalAnswer
@@ -36,6 +40,7 @@ from cliproxy.addons.routing import route_of
 from cliproxy.addons.state import State
 from cliproxy.addons.streamer import FINAL_HEADER
 from cliproxy.addons.streamer import Streamer
+from cliproxy.addons.upstream_call import no_answer_body
 from cliproxy.translators.registry import CLIENTS
 from cliproxy.translators.registry import UPSTREAM_DIALECTS
 from cliproxy.translators.registry import AnswerOptions
@@ -214,6 +219,32 @@ class Gateway:
             flow.response = error_response(
                 ex.shape, 502, "the upstream answer could not be translated (see the log)"
             )
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        """mitmproxy's own upstream call got no answer: the upstream could not be reached
+        (refused, `timeouts.upstream-connect`) or sent nothing for `timeouts.upstream-idle`.
+        As after a refusal, that account rests and the next one is tried (buffered: mitmproxy
+        cannot re-send a flow); the final answer is what mitmproxy writes in place of its error
+        page (addons/limits.py `error_page`, set by Limits' `error` hook just before this one)."""
+        ex: Exchange | None = flow.metadata.get(KEY)
+        page = ERROR_PAGE.get()
+        if ex is None or ex.relayed or flow.is_replay or flow.response is not None:
+            return  # the streamer fails over itself; a started answer cannot be replaced
+        if page is None or page is SILENT or page.answer is not None:
+            return  # the client is gone, or was answered already
+        status = page.status or 502
+        if status not in (502, 504):
+            return  # 413 and the like: the request itself was refused
+        ex.record(status)
+        body = no_answer_body(status, page.message)
+        try:
+            answer = await self.failover.recover(flow, ex, status, body, None, "upstream")
+        except Exception:  # the error page mitmproxy is about to write stays the answer
+            logger.exception("failover after no answer for %s", ex.client.name)
+            return
+        flow.response = self._to_response(answer)
+        flow.metadata[RECOVERED] = True
+        ERROR_PAGE.set(dataclasses.replace(page, answer=flow.response))
 
     @staticmethod
     def _to_response(answer: Answer) -> http.Response:

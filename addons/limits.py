@@ -51,6 +51,9 @@ SMALL_BODY = 64 * 1024
 ANSWERED = "cliproxy_answered_early"  # flow.metadata: answer_now wrote the answer itself
 TIMED_OUT = "cliproxy_timed_out"  # flow.metadata: (status, message) our deadline cut the flow
 UPSTREAM_TITLE = "cliproxy_upstream_title"  # flow.metadata: the upstream's name in messages
+# flow.metadata: the flow's own upstream call got no answer and the failover's answer (another
+# account's) was written instead of an error page; flow.error stays, for mitmweb
+RECOVERED = "cliproxy_recovered"
 
 
 # ---------------------------------------------------------------------------------- error pages
@@ -61,6 +64,9 @@ class ErrorPage:
     shape: AnswerShape
     status: int | None  # replaces mitmproxy's status (504 for our idle deadline), or None
     message: str
+    # the failover's answer when another account served the request after this flow's own
+    # upstream call got none (addons/gateway.py `error`): written instead of an error
+    answer: http.Response | None = None
 
 
 # Set by the `error` hook; read by `error_page` right after it in the same task: mitmproxy runs
@@ -80,7 +86,9 @@ def error_page(status_code: int, message: str = "") -> bytes:
     page = ERROR_PAGE.get()
     if page is SILENT:
         return b""  # the client already has its answer (answer_now); mitmproxy writes nothing
-    if page is not None:
+    if page is not None and page.answer is not None:
+        resp = page.answer.copy()
+    elif page is not None:
         resp = error_response(page.shape, page.status or status_code, page.message)
     else:
         body = {

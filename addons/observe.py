@@ -22,6 +22,7 @@ from cliproxy.addons.accesslog import account_name
 from cliproxy.addons.accesslog import log_outcome
 from cliproxy.addons.exchange import Attempt
 from cliproxy.addons.exchange import Exchange
+from cliproxy.addons.limits import RECOVERED
 from cliproxy.addons.local import LocalAnswer
 from cliproxy.addons.local import error_response
 from cliproxy.addons.local import json_response
@@ -292,7 +293,7 @@ def outcome_of(flow: http.HTTPFlow) -> Outcome:
         status=status,
         duration=now - arrival.start,
         ttfb=ttfb,
-        error=flow.error.msg if flow.error is not None else None,
+        error=flow.error.msg if flow.error is not None and RECOVERED not in flow.metadata else None,
         streamed=tee is not None,
     )
     if route is not None and route.relay and route.rpc and outcome.dialect == "-":

@@ -37,6 +37,7 @@ from cliproxy.addons.state import State
 from cliproxy.addons.upstream_call import VIA_STREAMER
 from cliproxy.addons.upstream_call import TooLarge
 from cliproxy.addons.upstream_call import no_answer_body
+from cliproxy.addons.upstream_call import no_answer_reason
 from cliproxy.addons.upstream_call import read_capped
 from cliproxy.addons.upstream_call import read_refusal
 from cliproxy.addons.upstream_call import timeout
@@ -257,17 +258,11 @@ class Streamer:
     def _failure(self, title: str, error: httpx.HTTPError) -> tuple[int, str]:
         """An attempt that got no answer: the status and a message naming the upstream, or the
         proxy when that is what failed."""
-        proxy = self.state.settings.proxy_url
-        kind = type(error).__name__
+        settings = self.state.settings
         if self._proxy_failed(error):
-            return 502, f"proxy-url {masked_proxy(proxy)} failed ({kind}: {error})"
-        if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
-            seconds = self.state.settings.timeouts.upstream_connect
-            return 502, f"{title} could not be reached within {seconds:g} s ({kind})"
-        if isinstance(error, httpx.TimeoutException):
-            seconds = self.state.settings.timeouts.upstream_idle
-            return 504, f"{title} sent nothing for {seconds:g} s"
-        return 502, f"{title} could not be reached ({kind}: {error})"
+            proxy = masked_proxy(settings.proxy_url)
+            return 502, f"proxy-url {proxy} failed ({type(error).__name__}: {error})"
+        return no_answer_reason(title, error, settings)
 
     def _proxy_failed(self, error: httpx.HTTPError) -> bool:
         """With a proxy, the connection is the proxy's: failing to make it is the proxy

@@ -53,3 +53,16 @@ def no_answer_body(status: int, message: str) -> bytes:
     """What the proxy writes for an attempt that got no answer, in the shape both upstream error
     readers parse (`{"error": {"code", "message"}}`)."""
     return json.dumps({"error": {"code": status, "message": message}}).encode()
+
+
+def no_answer_reason(title: str, error: httpx.HTTPError, settings: Settings) -> tuple[int, str]:
+    """Status and message for an attempt to `title` that got no answer: 502 when it could not
+    be reached (within `timeouts.upstream-connect`), 504 when it sent nothing for
+    `timeouts.upstream-idle`."""
+    kind = type(error).__name__
+    if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout):
+        seconds = settings.timeouts.upstream_connect
+        return 502, f"{title} could not be reached within {seconds:g} s ({kind})"
+    if isinstance(error, httpx.TimeoutException):
+        return 504, f"{title} sent nothing for {settings.timeouts.upstream_idle:g} s"
+    return 502, f"{title} could not be reached ({kind}: {error})"

@@ -432,6 +432,61 @@ def test_upstream_connect_timeout_is_502(fake: FakeGoogle, tmp_path: Path) -> No
         full.close()
 
 
+@pytest.mark.parametrize("how", ["refused", "connect-timeout"])
+def test_unreachable_account_fails_over_to_the_next_without_streaming(
+    fake: FakeGoogle, tmp_path: Path, how: str
+) -> None:
+    """Non-streamed requests take mitmproxy's own upstream call (the native path); when it gets
+    no answer, the next account serves the request instead of the client getting a 502. Here
+    the Code Assist account's endpoint is dead while the AI Studio key's answers."""
+    api_key = "AIzaSy-hardening-failover-0001"
+    fake.add_api_key(api_key)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    fillers = []
+    if how == "connect-timeout":
+        dead.listen(0)  # a full backlog: further SYNs go unanswered, connect() hangs
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(dead.getsockname())
+            fillers.append(f)
+        time.sleep(0.2)
+    p = start_proxy(
+        tmp_path,
+        fake,
+        config={
+            "generative-language-api-key": [api_key],
+            "timeouts": {"upstream-connect": 0.5},
+            "endpoints": {
+                "gemini-cli": f"http://127.0.0.1:{dead.getsockname()[1]}",
+                "google-token": fake.token_url,
+                "ai-studio": fake.ai_studio_url,
+            },
+        },
+        auth_files=AUTH,
+    )
+    try:
+        for path, body, headers, _ in DIALECTS * 2:  # round robin: the dead account gets a turn
+            started = time.monotonic()
+            r = httpx.post(p.base_url + path, json=body, headers=headers, timeout=15)
+            assert r.status_code == 200, r.text
+            assert time.monotonic() - started < 4
+            assert "error" not in r.json()
+        served = [r.credential for r in fake.requests if r.rpc == "ai_studio:generateContent"]
+        assert served == [api_key] * len(DIALECTS) * 2
+        log = p.log()
+        # the dead account was tried and failed over from; resting then (a first transient
+        # fault rests 0 s, the next longer), it was not tried for every request
+        assert 1 <= log.count("refused attempt 1/2") < len(DIALECTS) * 2, log
+        assert "account=a@example.com status=502" in log, log
+        assert "Traceback" not in log
+    finally:
+        p.stop()
+        for s in [dead, *fillers]:
+            s.close()
+
+
 # ---------------------------------------------------------------------- the relay
 
 

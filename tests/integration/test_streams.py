@@ -48,9 +48,9 @@ MIN_SPAN = 0.6  # first text event → last event, at least (buffered would be ~
 # test sees another's rests
 GOOGLE_MODELS = ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-flash",
                  "gemini-3.1-flash-lite", "gemini-3-pro-preview", "gemini-3.1-pro-preview",
-                 "gemini-3-flash-preview"]  # fmt: skip
+                 "gemini-3-flash-preview", "gemini-2.5-pro-preview-06-05"]  # fmt: skip
 CODEX_MODELS = ["gpt-5", "gpt-5-codex", "gpt-5.5", "codex-mini-latest", "gpt-5.4-mini",
-                "gpt-5.1", "gpt-5.2"]  # fmt: skip
+                "gpt-5.1", "gpt-5.2", "gpt-5.4"]  # fmt: skip
 STEADY = {"code_assist": "gemini-2.5-pro", "ai_studio": "gemini-2.5-pro", "codex": "gpt-5.3"}
 
 
@@ -61,7 +61,7 @@ def model_for(upstream: str, index: int) -> str:
 @pytest.fixture(scope="module")
 def codex() -> Iterator[FakeCodex]:
     with FakeCodex() as server:
-        for name in ("gpt-5.1", "gpt-5.2", "gpt-5.3"):
+        for name in ("gpt-5.1", "gpt-5.2", "gpt-5.3", "gpt-5.4"):
             server.add_model(name)
         yield server
 
@@ -240,6 +240,35 @@ def test_stall_before_the_first_byte_fails_over(upstream: Upstream, dialect: str
     (stalled, _), (served, status) = upstream.calls()
     assert stalled != served and status == 200
     assert IDLE <= got.ended - got.started < IDLE + 3  # the idle timeout, not the stall
+
+
+@pytest.mark.parametrize(
+    ("upstream", "dialect"),
+    [("code_assist", "gemini"), ("ai_studio", "responses"), ("codex", "chat")],
+    indirect=["upstream"],
+)
+def test_stall_before_a_whole_answer_fails_over(upstream: Upstream, dialect: str) -> None:
+    """The same without streaming: mitmproxy's own upstream call (the native path) goes silent,
+    `timeouts.upstream-idle` cuts it, and the next account answers the request."""
+    model = model_for(upstream.name, 7)
+    reply, text = upstream.slow(3)
+    upstream.enqueue(upstream.stall(8), reply)
+    path, body = request_for(dialect, model, "hello", stream=False)
+    started = time.monotonic()
+    r = httpx.post(upstream.base_url + path, json=body, headers=HEADERS, timeout=20)
+    took = time.monotonic() - started
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    if dialect == "gemini":
+        got = "".join(p["text"] for p in answer["candidates"][0]["content"]["parts"])
+    elif dialect == "responses":
+        got = answer["output"][-1]["content"][0]["text"]
+    else:
+        got = answer["choices"][0]["message"]["content"]
+    assert got == text
+    (stalled, _), (served, status) = upstream.calls()
+    assert stalled != served and status == 200
+    assert IDLE <= took < IDLE + 3  # the idle timeout, not the stall
 
 
 @pytest.mark.parametrize(
