@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
 
+from cliproxy.addons.masking import mask_request
 from cliproxy.addons.masking import masked_headers
 from cliproxy.addons.webview import ATTEMPT_ACCOUNT
 from cliproxy.addons.webview import EXCHANGE
@@ -122,3 +123,26 @@ class AttemptRecord:
         self.flow.response = http.Response.make(status, content[: self.limit], headers)
         self.flow.response.timestamp_start = self.flow.response.timestamp_end = time.time()
         self.view.update([self.flow])
+
+
+def keep_native_attempt(flow: http.HTTPFlow, ex: Exchange, number: int) -> None:
+    """mitmproxy's own attempt of a flow whose answer the failover takes over: kept as an attempt
+    flow of its own (its account, its refusal or error), because the flow itself goes on to show
+    the client's exchange. A no-op without mitmweb."""
+    view = _view()
+    if view is None:
+        return
+    attempt = http.HTTPFlow(flow.client_conn, flow.server_conn)
+    attempt.request = flow.request.copy()
+    mask_request(attempt.request)
+    if flow.response is not None:
+        attempt.response = flow.response.copy()
+    attempt.error = flow.error
+    attempt.comment = attempt_line(ex, number, ex.max_attempts)
+    attempt.metadata[EXCHANGE] = ex
+    attempt.metadata[ATTEMPT_ACCOUNT] = ex.account
+    attempt.live = False
+    view.add([attempt])
+    flowlimit = ctx.master.addons.get("flowlimit")
+    if flowlimit is not None:
+        flowlimit.keep(attempt)

@@ -15,7 +15,6 @@ from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import PROVIDERS
 from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.accounts.providers import provider_for
-from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import all_resting_answer
 from cliproxy.addons.exchange import make_stream
@@ -25,6 +24,7 @@ from cliproxy.addons.failover import Failover
 from cliproxy.addons.limits import ERROR_PAGE
 from cliproxy.addons.limits import RECOVERED
 from cliproxy.addons.limits import SILENT
+from cliproxy.addons.limits import TIMED_OUT
 from cliproxy.addons.limits import client_http_version
 from cliproxy.addons.limits import valid_model_name
 from cliproxy.addons.local import LocalAnswer
@@ -40,6 +40,10 @@ from cliproxy.addons.routing import route_of
 from cliproxy.addons.state import State
 from cliproxy.addons.streamer import FINAL_HEADER
 from cliproxy.addons.streamer import Streamer
+from cliproxy.addons.takeover import answer_response
+from cliproxy.addons.takeover import end_with_error_event
+from cliproxy.addons.takeover import remember_client_request
+from cliproxy.addons.takeover import take_over
 from cliproxy.addons.upstream_call import no_answer_body
 from cliproxy.translators.registry import CLIENTS
 from cliproxy.translators.registry import UPSTREAM_DIALECTS
@@ -157,10 +161,12 @@ class Gateway:
         """Re-target the flow at the exchange's upstream, or at the loopback streamer when the
         exchange needs it; remember the exchange for the response hooks."""
         flow.metadata[KEY] = ex
-        if self.streamer.wanted(ex):
+        if self.streamer.wanted(ex, flow):
             ex.relayed = True
             self.streamer.take(flow, ex)
             return
+        if ex.stream:
+            remember_client_request(flow)
         out = outbound_for(self.state.settings, ex)
         retarget(flow, out.url, out.headers, out.content)
 
@@ -212,8 +218,12 @@ class Gateway:
                 answer = whole_answer(ex, content)
             else:
                 retry_after = flow.response.headers.get("retry-after")
+                first = (status, content, retry_after, None)
+                if ex.stream and await take_over(flow, ex, self.streamer, first):
+                    flow.kill()  # answered on the client's connection: mitmproxy sends nothing
+                    return
                 answer = await self.failover.recover(flow, ex, status, content, retry_after)
-            flow.response = self._to_response(answer)
+            flow.response = answer_response(answer)
         except Exception:
             logger.exception("internal error while translating the answer for %s", ex.client.name)
             flow.response = error_response(
@@ -221,35 +231,45 @@ class Gateway:
             )
 
     async def error(self, flow: http.HTTPFlow) -> None:
-        """mitmproxy's own upstream call got no answer: the upstream could not be reached
-        (refused, `timeouts.upstream-connect`) or sent nothing for `timeouts.upstream-idle`.
-        As after a refusal, that account rests and the next one is tried (buffered: mitmproxy
-        cannot re-send a flow); the final answer is what mitmproxy writes in place of its error
-        page (addons/limits.py `error_page`, set by Limits' `error` hook just before this one)."""
+        """mitmproxy's own upstream call failed. With no answer yet (the upstream could not be
+        reached: refused, `timeouts.upstream-connect`; or sent nothing for
+        `timeouts.upstream-idle`), that account rests and the next one is tried, as after a
+        refusal: a whole answer replaces the error page mitmproxy is about to write
+        (addons/limits.py `error_page`, set by Limits' `error` hook just before this one), a
+        stream is answered on the client's connection (addons/takeover.py). A stream that had
+        begun ends with an error event in the client's format."""
         ex: Exchange | None = flow.metadata.get(KEY)
         page = ERROR_PAGE.get()
-        if ex is None or ex.relayed or flow.is_replay or flow.response is not None:
-            return  # the streamer fails over itself; a started answer cannot be replaced
+        if ex is None or ex.relayed or flow.is_replay:
+            return  # the streamer fails over itself
         if page is None or page is SILENT or page.answer is not None:
             return  # the client is gone, or was answered already
+        if ex.stream and flow.response is not None and callable(flow.response.stream):
+            if end_with_error_event(flow, ex, self._broken_off(flow, ex)):
+                ERROR_PAGE.set(SILENT)
+            return
         status = page.status or 502
-        if status not in (502, 504):
+        if status not in (502, 504) or flow.response is not None:
             return  # 413 and the like: the request itself was refused
         ex.record(status)
-        body = no_answer_body(status, page.message)
+        first = (status, no_answer_body(status, page.message), None, "upstream")
         try:
-            answer = await self.failover.recover(flow, ex, status, body, None, "upstream")
+            if ex.stream and await take_over(flow, ex, self.streamer, first):
+                ERROR_PAGE.set(SILENT)
+                return
+            answer = await self.failover.recover(flow, ex, *first)
         except Exception:  # the error page mitmproxy is about to write stays the answer
             logger.exception("failover after no answer for %s", ex.client.name)
             return
-        flow.response = self._to_response(answer)
+        flow.response = answer_response(answer)
         flow.metadata[RECOVERED] = True
         ERROR_PAGE.set(dataclasses.replace(page, answer=flow.response))
 
     @staticmethod
-    def _to_response(answer: Answer) -> http.Response:
-        if isinstance(answer.body, bytes):
-            return http.Response.make(answer.status, answer.body, {
-                "content-type": "text/event-stream", "cache-control": "no-cache",
-            })  # fmt: skip
-        return json_response(answer.status, answer.body, answer.headers)
+    def _broken_off(flow: http.HTTPFlow, ex: Exchange) -> str:
+        """Why a native stream's upstream stopped after the first byte."""
+        cut = flow.metadata.get(TIMED_OUT)
+        if cut is not None:
+            return f"{cut[1]} during the stream"
+        reason = flow.error.msg if flow.error is not None else "the connection broke"
+        return f"{ex.upstream.title} broke off the stream ({reason})"

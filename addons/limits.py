@@ -234,7 +234,7 @@ def answer_now(flow: http.HTTPFlow, response: http.Response) -> None:
     size = expected_body(flow.request)
     writer = None
     if (size is None or size > SMALL_BODY) and not (flow.request.is_http2 or flow.request.is_http3):
-        writer = _client_writer(flow.client_conn)
+        writer = client_writer(flow.client_conn)
     if writer is None:
         flow.response = response
         return
@@ -252,7 +252,7 @@ def _handler(client: connection.Client) -> Any:
     return ps.connections.get(client.id)
 
 
-def _client_writer(client: connection.Client) -> Any:
+def client_writer(client: connection.Client) -> Any:
     handler = _handler(client)
     if handler is None:
         return None

@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 import h11
 import httpx
@@ -78,15 +79,18 @@ class Streamer:
 
     # ------------------------------------------------------------------ the gateway's side
 
-    def wanted(self, ex: Exchange) -> bool:
-        """Streams go through here (failover before the first byte, then events as they come);
-        so does every upstream call when `proxy-url` is set, so that one client (httpx) carries
-        every byte through it, SOCKS included, and a broken proxy is a clean error. Other
-        exchanges keep the native path (docs/mitmproxy.md, "The loopback streamer"). The
-        server starts with mitmproxy (`running`), before any client can connect."""
+    def wanted(self, ex: Exchange, flow: http.HTTPFlow) -> bool:
+        """Every upstream call goes through here when `proxy-url` is set, so that one client
+        (httpx) carries every byte through it, SOCKS included, and a broken proxy is a clean
+        error; so do the streams of HTTP/2 and HTTP/3 clients (their connection cannot be
+        written directly when a stream fails over: addons/takeover.py). Other exchanges keep
+        the native path, streams included (docs/mitmproxy.md, "Native streams"). The server
+        starts with mitmproxy (`running`), before any client can connect."""
         if self.port is None:
             return False
-        return ex.stream or bool(self.state.settings.proxy_url)
+        if self.state.settings.proxy_url:
+            return True
+        return ex.stream and (flow.request.is_http2 or flow.request.is_http3)
 
     def take(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         """Point the flow at this server; the client's own request (path, body) stays as it is,
@@ -135,7 +139,8 @@ class Streamer:
                 elif isinstance(waiting, PlainCall):
                     await self._call(waiting, writer, conn)
                 else:
-                    leftover = await self._relay(waiting, reader, writer, conn)
+                    sink = H11Sink(reader, writer, conn)
+                    leftover = sink.leftover if await self.relay(waiting, sink) else None
                 if leftover is None or conn.our_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
@@ -172,26 +177,29 @@ class Streamer:
             elif isinstance(event, h11.ConnectionClosed):
                 return None
 
-    async def _relay(
+    async def relay(
         self,
         ex: Exchange,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
-    ) -> bytes | None:
+        sink: Sink,
+        first: tuple[int, bytes, str | None, NoAnswer | None] | None = None,
+    ) -> bool:
         """Attempts until one answers 200 or the failover gives its final answer; then the
-        upstream's bytes, as they come. Returns what mitmproxy sent meanwhile (the start of its
-        next request), or None when it went away."""
+        upstream's bytes, as they come, into `sink`. `first`: a refusal the exchange already
+        had (mitmproxy's own attempt on the native path). False when the sink's peer went away
+        before the end."""
         recovery = self.failover.recovery(ex)
+        outcome = first
         while True:
-            outcome = await self._attempt(ex)
-            if isinstance(outcome[0], httpx.Response):
-                response, record = outcome
-                return await self._stream(ex, response, record, reader, writer, conn)
-            final = await recovery.after_refusal(*outcome)
-            if final is not None:
-                await _send_answer(writer, conn, final)
-                return b""
+            if outcome is not None:
+                final = await recovery.after_refusal(*outcome)
+                if final is not None:
+                    await sink.answer(final)
+                    return True
+            attempt = await self._attempt(ex)
+            if isinstance(attempt[0], httpx.Response):
+                response, record = attempt
+                return await self._stream(ex, response, record, sink)
+            outcome = attempt
 
     async def _attempt(
         self, ex: Exchange
@@ -270,74 +278,124 @@ class Streamer:
         return bool(self.state.settings.proxy_url) and isinstance(error, _CONNECTING)
 
     async def _stream(
-        self,
-        ex: Exchange,
-        response: httpx.Response,
-        record: AttemptRecord,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
-    ) -> bytes | None:
-        headers = [
-            ("content-type", response.headers.get("content-type", "text/event-stream")),
-            ("cache-control", "no-cache"),
-        ]
-        writer.write(conn.send(h11.Response(status_code=200, headers=headers)))
-        pump = asyncio.ensure_future(self._pump(ex, response, record, writer, conn))
-        # mitmproxy sends nothing while a response is under way: an EOF means it (its client)
-        # went away; bytes would be its next request, kept for the next cycle
-        heard = asyncio.ensure_future(reader.read(READ_SIZE))
+        self, ex: Exchange, response: httpx.Response, record: AttemptRecord, sink: Sink
+    ) -> bool:
+        sink.begin(response.headers.get("content-type", "text/event-stream"))
+        pump = asyncio.ensure_future(self._pump(ex, response, record, sink))
+        gone = asyncio.ensure_future(sink.gone())
         try:
-            done, _ = await asyncio.wait({pump, heard}, return_when=asyncio.FIRST_COMPLETED)
-            if heard in done and not heard.result():  # gone: cancel the upstream request
+            done, _ = await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone in done and gone.result():  # the peer went: cancel the upstream request
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pump
                 record.interrupted("the client went away")
-                return None
+                return False
             await pump
-            return await _settled(heard)
+            return True
         finally:
-            await _settled(heard)  # the reader has one waiter at a time: this one must be gone
+            await _settled(gone)  # the reader has one waiter at a time: this one must be gone
             await response.aclose()
 
     async def _pump(
-        self,
-        ex: Exchange,
-        response: httpx.Response,
-        record: AttemptRecord,
-        writer: asyncio.StreamWriter,
-        conn: h11.Connection,
+        self, ex: Exchange, response: httpx.Response, record: AttemptRecord, sink: Sink
     ) -> None:
         try:
             async for chunk in response.aiter_raw():
                 record.body(chunk)
-                writer.write(conn.send(h11.Data(data=chunk)))
-                if writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
-                    await writer.drain()  # mitmproxy reads slower than the upstream writes
+                sink.send(chunk)
+                if sink.waiting() > DRAIN_ABOVE:
+                    await sink.drain()  # the peer reads slower than the upstream writes
         except httpx.HTTPError as e:
             _, message = self._failure(ex.upstream.title, e)
             if isinstance(e, httpx.ReadTimeout):
                 message = f"{message} during the stream"
-            text = f"upstream ({ex.upstream.title}) failed after the stream started: {message}"
+            text = interrupted_text(ex, message)
             logger.warning("%s: %s", ex.account.label, text)
-            writer.write(conn.send(h11.Data(data=ex.upstream_dialect.interrupted(text))))
+            sink.send(ex.upstream_dialect.interrupted(text))
             record.interrupted(text)
         else:
             record.done()
-        writer.write(conn.send(h11.EndOfMessage()))
-        await writer.drain()
+        sink.finish()
+        await sink.drain()
 
 
-async def _settled(read: asyncio.Future[bytes]) -> bytes:
-    """What a pending read got, or b"" once it is cancelled (a cancelled read loses nothing:
+def interrupted_text(ex: Exchange, message: str) -> str:
+    """The message of the error event that ends a stream whose upstream failed after the first
+    byte (the upstream dialect's failure frame carries it; every translator makes it an error
+    event in the client's format)."""
+    return f"upstream ({ex.upstream.title}) failed after the stream started: {message}"
+
+
+class Sink(Protocol):
+    """Where the relay writes: mitmproxy over the loopback connection (H11Sink: raw upstream
+    bytes, mitmproxy translates them), or the client's own connection (addons/takeover.py:
+    translated here)."""
+
+    def begin(self, content_type: str) -> None:
+        """The 200 head of a stream."""
+
+    def send(self, raw: bytes) -> None:
+        """Upstream bytes of the stream, as they came."""
+
+    def finish(self) -> None:
+        """The stream's end."""
+
+    def waiting(self) -> int:
+        """Bytes written that the peer has not taken yet."""
+
+    async def drain(self) -> None: ...
+
+    async def answer(self, answer: Answer) -> None:
+        """The failover's final answer, already in the client's dialect."""
+
+    async def gone(self) -> bool:
+        """Completes with True when the peer has gone (cancelled when no longer needed)."""
+
+
+class H11Sink:
+    """mitmproxy's connection to this server, with h11's framing."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: h11.Connection
+    ) -> None:
+        self.reader, self.writer, self.conn = reader, writer, conn
+        self.leftover = b""  # what mitmproxy sent meanwhile: the start of its next request
+
+    def begin(self, content_type: str) -> None:
+        headers = [("content-type", content_type), ("cache-control", "no-cache")]
+        self.writer.write(self.conn.send(h11.Response(status_code=200, headers=headers)))
+
+    def send(self, raw: bytes) -> None:
+        self.writer.write(self.conn.send(h11.Data(data=raw)))
+
+    def finish(self) -> None:
+        self.writer.write(self.conn.send(h11.EndOfMessage()))
+
+    def waiting(self) -> int:
+        return self.writer.transport.get_write_buffer_size()
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    async def answer(self, answer: Answer) -> None:
+        await _send_answer(self.writer, self.conn, answer)
+
+    async def gone(self) -> bool:
+        # mitmproxy sends nothing while a response is under way: an EOF means it (its client)
+        # went away; bytes would be its next request, kept for the next cycle
+        data = await self.reader.read(READ_SIZE)
+        self.leftover += data
+        return not data
+
+
+async def _settled(waiter: asyncio.Future[bool]) -> None:
+    """Cancel a pending wait for the peer and let it finish (a cancelled read loses nothing:
     data that arrives later stays in the reader's buffer)."""
-    if not read.done():
-        read.cancel()
-    try:
-        return await read
-    except asyncio.CancelledError:
-        return b""
+    if not waiter.done():
+        waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
 
 
 def _header(request: h11.Request, name: str) -> str:
