@@ -5,6 +5,7 @@ upstream request."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from tests.integration.streams import Upstream
 from tests.integration.streams import completed
 from tests.integration.streams import error_event
 from tests.integration.streams import error_message
+from tests.integration.streams import parse_event
 from tests.integration.streams import request_for
 from tests.integration.streams import stream
 from tests.integration.streams import text_events
@@ -48,9 +50,10 @@ MIN_SPAN = 0.6  # first text event → last event, at least (buffered would be ~
 # test sees another's rests
 GOOGLE_MODELS = ["gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-flash",
                  "gemini-3.1-flash-lite", "gemini-3-pro-preview", "gemini-3.1-pro-preview",
-                 "gemini-3-flash-preview", "gemini-2.5-pro-preview-06-05"]  # fmt: skip
+                 "gemini-3-flash-preview", "gemini-2.5-pro-preview-06-05",
+                 "gemini-2.5-flash-preview-05-20", "gemini-2.5-flash-preview-04-17"]  # fmt: skip
 CODEX_MODELS = ["gpt-5", "gpt-5-codex", "gpt-5.5", "codex-mini-latest", "gpt-5.4-mini",
-                "gpt-5.1", "gpt-5.2", "gpt-5.4"]  # fmt: skip
+                "gpt-5.1", "gpt-5.2", "gpt-5.4", "gpt-5.6", "gpt-5.7"]  # fmt: skip
 STEADY = {"code_assist": "gemini-2.5-pro", "ai_studio": "gemini-2.5-pro", "codex": "gpt-5.3"}
 
 
@@ -61,7 +64,7 @@ def model_for(upstream: str, index: int) -> str:
 @pytest.fixture(scope="module")
 def codex() -> Iterator[FakeCodex]:
     with FakeCodex() as server:
-        for name in ("gpt-5.1", "gpt-5.2", "gpt-5.3", "gpt-5.4"):
+        for name in ("gpt-5.1", "gpt-5.2", "gpt-5.3", "gpt-5.4", "gpt-5.6", "gpt-5.7"):
             server.add_model(name)
         yield server
 
@@ -391,6 +394,70 @@ def test_client_gone_mid_stream_cancels_the_upstream_within_a_second(
         time.sleep(0.02)
     assert upstream.peer_closed, "the upstream connection stayed open"
     assert upstream.peer_closed[0] - left < min(1.0, IDLE / 2)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "dialect"),
+    [("code_assist", "anthropic"), ("codex", "chat")],
+    indirect=["upstream"],
+)
+def test_client_gone_after_a_failover_cancels_the_upstream_within_a_second(
+    upstream: Upstream, dialect: str
+) -> None:
+    # the first account refuses; the second begins answering and then says nothing: the
+    # answer now comes through the failover, which must notice the client's departure itself
+    model = model_for(upstream.name, 8)
+    upstream.enqueue(upstream.rate_limit(model), upstream.stall(8, after=2))
+    path, body = request_for(dialect, model, "go")
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", upstream.base_url + path, json=body, headers=HEADERS) as r,
+    ):
+        assert r.status_code == 200
+        seen = b""
+        for chunk in r.iter_bytes():
+            seen += chunk
+            if b"w0" in seen:
+                break
+        assert b"w0" in seen
+    left = time.monotonic()
+    (refused, status), (served, _) = upstream.calls()
+    assert status == 429 and refused != served
+    deadline = left + 3
+    while not upstream.peer_closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert upstream.peer_closed, "the upstream connection stayed open"
+    assert upstream.peer_closed[-1] - left < 1.0
+
+
+@pytest.mark.parametrize("upstream", ["code_assist"], indirect=True)
+def test_http10_client_gets_a_failover_and_an_error_event_close_delimited(
+    upstream: Upstream,
+) -> None:
+    # HTTP/1.0 has no chunks: the answer written around mitmproxy ends with the connection
+    model = model_for(upstream.name, 9)
+    upstream.enqueue(upstream.rate_limit(model), upstream.cut(2))
+    path, body = request_for("chat", model, "old client")
+    payload = json.dumps(body).encode()
+    port = int(upstream.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            b"POST %s HTTP/1.0\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (path.encode(), len(payload), payload)
+        )
+        s.settimeout(10)
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200"), head
+    assert b"chunked" not in head.lower() and b"content-length" not in head.lower()
+    events = [parse_event(e, 0) for e in rest.replace(b"\r\n", b"\n").split(b"\n\n") if e]
+    assert text_of("chat", events) == "w0 w1 "
+    err = error_event("chat", events)
+    assert err is not None and "failed after the stream started" in err["message"]
+    (refused, status), (served, _) = upstream.calls()
+    assert status == 429 and refused != served
 
 
 @pytest.mark.parametrize("upstream", ["code_assist"], indirect=True)
