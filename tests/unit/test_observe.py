@@ -53,6 +53,19 @@ def test_store_aggregates_per_day_account_model_and_survives_reopen(tmp_path: Pa
     assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_store_writes_a_large_batch_whole(tmp_path: Path) -> None:
+    """More rows than one statement takes (a busy second): every row lands, each counted."""
+    db = tmp_path / "u.sqlite"
+    store = SQLiteUsageStore(db)
+    for n in range(2345):
+        store.record(rec(NOW + n % 60, account=f"acct-{n % 7}", i=n, o=1))
+    rows = store.query(None)
+    store.close()
+    assert sum(r["requests"] for r in rows) == 2345
+    assert sum(r["input_tokens"] for r in rows) == sum(range(2345))
+    assert {r["account"] for r in rows} == {f"acct-{k}" for k in range(7)}
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("7d", NOW - 7 * DAY), ("12h", NOW - 12 * 3600), ("30m", NOW - 1800), ("2w", NOW - 14 * DAY),
