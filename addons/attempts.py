@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from cliproxy.addons.upstreams.outbound import Outbound
 
 DEFAULT_BODY_MAX = 1024 * 1024  # cliproxy_flow_body_max's default (addons/webview.py)
+# flow.metadata: the client's own request (path, body, headers) of a flow sent natively, shown
+# again in mitmweb when the failover answers it (the flow's request became the first attempt's)
+CLIENT_REQUEST = "cliproxy_client_request"
 
 
 def _view() -> Any:
@@ -125,13 +128,23 @@ class AttemptRecord:
         self.view.update([self.flow])
 
 
-def keep_native_attempt(flow: http.HTTPFlow, ex: Exchange, number: int) -> None:
-    """mitmproxy's own attempt of a flow whose answer the failover takes over: kept as an attempt
-    flow of its own (its account, its refusal or error), because the flow itself goes on to show
-    the client's exchange. A no-op without mitmweb."""
+def remember_client_request(flow: http.HTTPFlow) -> None:
+    """Before a flow is re-targeted at the upstream (it becomes the first attempt): the client's
+    own request, to show again should the failover answer it (`separate_first_attempt`)."""
+    req = flow.request
+    flow.metadata[CLIENT_REQUEST] = (req.path, req.raw_content, req.headers)
+
+
+def separate_first_attempt(flow: http.HTTPFlow, ex: Exchange) -> None:
+    """The failover answers a flow whose own upstream call (mitmproxy's, the first attempt) was
+    refused or got no answer: that attempt becomes a flow of its own (its account, its refusal
+    or error), and the flow shows the client's request again, with the final answer to come.
+    A no-op without mitmweb."""
     view = _view()
-    if view is None:
+    saved = flow.metadata.get(CLIENT_REQUEST)
+    if view is None or saved is None:
         return
+    number = len(ex.history)
     attempt = http.HTTPFlow(flow.client_conn, flow.server_conn)
     attempt.request = flow.request.copy()
     mask_request(attempt.request)
@@ -146,3 +159,11 @@ def keep_native_attempt(flow: http.HTTPFlow, ex: Exchange, number: int) -> None:
     flowlimit = ctx.master.addons.get("flowlimit")
     if flowlimit is not None:
         flowlimit.keep(attempt)
+    path, content, headers = saved
+    req = flow.request
+    req.headers = headers
+    sock = flow.client_conn.sockname
+    if sock:
+        req.scheme, req.host, req.port = "http", str(sock[0]), int(sock[1])
+    req.path = path
+    req.raw_content = content

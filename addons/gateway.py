@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from cliproxy.addons import attempts
 from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import PROVIDERS
 from cliproxy.addons.accounts.providers import Provider
@@ -42,7 +43,6 @@ from cliproxy.addons.streamer import FINAL_HEADER
 from cliproxy.addons.streamer import Streamer
 from cliproxy.addons.takeover import answer_response
 from cliproxy.addons.takeover import end_with_error_event
-from cliproxy.addons.takeover import remember_client_request
 from cliproxy.addons.takeover import take_over
 from cliproxy.addons.upstream_call import no_answer_body
 from cliproxy.translators.registry import CLIENTS
@@ -165,8 +165,7 @@ class Gateway:
             ex.relayed = True
             self.streamer.take(flow, ex)
             return
-        if ex.stream:
-            remember_client_request(flow)
+        attempts.remember_client_request(flow)
         out = outbound_for(self.state.settings, ex)
         retarget(flow, out.url, out.headers, out.content)
 
@@ -222,6 +221,7 @@ class Gateway:
                 if ex.stream and await take_over(flow, ex, self.streamer, first):
                     flow.kill()  # answered on the client's connection: mitmproxy sends nothing
                     return
+                attempts.separate_first_attempt(flow, ex)
                 answer = await self.failover.recover(flow, ex, status, content, retry_after)
             flow.response = answer_response(answer)
         except Exception:
@@ -257,6 +257,7 @@ class Gateway:
             if ex.stream and await take_over(flow, ex, self.streamer, first):
                 ERROR_PAGE.set(SILENT)
                 return
+            attempts.separate_first_attempt(flow, ex)
             answer = await self.failover.recover(flow, ex, *first)
         except Exception:  # the error page mitmproxy is about to write stays the answer
             logger.exception("failover after no answer for %s", ex.client.name)

@@ -37,10 +37,6 @@ from mitmproxy import http
 
 logger = logging.getLogger(__name__)
 
-# flow.metadata: the client's own request (path, body, headers) of a native stream, shown again
-# in mitmweb when the failover answers it (the flow's request became the first attempt's)
-CLIENT_REQUEST = "cliproxy_client_request"
-
 
 def answer_response(answer: Answer) -> http.Response:
     """The failover's final answer as a response (JSON, or an SSE body delivered whole)."""
@@ -49,11 +45,6 @@ def answer_response(answer: Answer) -> http.Response:
             "content-type": "text/event-stream", "cache-control": "no-cache",
         })  # fmt: skip
     return json_response(answer.status, answer.body, answer.headers)
-
-
-def remember_client_request(flow: http.HTTPFlow) -> None:
-    req = flow.request
-    flow.metadata[CLIENT_REQUEST] = (req.path, req.raw_content, req.headers)
 
 
 class ClientSink:
@@ -113,8 +104,7 @@ async def take_over(
     wire = ClientWire.of(flow)
     if wire is None or wire.closed:
         return False
-    attempts.keep_native_attempt(flow, ex, len(ex.history))
-    _show_client_request(flow)
+    attempts.separate_first_attempt(flow, ex)
     sink = ClientSink(wire, flow, ex, streamer.state.settings.request_log)
     try:
         await streamer.relay(ex, sink, first)
@@ -155,19 +145,3 @@ def end_with_error_event(flow: http.HTTPFlow, ex: Exchange, message: str) -> boo
 
 def _pieces(out: bytes | list[bytes]) -> list[bytes]:
     return [out] if isinstance(out, bytes) else list(out)
-
-
-def _show_client_request(flow: http.HTTPFlow) -> None:
-    """The flow shows the client's own request again (mitmweb): its first attempt is kept as a
-    flow of its own (attempts.keep_native_attempt)."""
-    saved = flow.metadata.get(CLIENT_REQUEST)
-    if saved is None:
-        return
-    path, content, headers = saved
-    req = flow.request
-    req.headers = headers
-    sock = flow.client_conn.sockname
-    if sock:
-        req.scheme, req.host, req.port = "http", str(sock[0]), int(sock[1])
-    req.path = path
-    req.raw_content = content

@@ -110,6 +110,29 @@ def test_each_attempt_is_a_flow_with_its_account_and_a_masked_token(
         mine = [f for f in shown if f["request"]["path"] == "/v1/chat/completions"]
         assert len(mine) == 1 and mine[0]["response"]["status_code"] == 200
         assert emails[served_call.credential] in mine[0]["comment"]
+        # a whole (non-stream) answer after a refusal: the same, its first attempt having been
+        # mitmproxy's own call rather than the streamer's
+        fake.enqueue(rate_limited("60s", "RATE_LIMIT_EXCEEDED", "gemini-2.5-pro"))
+        whole = httpx.post(
+            base + "/v1/chat/completions",
+            json={"model": "gemini-2.5-pro", "messages": [{"role": "user", "content": "x"}]},
+            timeout=20,
+        )
+        assert whole.status_code == 200, whole.text
+        calls = [r for r in fake.requests if r.rpc == "generateContent"]
+        assert [c.status for c in calls] == [429, 200]
+        shown = flows(web)
+        tried = [f for f in shown if f["request"]["path"] == "/v1internal:generateContent"]
+        assert len(tried) == 2, [(f["request"]["path"], f.get("comment")) for f in shown]
+        first, second = sorted(tried, key=lambda f: f["request"]["timestamp_start"])
+        assert first["response"]["status_code"] == 429
+        assert emails[calls[0].credential] in first["comment"]
+        assert first["comment"].endswith("attempt 1/3"), first["comment"]
+        assert header(first, "authorization") == "Bearer …" + tokens[calls[0].credential][-4:]
+        assert second["response"]["status_code"] == 200
+        assert emails[calls[1].credential] in second["comment"]
+        mine = [f for f in shown if f["request"]["path"] == "/v1/chat/completions"]
+        assert len(mine) == 2 and all(f["response"]["status_code"] == 200 for f in mine)
         # no flow keeps a usable token
         raw = httpx.get(
             web + "/flows", headers={"authorization": f"Bearer {PASSWORD}"}, timeout=5
