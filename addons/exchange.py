@@ -6,6 +6,7 @@ exchange's client and upstream dialects; the translating itself happens in trans
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Any
 
 from cliproxy.addons.accounts.pool import Account
 from cliproxy.addons.accounts.providers import Provider
+from cliproxy.addons.local import JSON_HEADERS
+from cliproxy.addons.local import json_response
 from cliproxy.addons.settings import Settings
 from cliproxy.addons.upstreams.outbound import Outbound
 from cliproxy.addons.upstreams.outbound import Upstream
@@ -30,6 +33,8 @@ from cliproxy.translators.registry import AnswerOptions
 from cliproxy.translators.registry import AnswerShape
 from cliproxy.translators.registry import ClientDialect
 from cliproxy.translators.registry import UpstreamDialect
+from mitmproxy import http
+from mitmproxy.net.http import status_codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,31 @@ class Answer:
     status: int
     body: Any  # JSON-able, or bytes for an SSE body
     headers: dict[str, str] = field(default_factory=dict)
+
+
+SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+
+
+def answer_response(answer: Answer) -> http.Response:
+    """An answer as a response of its own (JSON, or an SSE body delivered whole)."""
+    if isinstance(answer.body, bytes):
+        return http.Response.make(answer.status, answer.body, SSE_HEADERS)
+    return json_response(answer.status, answer.body, answer.headers)
+
+
+def answer_into(response: http.Response, answer: Answer) -> None:
+    """An answer written over the upstream's response (status, headers, body): a new
+    `http.Response` costs 29 µs, mostly mitmproxy's field type checks; this costs 7."""
+    if isinstance(answer.body, bytes):
+        body, headers = answer.body, SSE_HEADERS
+    else:
+        body = json.dumps(answer.body, ensure_ascii=False).encode()
+        headers = {**JSON_HEADERS, **answer.headers}
+    response.status_code = answer.status
+    response.reason = status_codes.RESPONSES.get(answer.status, "")
+    response.headers = http.Headers([(k.encode(), v.encode()) for k, v in headers.items()])
+    response.trailers = None
+    response.content = body
 
 
 def outbound_for(settings: Settings, ex: Exchange) -> Outbound:

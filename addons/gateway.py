@@ -18,6 +18,8 @@ from cliproxy.addons.accounts.providers import Provider
 from cliproxy.addons.accounts.providers import provider_for
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import all_resting_answer
+from cliproxy.addons.exchange import answer_into
+from cliproxy.addons.exchange import answer_response
 from cliproxy.addons.exchange import make_stream
 from cliproxy.addons.exchange import outbound_for
 from cliproxy.addons.exchange import whole_answer
@@ -41,7 +43,6 @@ from cliproxy.addons.routing import route_of
 from cliproxy.addons.state import State
 from cliproxy.addons.streamer import FINAL_HEADER
 from cliproxy.addons.streamer import Streamer
-from cliproxy.addons.takeover import answer_response
 from cliproxy.addons.takeover import end_with_error_event
 from cliproxy.addons.takeover import take_over
 from cliproxy.addons.upstream_call import no_answer_body
@@ -223,7 +224,7 @@ class Gateway:
                     return
                 attempts.separate_first_attempt(flow, ex)
                 answer = await self.failover.recover(flow, ex, status, content, retry_after)
-            flow.response = answer_response(answer)
+            answer_into(flow.response, answer)
         except Exception:
             logger.exception("internal error while translating the answer for %s", ex.client.name)
             flow.response = error_response(

@@ -23,12 +23,12 @@ from cliproxy.addons.clientwire import chunk
 from cliproxy.addons.clientwire import stream_framing_of
 from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
+from cliproxy.addons.exchange import answer_response
 from cliproxy.addons.exchange import make_stream
 from cliproxy.addons.failover import NoAnswer
 from cliproxy.addons.limits import ANSWERED
 from cliproxy.addons.limits import RECOVERED
 from cliproxy.addons.local import error_response
-from cliproxy.addons.local import json_response
 from cliproxy.addons.observe import Tee
 from cliproxy.addons.observe import body_limit
 from cliproxy.addons.streamer import Streamer
@@ -36,15 +36,6 @@ from cliproxy.addons.streamer import interrupted_text
 from mitmproxy import http
 
 logger = logging.getLogger(__name__)
-
-
-def answer_response(answer: Answer) -> http.Response:
-    """The failover's final answer as a response (JSON, or an SSE body delivered whole)."""
-    if isinstance(answer.body, bytes):
-        return http.Response.make(answer.status, answer.body, {
-            "content-type": "text/event-stream", "cache-control": "no-cache",
-        })  # fmt: skip
-    return json_response(answer.status, answer.body, answer.headers)
 
 
 class ClientSink:
