@@ -50,6 +50,19 @@ def _body_max() -> int:
         return DEFAULT_BODY_MAX
 
 
+def _show(view: Any, flow: http.HTTPFlow, ex: Exchange, number: int) -> None:
+    """An attempt's flow into mitmweb's view, with its account; Replay of it re-sends it with a
+    fresh token of that account (addons/webview.py)."""
+    flow.comment = attempt_line(ex, number, ex.max_attempts)
+    flow.metadata[EXCHANGE] = ex
+    flow.metadata[ATTEMPT_ACCOUNT] = ex.account
+    flow.live = False
+    view.add([flow])
+    flowlimit = ctx.master.addons.get("flowlimit")
+    if flowlimit is not None:
+        flowlimit.keep(flow)
+
+
 @dataclass
 class AttemptRecord:
     """One upstream attempt as mitmweb shows it; a no-op without mitmweb."""
@@ -74,15 +87,7 @@ class AttemptRecord:
         flow = http.HTTPFlow(client, connection.Server(address=(parts.hostname or "", port)))
         flow.request = http.Request.make("POST", out.url, out.content, masked_headers(out.headers))
         flow.request.timestamp_start = flow.request.timestamp_end = now
-        flow.comment = attempt_line(ex, ex.attempts, ex.max_attempts)
-        # Replay of this attempt re-sends it with a fresh token of its own account
-        flow.metadata[EXCHANGE] = ex
-        flow.metadata[ATTEMPT_ACCOUNT] = ex.account
-        flow.live = False
-        view.add([flow])
-        flowlimit = ctx.master.addons.get("flowlimit")
-        if flowlimit is not None:
-            flowlimit.keep(flow)
+        _show(view, flow, ex, ex.attempts)
         return cls(flow, view, _body_max())
 
     def answered(self, response: Any) -> None:
@@ -144,21 +149,13 @@ def separate_first_attempt(flow: http.HTTPFlow, ex: Exchange) -> None:
     saved = flow.metadata.get(CLIENT_REQUEST)
     if view is None or saved is None:
         return
-    number = len(ex.history)
     attempt = http.HTTPFlow(flow.client_conn, flow.server_conn)
     attempt.request = flow.request.copy()
     mask_request(attempt.request)
     if flow.response is not None:
         attempt.response = flow.response.copy()
     attempt.error = flow.error
-    attempt.comment = attempt_line(ex, number, ex.max_attempts)
-    attempt.metadata[EXCHANGE] = ex
-    attempt.metadata[ATTEMPT_ACCOUNT] = ex.account
-    attempt.live = False
-    view.add([attempt])
-    flowlimit = ctx.master.addons.get("flowlimit")
-    if flowlimit is not None:
-        flowlimit.keep(attempt)
+    _show(view, attempt, ex, len(ex.history))
     path, content, headers = saved
     req = flow.request
     req.headers = headers

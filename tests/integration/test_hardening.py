@@ -159,6 +159,22 @@ class Hostile:
             conn.close()
 
 
+def listener_with_a_full_backlog() -> tuple[socket.socket, list[socket.socket]]:
+    """A listener whose accept queue is full: the kernel leaves further SYNs unanswered, so a
+    connect() to it hangs. Close both the listener and the fillers."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(4):  # fill the queue; some of these may themselves hang: non-blocking
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(full.getsockname())
+        fillers.append(f)
+    time.sleep(0.2)
+    return full, fillers
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeGoogle]:
     with FakeGoogle() as server:
@@ -399,17 +415,8 @@ def test_silent_upstream_is_504_after_upstream_idle(
 
 def test_upstream_connect_timeout_is_502(fake: FakeGoogle, tmp_path: Path) -> None:
     """An upstream whose accept queue is full: the SYN is dropped and connect() hangs."""
-    full = socket.socket()
-    full.bind(("127.0.0.1", 0))
-    full.listen(0)
+    full, fillers = listener_with_a_full_backlog()
     port = full.getsockname()[1]
-    fillers = []
-    for _ in range(4):  # fill the queue; some of these may themselves hang: non-blocking
-        f = socket.socket()
-        f.setblocking(False)
-        f.connect_ex(("127.0.0.1", port))
-        fillers.append(f)
-    time.sleep(0.2)
     p = start_proxy(
         tmp_path,
         fake,
@@ -441,17 +448,11 @@ def test_unreachable_account_fails_over_to_the_next_without_streaming(
     the Code Assist account's endpoint is dead while the AI Studio key's answers."""
     api_key = "AIzaSy-hardening-failover-0001"
     fake.add_api_key(api_key)
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-    fillers = []
     if how == "connect-timeout":
-        dead.listen(0)  # a full backlog: further SYNs go unanswered, connect() hangs
-        for _ in range(4):
-            f = socket.socket()
-            f.setblocking(False)
-            f.connect_ex(dead.getsockname())
-            fillers.append(f)
-        time.sleep(0.2)
+        dead, fillers = listener_with_a_full_backlog()
+    else:
+        dead, fillers = socket.socket(), []
+        dead.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     p = start_proxy(
         tmp_path,
         fake,

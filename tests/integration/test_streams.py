@@ -365,18 +365,9 @@ def test_upstream_that_does_not_answer_connects_is_502_naming_it(
 # ------------------------------------------------------------------ 4. the client goes
 
 
-@pytest.mark.parametrize(
-    ("upstream", "dialect"),
-    [("code_assist", "chat"), ("ai_studio", "gemini"), ("codex", "anthropic")],
-    indirect=["upstream"],
-)
-def test_client_gone_mid_stream_cancels_the_upstream_within_a_second(
-    upstream: Upstream, dialect: str
-) -> None:
-    # the upstream has begun answering and then says nothing: no write fails, no idle timeout
-    # fires before IDLE; only noticing the client's departure can close the upstream request
-    upstream.enqueue(upstream.stall(8, after=2))
-    path, body = request_for(dialect, STEADY[upstream.name], "go")
+def leave_after_the_first_word(upstream: Upstream, dialect: str, model: str) -> float:
+    """Stream until the first word of the answer arrives, then hang up; when the client left."""
+    path, body = request_for(dialect, model, "go")
     with (
         httpx.Client(timeout=10) as client,
         client.stream("POST", upstream.base_url + path, json=body, headers=HEADERS) as r,
@@ -388,7 +379,21 @@ def test_client_gone_mid_stream_cancels_the_upstream_within_a_second(
             if b"w0" in seen:
                 break
         assert b"w0" in seen
-    left = time.monotonic()  # the response and its connection are closed here
+    return time.monotonic()  # the response and its connection are closed here
+
+
+@pytest.mark.parametrize(
+    ("upstream", "dialect"),
+    [("code_assist", "chat"), ("ai_studio", "gemini"), ("codex", "anthropic")],
+    indirect=["upstream"],
+)
+def test_client_gone_mid_stream_cancels_the_upstream_within_a_second(
+    upstream: Upstream, dialect: str
+) -> None:
+    # the upstream has begun answering and then says nothing: no write fails, no idle timeout
+    # fires before IDLE; only noticing the client's departure can close the upstream request
+    upstream.enqueue(upstream.stall(8, after=2))
+    left = leave_after_the_first_word(upstream, dialect, STEADY[upstream.name])
     deadline = left + 3
     while not upstream.peer_closed and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -408,19 +413,7 @@ def test_client_gone_after_a_failover_cancels_the_upstream_within_a_second(
     # answer now comes through the failover, which must notice the client's departure itself
     model = model_for(upstream.name, 8)
     upstream.enqueue(upstream.rate_limit(model), upstream.stall(8, after=2))
-    path, body = request_for(dialect, model, "go")
-    with (
-        httpx.Client(timeout=10) as client,
-        client.stream("POST", upstream.base_url + path, json=body, headers=HEADERS) as r,
-    ):
-        assert r.status_code == 200
-        seen = b""
-        for chunk in r.iter_bytes():
-            seen += chunk
-            if b"w0" in seen:
-                break
-        assert b"w0" in seen
-    left = time.monotonic()
+    left = leave_after_the_first_word(upstream, dialect, model)
     (refused, status), (served, _) = upstream.calls()
     assert status == 429 and refused != served
     deadline = left + 3
