@@ -45,24 +45,32 @@ class ClientSink:
     def __init__(
         self, wire: ClientWire, flow: http.HTTPFlow, ex: Exchange, request_log: bool
     ) -> None:
-        self.wire, self.flow = wire, flow
-        self.translate = Tee(make_stream(ex), body_limit(request_log))
-        self.started = False
+        self.wire, self.flow, self.ex = wire, flow, ex
+        self.limit = body_limit(request_log)
+        self.translate: Tee | None = None  # made once the serving attempt is known
+
+    @property
+    def started(self) -> bool:
+        return self.translate is not None
 
     def begin(self, content_type: str) -> None:
+        # the translator is made now, for the account that answered: the failover may have
+        # moved the exchange to another upstream (a Code Assist account → an AI Studio key)
+        self.translate = Tee(make_stream(self.ex), self.limit)
         response = http.Response.make(
             200, b"", {"content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         self.wire.head(response)
         response.stream = self.translate  # Observe finds the Tee there: usage, TTFB, body kept
         self.flow.response = response
-        self.started = True
 
     def send(self, raw: bytes) -> None:
+        assert self.translate is not None, "begin() comes first"
         for piece in self.translate(raw):
             self.wire.data(piece)
 
     def finish(self) -> None:
+        assert self.translate is not None, "begin() comes first"
         for piece in self.translate(b""):
             self.wire.data(piece)
         self.wire.end()

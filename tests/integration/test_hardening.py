@@ -439,13 +439,21 @@ def test_upstream_connect_timeout_is_502(fake: FakeGoogle, tmp_path: Path) -> No
         full.close()
 
 
+def streamed(path: str, body: Any) -> tuple[str, Any]:
+    """The same request of a dialect, asking for a stream."""
+    if path.startswith("/v1beta/"):
+        return path.replace(":generateContent", ":streamGenerateContent?alt=sse"), body
+    return path, dict(body, stream=True)
+
+
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("how", ["refused", "connect-timeout"])
-def test_unreachable_account_fails_over_to_the_next_without_streaming(
-    fake: FakeGoogle, tmp_path: Path, how: str
+def test_unreachable_account_fails_over_to_the_next(
+    fake: FakeGoogle, tmp_path: Path, how: str, stream: bool
 ) -> None:
-    """Non-streamed requests take mitmproxy's own upstream call (the native path); when it gets
-    no answer, the next account serves the request instead of the client getting a 502. Here
-    the Code Assist account's endpoint is dead while the AI Studio key's answers."""
+    """Requests take mitmproxy's own upstream call (the native path), streams included; when it
+    gets no answer, the next account serves the request instead of the client getting a 502.
+    Here the Code Assist account's endpoint is dead while the AI Studio key's answers."""
     api_key = "AIzaSy-hardening-failover-0001"
     fake.add_api_key(api_key)
     if how == "connect-timeout":
@@ -469,12 +477,19 @@ def test_unreachable_account_fails_over_to_the_next_without_streaming(
     )
     try:
         for path, body, headers, _ in DIALECTS * 2:  # round robin: the dead account gets a turn
+            if stream:
+                path, body = streamed(path, body)
             started = time.monotonic()
             r = httpx.post(p.base_url + path, json=body, headers=headers, timeout=15)
             assert r.status_code == 200, r.text
             assert time.monotonic() - started < 4
-            assert "error" not in r.json()
-        served = [r.credential for r in fake.requests if r.rpc == "ai_studio:generateContent"]
+            if stream:
+                assert r.headers["content-type"].startswith("text/event-stream")
+                assert b'"error"' not in r.content and b"Echo: " in r.content, r.text
+            else:
+                assert "error" not in r.json()
+        rpc = "ai_studio:streamGenerateContent" if stream else "ai_studio:generateContent"
+        served = [r.credential for r in fake.requests if r.rpc == rpc]
         assert served == [api_key] * len(DIALECTS) * 2
         log = p.log()
         # the dead account was tried and failed over from; resting then (a first transient
