@@ -220,7 +220,8 @@ class Gateway:
                 retry_after = flow.response.headers.get("retry-after")
                 first = (status, content, retry_after, None)
                 if ex.stream and await take_over(flow, ex, self.streamer, first):
-                    flow.kill()  # answered on the client's connection: mitmproxy sends nothing
+                    if flow.killable:  # answered on the client's connection: mitmproxy sends
+                        flow.kill()  # nothing more and closes it
                     return
                 attempts.separate_first_attempt(flow, ex)
                 answer = await self.failover.recover(flow, ex, status, content, retry_after)
