@@ -94,12 +94,3 @@ class ClientWire:
 
     async def drain(self) -> None:
         await self.writer.drain()
-
-
-def stream_framing_of(flow: http.HTTPFlow) -> str:
-    """How mitmproxy framed the body of the stream under way to the client: "chunked", or
-    "close" (an HTTP/1.0 client: the body ends with the connection)."""
-    response = flow.response
-    if response is not None and "chunked" in response.headers.get("transfer-encoding", ""):
-        return "chunked"
-    return "close"

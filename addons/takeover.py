@@ -17,10 +17,7 @@ from __future__ import annotations
 import logging
 
 from cliproxy.addons import attempts
-from cliproxy.addons.clientwire import LAST_CHUNK
 from cliproxy.addons.clientwire import ClientWire
-from cliproxy.addons.clientwire import chunk
-from cliproxy.addons.clientwire import stream_framing_of
 from cliproxy.addons.exchange import Answer
 from cliproxy.addons.exchange import Exchange
 from cliproxy.addons.exchange import answer_response
@@ -132,13 +129,11 @@ def end_with_error_event(flow: http.HTTPFlow, ex: Exchange, message: str) -> boo
     text = interrupted_text(ex, message)
     logger.warning("%s: %s", ex.account.label, text)
     translate = response.stream
-    pieces = [*_pieces(translate(ex.upstream_dialect.interrupted(text))), *_pieces(translate(b""))]
-    chunked = stream_framing_of(flow) == "chunked"
-    for piece in pieces:
-        if piece:
-            wire.writer.write(chunk(piece) if chunked else piece)
-    if chunked:
-        wire.writer.write(LAST_CHUNK)
+    # framed as the gateway had mitmproxy frame the stream: chunked, or raw for HTTP/1.0
+    for piece in [*_pieces(translate(ex.upstream_dialect.interrupted(text))),
+                  *_pieces(translate(b""))]:  # fmt: skip
+        wire.data(piece)
+    wire.end()
     return True
 
 
