@@ -1,16 +1,19 @@
 """The loopback streamer: upstream calls that mitmproxy alone cannot make well, made with httpx
 and streamed back through mitmproxy (docs/mitmproxy.md, "The loopback streamer").
 
-mitmproxy cannot re-send a flow and does not stream a response an addon made, so a streamed
-request refused with a 429 could only be retried in one piece, and it has no SOCKS upstream. For
-those exchanges the gateway points the flow at this in-process HTTP/1.1 server instead of the
-upstream. The server performs every attempt with httpx (through `proxy-url`, SOCKS included, with
-`timeouts.upstream-connect` / `upstream-idle`), fails over before the first byte exactly as the
-native path does (addons/failover.py Recovery), and then streams the upstream's bytes to mitmproxy
-as they arrive; mitmproxy translates them with the usual stream callable. An upstream that fails
-after the first byte gets the upstream dialect's own failure frame, which every translator turns
-into an error event in the client's format. When the client goes, mitmproxy closes this
-connection and the upstream request is cancelled.
+mitmproxy has no SOCKS upstream, so with `proxy-url` set the gateway points every flow at this
+in-process HTTP/1.1 server instead of the upstream (so do HTTP/2 and HTTP/3 clients' streams,
+whose connection cannot be written around mitmproxy). The server performs every attempt with
+httpx (through `proxy-url`, SOCKS included, with `timeouts.upstream-connect` / `upstream-idle`),
+fails over before the first byte exactly as the native path does (addons/failover.py Recovery),
+and then streams the upstream's bytes to mitmproxy as they arrive; mitmproxy translates them with
+the usual stream callable. An upstream that fails after the first byte gets the upstream
+dialect's own failure frame, which every translator turns into an error event in the client's
+format. When the client goes, mitmproxy closes this connection and the upstream request is
+cancelled.
+
+The relay (attempts, failover, pump) writes to a `Sink`: mitmproxy's connection here, or a
+client's own connection when a native stream fails over (addons/takeover.py).
 
 HTTP/1.1 framing is h11's (the library httpcore and mitmproxy use), not ours.
 """
