@@ -388,26 +388,8 @@ def _add_tool(tool: object, where: str, req: ir.Request) -> None:
     req.tools.append(_function_decl(tool.get("function"), f"{where}.function", req))
 
 
-def _function_decl(fn: object, where: str, req: ir.Request) -> ir.Tool:
-    if not isinstance(fn, dict):
-        raise ir.RequestError(f"{where} must be an object", where)
-    name = fn.get("name")
-    if not isinstance(name, str) or not name:
-        raise ir.RequestError(f"{where}.name must be a non-empty string", f"{where}.name")
-    desc = fn.get("description")
-    if desc is not None and not isinstance(desc, str):
-        raise ir.RequestError(f"{where}.description must be a string", f"{where}.description")
-    params = fn.get("parameters")
-    if params is not None and not isinstance(params, dict):
-        raise ir.RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
-    if fn.get("strict") is True:
-        drop(req, f"{where}.strict: strict schema adherence is not enforced")
-    return ir.Tool(name, desc or "", params or {})
-
-
-def _custom_decl(value: object, where: str, req: ir.Request) -> None:
-    """GPT-5's freeform tool `{"name", "description"?, "format"?}`: the model answers with raw
-    text, optionally held to a grammar (docs/upstreams.md "OpenAI Chat Completions")."""
+def _named(value: object, where: str) -> tuple[dict[str, Any], str, str]:
+    """A tool declaration's object, its non-empty `name` and its `description` ("" if absent)."""
     if not isinstance(value, dict):
         raise ir.RequestError(f"{where} must be an object", where)
     name = value.get("name")
@@ -416,8 +398,25 @@ def _custom_decl(value: object, where: str, req: ir.Request) -> None:
     desc = value.get("description")
     if desc is not None and not isinstance(desc, str):
         raise ir.RequestError(f"{where}.description must be a string", f"{where}.description")
-    fmt = _custom_format(value.get("format"), f"{where}.format")
-    add_custom_tool(req, name, desc or "", fmt, f"{where}.format.grammar")
+    return value, name, desc or ""
+
+
+def _function_decl(value: object, where: str, req: ir.Request) -> ir.Tool:
+    fn, name, desc = _named(value, where)
+    params = fn.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise ir.RequestError(f"{where}.parameters must be an object", f"{where}.parameters")
+    if fn.get("strict") is True:
+        drop(req, f"{where}.strict: strict schema adherence is not enforced")
+    return ir.Tool(name, desc, params or {})
+
+
+def _custom_decl(value: object, where: str, req: ir.Request) -> None:
+    """GPT-5's freeform tool `{"name", "description"?, "format"?}`: the model answers with raw
+    text, optionally held to a grammar (docs/upstreams.md "OpenAI Chat Completions")."""
+    decl, name, desc = _named(value, where)
+    fmt = _custom_format(decl.get("format"), f"{where}.format")
+    add_custom_tool(req, name, desc, fmt, f"{where}.format.grammar")
 
 
 def _custom_format(fmt: object, where: str) -> dict[str, Any] | None:

@@ -136,14 +136,10 @@ def client_env(home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def run_client(
-    argv: list[str], env: dict[str, str], cwd: Path, timeout: float = CLIENT_TIMEOUT
-) -> Run:
-    """Run a client to completion; on timeout kill its whole process group and fail."""
-    started = time.monotonic()
-    # a session of its own: the npm shims spawn the native binaries, so killing the shim's pid
-    # alone would leave them running
-    proc = subprocess.Popen(
+def start_client(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """A client process with its output piped. A session of its own: the npm shims spawn the
+    native binaries, so killing the shim's pid alone would leave them running."""
+    return subprocess.Popen(
         argv,
         cwd=cwd,
         env=env,
@@ -153,6 +149,14 @@ def run_client(
         text=True,
         start_new_session=True,
     )
+
+
+def run_client(
+    argv: list[str], env: dict[str, str], cwd: Path, timeout: float = CLIENT_TIMEOUT
+) -> Run:
+    """Run a client to completion; on timeout kill its whole process group and fail."""
+    started = time.monotonic()
+    proc = start_client(argv, env, cwd)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

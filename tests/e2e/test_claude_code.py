@@ -25,6 +25,7 @@ from tests.e2e.conftest import Clients
 from tests.e2e.conftest import Run
 from tests.e2e.conftest import client_env
 from tests.e2e.conftest import run_client
+from tests.e2e.conftest import start_client
 from tests.e2e.conftest import upstream_summary
 from tests.fakes import codex as fake_codex
 from tests.fakes import google as fake_google
@@ -41,11 +42,10 @@ FILE_TEXT = "hello from a file"
 PROJECT_B = "proj-e2e-bravo"
 
 
-def claude(
-    clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path, *extra: str
-) -> Run:
-    # docs/upstreams.md "Claude Code", with retries off so every request the client makes is visible
-    env = client_env(
+def claude_env(home: Path, proxy: Proxy, model: str) -> dict[str, str]:
+    """Claude Code's environment (docs/upstreams.md "Claude Code"), with retries off so every
+    request the client makes is visible."""
+    return client_env(
         home,
         ANTHROPIC_BASE_URL=proxy.base_url,
         ANTHROPIC_API_KEY="sk-ant-test",
@@ -60,6 +60,12 @@ def claude(
         DISABLE_NON_ESSENTIAL_MODEL_CALLS="1",
         CLAUDE_CODE_MAX_RETRIES="0",
     )
+
+
+def claude(
+    clients: Clients, proxy: Proxy, model: str, prompt: str, home: Path, cwd: Path, *extra: str
+) -> Run:
+    env = claude_env(home, proxy, model)
     argv = [clients.bin("claude"), "-p", prompt, "--output-format", "json", *extra]
     return run_client(argv, env, cwd)
 
@@ -254,34 +260,11 @@ def claude_streaming(
 ) -> tuple[list[tuple[float, str]], Run]:
     """`claude -p --output-format stream-json --include-partial-messages`, each stdout line with
     the moment it arrived; the whole process group is killed after CLIENT_TIMEOUT."""
-    env = client_env(
-        home,
-        ANTHROPIC_BASE_URL=proxy.base_url,
-        ANTHROPIC_API_KEY="sk-ant-test",
-        ANTHROPIC_MODEL="gemini-2.5-flash",
-        ANTHROPIC_SMALL_FAST_MODEL="claude-haiku-4-5",
-        ANTHROPIC_DEFAULT_HAIKU_MODEL="claude-haiku-4-5",
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        DISABLE_TELEMETRY="1",
-        DISABLE_AUTOUPDATER="1",
-        DISABLE_ERROR_REPORTING="1",
-        DISABLE_BUG_COMMAND="1",
-        DISABLE_NON_ESSENTIAL_MODEL_CALLS="1",
-        CLAUDE_CODE_MAX_RETRIES="0",
-    )
+    env = claude_env(home, proxy, "gemini-2.5-flash")
     argv = [clients.bin("claude"), "-p", prompt, "--output-format", "stream-json", "--verbose"]
     argv.append("--include-partial-messages")
     started = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_client(argv, env, cwd)
     lines: list[tuple[float, str]] = []
     errors: list[str] = []
 

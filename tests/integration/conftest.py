@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -23,7 +24,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import openai
 import pytest
 import yaml
 
@@ -34,6 +37,7 @@ from tests.fakes.google import FakeGoogle
 ROOT = Path(__file__).resolve().parents[2]
 MITMDUMP = str(Path(sys.executable).parent / "mitmdump")
 PROJECT = "helpful-fox-abc123"
+PROJECT_B = "proj-bravo-222"
 
 
 def free_port() -> int:
@@ -81,12 +85,7 @@ class Proxy:
         if self.stopped:
             return
         self.stopped = True
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 def start_proxy(
@@ -165,6 +164,29 @@ def codex() -> Iterator[FakeCodex]:
         yield server
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def two_accounts() -> dict[str, dict]:
+    """Gemini CLI accounts a@example.com (PROJECT) and b@example.com (PROJECT_B); the fake Google
+    must know b (`fake.add_account("ya29.valid-b", "1//refresh-b", PROJECT_B, …)`)."""
+    return {
+        "gemini-a.json": gemini_auth(
+            "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
+        ),
+        "gemini-b.json": gemini_auth(
+            "b@example.com", PROJECT_B, "ya29.valid-b", "1//refresh-b", timedelta(hours=1)
+        ),
+    }
+
+
 def mixed_auth_files(tokens: Tokens, email: str) -> dict[str, dict]:
     """A Codex account (`tokens`, registered at the fake Codex as `email`) and the Gemini CLI
     account `a@example.com` the fake Google knows: a proxy that serves both providers."""
@@ -194,9 +216,35 @@ def proxy(fake: FakeGoogle, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(autouse=True)
-def _clean_fake(request: pytest.FixtureRequest) -> None:
-    if "fake" in request.fixturenames:
-        request.getfixturevalue("fake").reset()
+def _clean_fakes(request: pytest.FixtureRequest) -> None:
+    """Each test starts with the module's fake upstreams holding no queued reply or record."""
+    for name in ("fake", "codex"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+@contextmanager
+def serving_both(
+    tmp: Path, fake: FakeGoogle, codex: FakeCodex, tokens: Tokens, email: str, **kwargs: Any
+) -> Iterator[Proxy]:
+    """A proxy with a Codex account and a Gemini CLI account (`mixed_auth_files`)."""
+    p = start_proxy(tmp, fake, codex=codex, auth_files=mixed_auth_files(tokens, email), **kwargs)
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture
+def oai(proxy: Proxy) -> openai.OpenAI:
+    """The OpenAI SDK on the module's proxy."""
+    return openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+
+
+@pytest.fixture
+def claude(proxy: Proxy) -> anthropic.Anthropic:
+    """The Anthropic SDK on the module's proxy."""
+    return anthropic.Anthropic(base_url=proxy.base_url, api_key="x", max_retries=0)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tests.fakes.codex import UsageLimit
 from tests.fakes.google import Calls as GeminiCalls
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import Proxy
-from tests.integration.conftest import mixed_auth_files
+from tests.integration.conftest import serving_both
 from tests.integration.conftest import start_proxy
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
@@ -52,25 +52,10 @@ def tokens(codex: FakeCodex) -> Tokens:
 def proxy(
     fake: FakeGoogle, codex: FakeCodex, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxy]:
-    p = start_proxy(
-        tmp_path_factory.mktemp("codex-proxy"),
-        fake,
-        codex=codex,
-        config={"model-aliases": {"claude-sonnet-4-5": "gpt-5"}},
-        auth_files=mixed_auth_files(tokens, "c@example.com"),
-    )
-    yield p
-    p.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clean_codex(codex: FakeCodex) -> None:
-    codex.reset()
-
-
-@pytest.fixture
-def oai(proxy: Proxy) -> openai.OpenAI:
-    return openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
+    tmp = tmp_path_factory.mktemp("codex-proxy")
+    aliases = {"model-aliases": {"claude-sonnet-4-5": "gpt-5"}}
+    with serving_both(tmp, fake, codex, tokens, "c@example.com", config=aliases) as p:
+        yield p
 
 
 def last_body(codex: FakeCodex) -> dict:

@@ -18,8 +18,7 @@ from tests.fakes.codex import FakeCodex
 from tests.fakes.codex import Tokens
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import Proxy
-from tests.integration.conftest import mixed_auth_files
-from tests.integration.conftest import start_proxy
+from tests.integration.conftest import serving_both
 
 # Claude Code's name for an MCP tool: mcp__<server>__<tool>, 78 characters here
 LONG_TOOL = "mcp__claude_in_chrome_extension_server__read_console_messages_with_filters_v2"
@@ -40,24 +39,9 @@ def tokens(codex: FakeCodex) -> Tokens:
 def proxy(
     fake: FakeGoogle, codex: FakeCodex, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxy]:
-    p = start_proxy(
-        tmp_path_factory.mktemp("fidelity-proxy"),
-        fake,
-        codex=codex,
-        auth_files=mixed_auth_files(tokens, "f@example.com"),
-    )
-    yield p
-    p.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clean_codex(codex: FakeCodex) -> None:
-    codex.reset()
-
-
-@pytest.fixture
-def claude(proxy: Proxy) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=proxy.base_url, api_key="x", max_retries=0)
+    tmp = tmp_path_factory.mktemp("fidelity-proxy")
+    with serving_both(tmp, fake, codex, tokens, "f@example.com") as p:
+        yield p
 
 
 def last_body(codex: FakeCodex) -> dict:

@@ -21,8 +21,7 @@ from tests.fakes.google import Calls as GeminiCalls
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import Proxy
 from tests.integration.conftest import generate_requests
-from tests.integration.conftest import mixed_auth_files
-from tests.integration.conftest import start_proxy
+from tests.integration.conftest import serving_both
 
 
 @pytest.fixture(scope="module")
@@ -34,29 +33,9 @@ def tokens(codex: FakeCodex) -> Tokens:
 def proxy(
     fake: FakeGoogle, codex: FakeCodex, tokens: Tokens, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxy]:
-    p = start_proxy(
-        tmp_path_factory.mktemp("fidelity-two-proxy"),
-        fake,
-        codex=codex,
-        auth_files=mixed_auth_files(tokens, "g@example.com"),
-    )
-    yield p
-    p.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clean_codex(codex: FakeCodex) -> None:
-    codex.reset()
-
-
-@pytest.fixture
-def oai(proxy: Proxy) -> openai.OpenAI:
-    return openai.OpenAI(base_url=proxy.base_url + "/v1", api_key="sk-test", max_retries=0)
-
-
-@pytest.fixture
-def claude(proxy: Proxy) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=proxy.base_url, api_key="x", max_retries=0)
+    tmp = tmp_path_factory.mktemp("fidelity-two-proxy")
+    with serving_both(tmp, fake, codex, tokens, "g@example.com") as p:
+        yield p
 
 
 def last_body(codex: FakeCodex) -> dict:

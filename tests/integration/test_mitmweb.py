@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ from tests.integration.conftest import PROJECT
 from tests.integration.conftest import ROOT
 from tests.integration.conftest import free_port
 from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import stop_process
 
 PASSWORD = "web-pass-for-tests"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
@@ -81,12 +81,7 @@ class Web:
         return httpx.get(self.ui + "/options", headers=self.auth).json()
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop_process(self.process)
 
 
 @pytest.fixture

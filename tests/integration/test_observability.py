@@ -21,10 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.fakes.google import FakeGoogle
 from tests.fakes.google import rate_limited
 from tests.integration.conftest import PROJECT
+from tests.integration.conftest import PROJECT_B
 from tests.integration.conftest import Proxy
 from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import two_accounts
 
-PROJECT_B = "proj-bravo-222"
 CLIPROXY = str(Path(sys.executable).parent / "cliproxy")
 SECRETS = ("ya29.valid-a", "ya29.valid-b", "1//refresh-a", "1//refresh-b", "k-secret-key-42")
 
@@ -39,17 +40,6 @@ def _second_account(fake: FakeGoogle) -> Iterator[None]:
 def _no_queued_replies(fake: FakeGoogle) -> None:
     for credential in (PROJECT, PROJECT_B):
         fake.clear_for(credential)
-
-
-def two_accounts() -> dict[str, dict]:
-    return {
-        "gemini-a.json": gemini_auth(
-            "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
-        ),
-        "gemini-b.json": gemini_auth(
-            "b@example.com", PROJECT_B, "ya29.valid-b", "1//refresh-b", timedelta(hours=1)
-        ),
-    }
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -28,10 +28,11 @@ from tests.fakes.google import FakeGoogle
 from tests.fakes.google import ai_studio_rate_limited
 from tests.fakes.google import rate_limited
 from tests.integration.conftest import PROJECT
+from tests.integration.conftest import PROJECT_B
 from tests.integration.conftest import Proxy
 from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import two_accounts
 
-PROJECT_B = "proj-bravo-222"
 KEY = "AIzaSy-test-key-0001"
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -47,17 +48,6 @@ def _clear_credentials(fake: FakeGoogle) -> Iterator[None]:
     yield
     for credential in (PROJECT, PROJECT_B, KEY):
         fake.clear_for(credential)
-
-
-def two_accounts() -> dict[str, dict]:
-    return {
-        "gemini-a.json": gemini_auth(
-            "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", timedelta(hours=1)
-        ),
-        "gemini-b.json": gemini_auth(
-            "b@example.com", PROJECT_B, "ya29.valid-b", "1//refresh-b", timedelta(hours=1)
-        ),
-    }
 
 
 def oai(proxy: Proxy) -> openai.OpenAI:

@@ -24,9 +24,11 @@ from tests.fakes.codex import FakeCodex
 from tests.fakes.codex import Tokens
 from tests.fakes.google import FakeGoogle
 from tests.integration.conftest import PROJECT
+from tests.integration.conftest import PROJECT_B
 from tests.integration.conftest import Proxy
 from tests.integration.conftest import gemini_auth
 from tests.integration.conftest import start_proxy
+from tests.integration.conftest import two_accounts
 from tests.integration.conftest import wait_ready
 from tests.integration.streams import DIALECTS
 from tests.integration.streams import HEADERS
@@ -41,7 +43,6 @@ from tests.integration.streams import stream
 from tests.integration.streams import text_events
 from tests.integration.streams import text_of
 
-PROJECT_B = "proj-bravo-222"
 KEY_A, KEY_B = "AIzaSy-stream-key-000A", "AIzaSy-stream-key-000B"
 IDLE = 1.0  # timeouts.upstream-idle of every proxy here
 DELAY = {"code_assist": 0.25, "ai_studio": 0.25, "codex": 0.12}  # between upstream events
@@ -89,17 +90,9 @@ def proxies(
     fake.add_api_key(KEY_A)
     fake.add_api_key(KEY_B)
     timeouts = {"timeouts": {"upstream-idle": IDLE}}
-    hour = timedelta(hours=1)
     configs = {
         "code_assist": {
-            "auth_files": {
-                "gemini-a.json": gemini_auth(
-                    "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", hour
-                ),
-                "gemini-b.json": gemini_auth(
-                    "b@example.com", PROJECT_B, "ya29.valid-b", "1//refresh-b", hour
-                ),
-            },
+            "auth_files": two_accounts(),
             "config": timeouts,
         },
         "ai_studio": {

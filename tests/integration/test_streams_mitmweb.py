@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,14 @@ from tests.fakes.google import FakeGoogle
 from tests.fakes.google import rate_limited
 from tests.integration.conftest import MITMDUMP
 from tests.integration.conftest import PROJECT
+from tests.integration.conftest import PROJECT_B
 from tests.integration.conftest import ROOT
 from tests.integration.conftest import free_port
-from tests.integration.conftest import gemini_auth
+from tests.integration.conftest import stop_process
+from tests.integration.conftest import two_accounts
 from tests.integration.streams import completed
 from tests.integration.streams import stream
 
-PROJECT_B = "proj-bravo-222"
 PASSWORD = "web-secret-for-tests"
 MODEL = "gemini-2.5-flash"
 
@@ -44,15 +44,7 @@ def test_each_attempt_is_a_flow_with_its_account_and_a_masked_token(
     fake.add_account("ya29.valid-b", "1//refresh-b", PROJECT_B, email="b@example.com")
     auth = tmp_path / "auth"
     auth.mkdir()
-    hour = timedelta(hours=1)
-    for name, body in {
-        "gemini-a.json": gemini_auth(
-            "a@example.com", PROJECT, "ya29.valid-a", "1//refresh-a", hour
-        ),
-        "gemini-b.json": gemini_auth(
-            "b@example.com", PROJECT_B, "ya29.valid-b", "1//refresh-b", hour
-        ),
-    }.items():
+    for name, body in two_accounts().items():
         (auth / name).write_text(json.dumps(body))
         (auth / name).chmod(0o600)
     port, web_port = free_port(), free_port()
@@ -152,9 +144,4 @@ def test_each_attempt_is_a_flow_with_its_account_and_a_masked_token(
         assert again.headers.get("authorization") == "Bearer " + tokens[served_call.credential]
         assert again.status == 200
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
